@@ -1,0 +1,487 @@
+"""Typed, validated configuration: the one module that reads YAML.
+
+An environment file (``conf/demo.yaml``) may ``include:`` other files (one per source, shared
+defaults); included files are merged first and the including file overrides them, lists of
+``sources`` are concatenated. ``${VAR}`` and ``${VAR:-default}`` are replaced from the
+environment (secrets never live in the files). Relative local paths are resolved against the
+directory of the environment file, so a run does not depend on the working directory.
+
+Every problem (unknown key, wrong type, missing value, missing variable) raises
+:class:`ConfigError` naming the file, the key path and what was expected, before Spark starts.
+
+    >>> cfg = load_config("conf/demo.yaml")  # doctest: +SKIP
+    >>> cfg.source("crm").trust_rank  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CANONICAL_ATTRIBUTES = (
+    "first_name",
+    "middle_name",
+    "last_name",
+    "full_name",
+    "date_of_birth",
+    "gender",
+    "email",
+    "phone",
+    "address_line1",
+    "address_line2",
+    "city",
+    "postcode",
+    "region",
+    "country",
+    "national_id",
+    "marital_status",
+    "income",
+    "income_currency",
+    "honorific",
+)
+
+FACT_FIELDS = (
+    "fact_id",
+    "event_at",
+    "amount",
+    "currency",
+    "channel",
+    "status",
+    "due_at",
+    "closed_at",
+    "campaign",
+    "subject",
+    "consent_email",
+    "consent_sms",
+    "consent_phone",
+    "reference_id",
+)
+
+CUSTOMER_KIND = "customers"
+FACT_KINDS = ("orders", "invoices", "payments", "transactions", "tickets", "interactions")
+DATE_ATTRIBUTES = ("date_of_birth",)
+TIMESTAMP_FACT_FIELDS = ("event_at", "due_at", "closed_at")
+
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+
+class ConfigError(ValueError):
+    """A configuration problem, located by file and key path."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SparkConfig(_Strict):
+    master: str | None = "local[2]"
+    app_name: str = "cdi"
+    shuffle_partitions: int = Field(8, ge=1)
+    driver_memory: str | None = None
+    checkpoint_dir: str | None = None
+    conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return value
+
+
+class DemoConfig(_Strict):
+    """Where the bundled demo data lives and how to generate it when it is absent."""
+
+    persons: int = Field(3000, ge=10)
+    seed: int = 42
+    out: str = "data/demo"
+    generate_if_missing: bool = True
+
+
+class ColumnSpec(_Strict):
+    """A source column (dotted path for nested JSON) with how to read it."""
+
+    column: str
+    formats: list[str] = Field(default_factory=list)
+    default_region: str | None = None
+
+
+MappingValue = Union[str, ColumnSpec]
+
+
+class JdbcConfig(_Strict):
+    url: str
+    table: str | None = None
+    query: str | None = None
+    user: str | None = None
+    password: str | None = None
+    driver: str = "org.postgresql.Driver"
+    jar: str = "/usr/share/java/postgresql.jar"
+    watermark_column: str | None = None
+    fetch_size: int = 10000
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> "JdbcConfig":
+        if bool(self.table) == bool(self.query):
+            raise ValueError("give exactly one of 'table' or 'query'")
+        return self
+
+
+class CustomerRef(_Strict):
+    """For fact sources: the column with the customer's id in ``source``."""
+
+    column: str
+    source: str
+
+
+class SourceConfig(_Strict):
+    name: str = Field(pattern=_NAME_PATTERN)
+    kind: Literal["customers", "orders", "invoices", "payments", "transactions", "tickets", "interactions"]
+    format: Literal["csv", "json", "parquet", "delta", "jdbc"]
+    path: str | None = None
+    jdbc: JdbcConfig | None = None
+    options: dict[str, Union[str, int, float, bool]] = Field(default_factory=dict)
+    id_columns: list[str] = Field(min_length=1)
+    customer_ref: CustomerRef | None = None
+    updated_at: ColumnSpec | None = None
+    required: list[str] = Field(default_factory=list)
+    types: dict[str, Literal["date", "timestamp", "int", "double", "decimal"]] = Field(default_factory=dict)
+    type_formats: dict[str, list[str]] = Field(default_factory=dict)
+    max_field_length: int | None = None
+    max_quarantine_share: float | None = Field(None, ge=0, le=1)
+    default_country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
+    trust_rank: int = Field(100, ge=0)
+    mapping: dict[str, MappingValue] = Field(default_factory=dict)
+    origin: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SourceConfig":
+        if self.format == "jdbc" and self.jdbc is None:
+            raise ValueError("format 'jdbc' needs a 'jdbc' block (url and table or query)")
+        if self.format != "jdbc" and not self.path:
+            raise ValueError(f"format '{self.format}' needs a 'path'")
+        allowed = CANONICAL_ATTRIBUTES if self.kind == CUSTOMER_KIND else FACT_FIELDS
+        unknown = sorted(set(self.mapping) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"mapping has unknown target(s) {unknown} for a '{self.kind}' source; "
+                f"allowed: {', '.join(allowed)}"
+            )
+        if self.kind != CUSTOMER_KIND and self.customer_ref is None:
+            raise ValueError(f"a '{self.kind}' source needs 'customer_ref' (column and customer source)")
+        return self
+
+    def column_spec(self, target: str) -> ColumnSpec | None:
+        """The mapping of one canonical target, normalised to a ColumnSpec."""
+        value = self.mapping.get(target)
+        if value is None:
+            return None
+        return ColumnSpec(column=value) if isinstance(value, str) else value
+
+    @property
+    def is_customer_source(self) -> bool:
+        return self.kind == CUSTOMER_KIND
+
+
+class IngestConfig(_Strict):
+    max_quarantine_share: float = Field(0.05, ge=0, le=1)
+    max_field_length: int = Field(2000, ge=1)
+
+
+class ComparisonConfig(_Strict):
+    """One Splink comparison; ``kind`` picks a comparison-library template."""
+
+    name: str | None = None
+    kind: Literal["name", "exact", "jaro_winkler", "levenshtein", "email", "date_of_birth", "postcode", "forename_surname"]
+    column: str
+    second_column: str | None = None
+    thresholds: list[float] = Field(default_factory=list)
+    term_frequency: bool = False
+
+
+class LinkageConfig(_Strict):
+    backend: Literal["auto", "spark", "duckdb"] = "auto"
+    max_local_records: int = Field(3_000_000, ge=1)
+    comparisons: list[ComparisonConfig] = Field(default_factory=list)
+    blocking_rules: list[Union[str, list[str]]] = Field(default_factory=list)
+    training_blocking_rules: list[Union[str, list[str]]] = Field(default_factory=list)
+    deterministic_rules: list[Union[str, list[str]]] = Field(default_factory=list)
+    recall: float = Field(0.7, gt=0, le=1)
+    blocking_key_cap: int = Field(200, ge=2)
+    u_max_pairs: int = Field(2_000_000, ge=1000)
+    predict_threshold: float = Field(0.5, ge=0, le=1)
+    cluster_threshold: float = Field(0.9, ge=0, le=1)
+    retrain: bool = False
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> "LinkageConfig":
+        if self.cluster_threshold < self.predict_threshold:
+            raise ValueError("cluster_threshold must be >= predict_threshold (pairs below the floor are not kept)")
+        if len(self.training_blocking_rules) == 1:
+            raise ValueError("training_blocking_rules needs at least two rules so every parameter is estimated")
+        return self
+
+
+SurvivorshipRuleName = Literal["source_priority", "most_recent", "most_frequent", "most_complete", "first_non_null"]
+
+
+class AttributeRule(_Strict):
+    rule: SurvivorshipRuleName
+    tie_breakers: list[SurvivorshipRuleName] = Field(default_factory=list)
+
+
+class AttributeGroup(_Strict):
+    attributes: list[str] = Field(min_length=2)
+    rule: SurvivorshipRuleName = "most_recent"
+    tie_breakers: list[SurvivorshipRuleName] = Field(default_factory=lambda: ["source_priority"])
+
+
+class SurvivorshipConfig(_Strict):
+    default: AttributeRule = AttributeRule(rule="most_recent", tie_breakers=["source_priority"])
+    attributes: dict[str, AttributeRule] = Field(default_factory=dict)
+    groups: dict[str, AttributeGroup] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known(self) -> "SurvivorshipConfig":
+        names = set(self.attributes)
+        for group in self.groups.values():
+            names.update(group.attributes)
+        unknown = sorted(names - set(CANONICAL_ATTRIBUTES))
+        if unknown:
+            raise ValueError(f"unknown attribute(s) {unknown}; allowed: {', '.join(CANONICAL_ATTRIBUTES)}")
+        grouped = [a for g in self.groups.values() for a in g.attributes]
+        twice = sorted({a for a in grouped if grouped.count(a) > 1})
+        if twice:
+            raise ValueError(f"attribute(s) {twice} belong to more than one group")
+        return self
+
+
+class Customer360Config(_Strict):
+    currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
+    rates: dict[str, float] = Field(default_factory=lambda: {"EUR": 1.0})
+    age_bands: list[int] = Field(default_factory=lambda: [18, 25, 35, 45, 55, 65])
+    income_bands: list[float] = Field(default_factory=lambda: [20000, 40000, 60000, 100000])
+    as_of: str | None = None
+    late_payment_days: int = 0
+
+
+class SegmentConfig(_Strict):
+    name: str = Field(pattern=_NAME_PATTERN)
+    description: str = ""
+    where: str = Field(description="a Spark SQL condition over customer_360 columns")
+
+
+class PostgresTarget(_Strict):
+    dsn: str
+    table: str = "cdi_golden_customers"
+
+
+class PropagationConfig(_Strict):
+    outbox_dir: str | None = None
+    postgres: PostgresTarget | None = None
+
+
+class CdiConfig(_Strict):
+    """The whole, validated configuration of one environment."""
+
+    name: str = "cdi"
+    lake_root: str
+    spark: SparkConfig = SparkConfig()
+    demo: DemoConfig | None = None
+    ingest: IngestConfig = IngestConfig()
+    sources: list[SourceConfig] = Field(default_factory=list)
+    linkage: LinkageConfig = LinkageConfig()
+    survivorship: SurvivorshipConfig = SurvivorshipConfig()
+    customer_360: Customer360Config = Customer360Config()
+    segments: list[SegmentConfig] = Field(default_factory=list)
+    propagation: PropagationConfig = PropagationConfig()
+    config_file: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _sources_consistent(self) -> "CdiConfig":
+        names = [s.name for s in self.sources]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"source name(s) {twice} are declared more than once")
+        customer_sources = {s.name for s in self.sources if s.is_customer_source}
+        for src in self.sources:
+            if src.customer_ref and src.customer_ref.source not in customer_sources:
+                raise ValueError(
+                    f"source '{src.name}': customer_ref.source '{src.customer_ref.source}' is not a "
+                    f"customer source (known: {sorted(customer_sources)})"
+                )
+        return self
+
+    def source(self, name: str) -> SourceConfig:
+        for src in self.sources:
+            if src.name == name:
+                return src
+        raise KeyError(f"no source named '{name}' (known: {[s.name for s in self.sources]})")
+
+    @property
+    def customer_sources(self) -> list[SourceConfig]:
+        return [s for s in self.sources if s.is_customer_source]
+
+    @property
+    def fact_sources(self) -> list[SourceConfig]:
+        return [s for s in self.sources if not s.is_customer_source]
+
+    def table_path(self, name: str) -> str:
+        """Absolute location of a lake table such as ``silver/records``."""
+        return join_path(self.lake_root, name)
+
+
+def join_path(root: str, name: str) -> str:
+    return root.rstrip("/") + "/" + name.strip("/")
+
+
+def _is_uri(path: str) -> bool:
+    return bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", path))
+
+
+def _resolve_path(value: str, base: Path) -> str:
+    if not value or _is_uri(value) or os.path.isabs(value):
+        return value
+    return str((base / value).resolve())
+
+
+def _interpolate(node: Any, file: Path, keypath: str) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, file, f"{keypath}.{k}" if keypath else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, file, f"{keypath}[{i}]") for i, v in enumerate(node)]
+    if isinstance(node, str):
+
+        def replace(match: re.Match) -> str:
+            var, default = match.group(1), match.group(2)
+            if var in os.environ:
+                return os.environ[var]
+            if default is not None:
+                return default
+            raise ConfigError(
+                f"{file}: {keypath}: environment variable ${{{var}}} is not set "
+                f"(export it, or write ${{{var}:-default}} in the file)"
+            )
+
+        return _ENV_PATTERN.sub(replace, node)
+    return node
+
+
+def _read_yaml(path: Path, included_from: Path | None = None) -> dict:
+    if not path.exists():
+        where = f" (included from {included_from})" if included_from else ""
+        raise ConfigError(f"{path}: config file not found{where}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        if key == "sources" and isinstance(value, list) and isinstance(out.get(key), list):
+            out[key] = out[key] + value
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _load_tree(path: Path, origins: dict, stack: tuple[Path, ...] = ()) -> dict:
+    """Read a file and its includes; record which file set each top-level key and source."""
+    if path in stack:
+        chain = " -> ".join(str(p) for p in stack + (path,))
+        raise ConfigError(f"{path}: include cycle: {chain}")
+    raw = _read_yaml(path, stack[-1] if stack else None)
+    includes = raw.pop("include", []) or []
+    if isinstance(includes, str):
+        includes = [includes]
+    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
+        raise ConfigError(f"{path}: include: expected a list of file paths")
+    merged: dict = {}
+    for inc in includes:
+        inc_path = (path.parent / _interpolate(inc, path, "include")).resolve()
+        merged = _merge(merged, _load_tree(inc_path, origins, stack + (path,)))
+    raw = _interpolate(raw, path, "")
+    for key in raw:
+        if key != "sources":
+            origins.setdefault("keys", {})[key] = path
+    for i, src in enumerate(raw.get("sources") or []):
+        origins.setdefault("sources", []).append(path)
+        if isinstance(src, dict):
+            src.setdefault("_origin", str(path))
+    return _merge(merged, raw)
+
+
+def _locate(loc: tuple, origins: dict, top: Path) -> tuple[Path, str]:
+    parts = [str(p) for p in loc]
+    keypath = ""
+    for p in loc:
+        keypath += f"[{p}]" if isinstance(p, int) else (f".{p}" if keypath else str(p))
+    if loc and loc[0] == "sources" and len(loc) > 1 and isinstance(loc[1], int):
+        files = origins.get("sources", [])
+        if loc[1] < len(files):
+            return files[loc[1]], keypath
+    if parts:
+        return origins.get("keys", {}).get(parts[0], top), keypath
+    return top, keypath
+
+
+def _resolve_paths(data: dict, base: Path) -> dict:
+    if isinstance(data.get("lake_root"), str):
+        data["lake_root"] = _resolve_path(data["lake_root"], base)
+    demo = data.get("demo")
+    if isinstance(demo, dict) and isinstance(demo.get("out"), str):
+        demo["out"] = _resolve_path(demo["out"], base)
+    prop = data.get("propagation")
+    if isinstance(prop, dict) and isinstance(prop.get("outbox_dir"), str):
+        prop["outbox_dir"] = _resolve_path(prop["outbox_dir"], base)
+    spark = data.get("spark")
+    if isinstance(spark, dict) and isinstance(spark.get("checkpoint_dir"), str):
+        spark["checkpoint_dir"] = _resolve_path(spark["checkpoint_dir"], base)
+    for src in data.get("sources") or []:
+        if isinstance(src, dict) and isinstance(src.get("path"), str):
+            src["path"] = _resolve_path(src["path"], base)
+    return data
+
+
+def load_config(path: str | os.PathLike) -> CdiConfig:
+    """Load, merge, interpolate and validate one environment's configuration."""
+    top = Path(path).resolve()
+    origins: dict = {}
+    data = _load_tree(top, origins)
+    data = _resolve_paths(data, top.parent)
+    origin_list = []
+    for src in data.get("sources") or []:
+        origin_list.append(src.pop("_origin", str(top)) if isinstance(src, dict) else str(top))
+    try:
+        cfg = CdiConfig(**data, config_file=str(top))
+    except ValidationError as exc:
+        messages = []
+        for err in exc.errors():
+            file, keypath = _locate(err["loc"], origins, top)
+            expected = err["msg"]
+            if err["type"] == "extra_forbidden":
+                expected = "unknown key (check its spelling and where it belongs)"
+            elif err["type"] == "missing":
+                expected = "required value is missing"
+            given = err.get("input")
+            shown = "" if err["type"] in ("missing", "extra_forbidden") or isinstance(given, dict) else f" (got {given!r})"
+            messages.append(f"{file}: {keypath or '<top>'}: {expected}{shown}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(messages)) from None
+    sources = [s.model_copy(update={"origin": o}) for s, o in zip(cfg.sources, origin_list)]
+    return cfg.model_copy(update={"sources": sources})

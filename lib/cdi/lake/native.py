@@ -1,0 +1,162 @@
+"""Delta tables through delta-spark, used when its classes are on the Spark classpath
+(clusters started with ``--packages io.delta:delta-spark_2.13:<version>``)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructField, StructType
+
+from .engine import (
+    CommitContext,
+    ConcurrentWriteError,
+    Engine,
+    LakeError,
+    SchemaMismatchError,
+    TableNotFoundError,
+    WriteResult,
+    reconcile_schema,
+)
+
+_META_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+
+
+class NativeDeltaEngine(Engine):
+    name = "delta-spark"
+
+    def __init__(self, spark: SparkSession):
+        self.spark = spark
+        from delta.tables import DeltaTable  # imported lazily: only valid with the jars present
+
+        self._DeltaTable = DeltaTable
+
+    def _dt(self, path: str):
+        if not self.exists(path):
+            raise TableNotFoundError(f"no Delta table at {path}")
+        return self._DeltaTable.forPath(self.spark, path)
+
+    def exists(self, path: str) -> bool:
+        return self._DeltaTable.isDeltaTable(self.spark, path)
+
+    def read(self, path: str, version: int | None = None, timestamp: datetime | None = None) -> DataFrame:
+        if not self.exists(path):
+            raise TableNotFoundError(f"no Delta table at {path}")
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        if timestamp is not None:
+            ts = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=timezone.utc)
+            reader = reader.option("timestampAsOf", ts.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f"))
+        return reader.load(path)
+
+    def schema(self, path: str) -> StructType:
+        return self.read(path).schema
+
+    def version(self, path: str) -> int:
+        return int(self._dt(path).history(1).select("version").first()[0])
+
+    def partition_columns(self, path: str) -> list[str]:
+        row = self.spark.sql(f"DESCRIBE DETAIL delta.`{path}`").select("partitionColumns").first()
+        return list(row[0])
+
+    def file_paths(self, path: str, version: int | None = None) -> list[str]:
+        df = self.read(path, version)
+        return sorted(r[0] for r in df.select(F.input_file_name()).distinct().collect())
+
+    def history(self, path: str, limit: int | None = None) -> list[dict[str, Any]]:
+        rows = self._dt(path).history(limit).select("version", "timestamp", "operation", "userMetadata").collect()
+        out = []
+        for r in rows:
+            meta = json.loads(r["userMetadata"]) if r["userMetadata"] else {}
+            out.append(
+                {
+                    "version": r["version"],
+                    "timestamp": r["timestamp"].replace(tzinfo=timezone.utc),
+                    "operation": meta.get("cdi.operation") or r["operation"],
+                    "job": meta.get("cdi.job"),
+                    "run_id": meta.get("cdi.run_id") or None,
+                    "engine_operation": r["operation"],
+                    "metadata": {k[4:]: v for k, v in meta.items() if k.startswith("cdi.")},
+                }
+            )
+        return out
+
+    def _with_metadata(self, meta: dict[str, str], action):
+        previous = self.spark.conf.get(_META_CONF, None)
+        self.spark.conf.set(_META_CONF, json.dumps(meta))
+        try:
+            return action()
+        except Exception as exc:
+            if "Concurrent" in type(exc).__name__ or "ConcurrentAppend" in str(exc) or "concurrent" in str(exc).lower():
+                raise ConcurrentWriteError(f"a concurrent writer conflicted: {exc}") from exc
+            raise
+        finally:
+            if previous is None:
+                self.spark.conf.unset(_META_CONF)
+            else:
+                self.spark.conf.set(_META_CONF, previous)
+
+    def write(
+        self,
+        path: str,
+        df: DataFrame,
+        mode: str,
+        ctx: CommitContext,
+        operation: str,
+        partition_by: list[str] | None = None,
+        replace_where: str | None = None,
+        replace_partitions: dict[str, Any] | None = None,
+        allow_new_columns: bool = False,
+        extra: dict[str, Any] | None = None,
+    ) -> WriteResult:
+        if self.exists(path):
+            reconcile_schema(path, self.schema(path), df.schema, allow_new_columns)
+        writer = df.write.format("delta").mode(mode)
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        if allow_new_columns:
+            writer = writer.option("mergeSchema", "true")
+        if replace_partitions:
+            replace_where = " AND ".join(
+                f"`{k}` IS NULL" if v is None else f"`{k}` = '{str(v)}'" for k, v in replace_partitions.items()
+            )
+        if replace_where:
+            if mode != "overwrite":
+                raise LakeError("replace_where needs mode='overwrite'")
+            if not self.exists(path):
+                mode = "append"
+                writer = writer.mode("append")
+            else:
+                # delta-spark's replaceWhere on data columns rewrites only matching rows' files
+                writer = writer.option("replaceWhere", replace_where)
+        meta = ctx.metadata(operation, {**(extra or {}), "mode": mode})
+        try:
+            self._with_metadata(meta, lambda: writer.save(path))
+        except Exception as exc:
+            if "schema" in str(exc).lower() and "mismatch" in str(exc).lower():
+                raise SchemaMismatchError(f"table {path}: {exc}") from exc
+            raise
+        return WriteResult(path, self.version(path))
+
+    def delete(self, path: str, predicate: str, ctx: CommitContext) -> WriteResult:
+        dt = self._dt(path)
+        self._with_metadata(ctx.metadata("DELETE", {"predicate": predicate}), lambda: dt.delete(predicate))
+        return WriteResult(path, self.version(path))
+
+    def add_columns(self, path: str, fields: list[StructField], ctx: CommitContext) -> None:
+        cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in fields)
+        self._with_metadata(
+            ctx.metadata("ADD COLUMNS"), lambda: self.spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({cols})")
+        )
+
+    def vacuum(self, path: str, retention_hours: float, dry_run: bool) -> list[str]:
+        self.spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+        if dry_run:
+            rows = self.spark.sql(f"VACUUM delta.`{path}` RETAIN {retention_hours} HOURS DRY RUN").collect()
+            return [r[0] for r in rows]
+        self._dt(path).vacuum(retention_hours)
+        return []

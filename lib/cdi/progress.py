@@ -1,0 +1,64 @@
+"""Progress and run summaries: every long step logs its stage, rows and elapsed time, and a run
+ends with one short table of what happened.
+
+    >>> summary = RunSummary(run_id="r1")
+    >>> with summary.step("ingest", "crm") as step:
+    ...     step.rows = 120
+    >>> print(summary.format())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+log = logging.getLogger("cdi")
+
+
+@dataclass
+class Step:
+    stage: str
+    name: str
+    rows: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    status: str = "running"
+
+
+@dataclass
+class RunSummary:
+    """Collects the steps of one run; ``format()`` renders the closing table."""
+
+    run_id: str
+    steps: list[Step] = field(default_factory=list)
+
+    @contextmanager
+    def step(self, stage: str, name: str) -> Iterator[Step]:
+        st = Step(stage, name)
+        self.steps.append(st)
+        log.info("[%s] %s: started", stage, name)
+        start = time.perf_counter()
+        try:
+            yield st
+            st.status = "ok"
+        except BaseException:
+            st.status = "failed"
+            raise
+        finally:
+            st.seconds = time.perf_counter() - start
+            rows = f", rows={st.rows:,}" if st.rows is not None else ""
+            extra = "".join(f", {k}={v}" for k, v in st.details.items())
+            log.info("[%s] %s: %s in %.1fs%s%s", stage, name, st.status, st.seconds, rows, extra)
+
+    def format(self) -> str:
+        lines = [f"run {self.run_id}", f"{'stage':<8} {'step':<28} {'status':<7} {'rows':>12} {'secs':>8}  details"]
+        for st in self.steps:
+            rows = f"{st.rows:,}" if st.rows is not None else "-"
+            details = ", ".join(f"{k}={v}" for k, v in st.details.items())
+            lines.append(f"{st.stage:<8} {st.name:<28} {st.status:<7} {rows:>12} {st.seconds:>8.1f}  {details}")
+        total = sum(s.seconds for s in self.steps)
+        lines.append(f"total {total:.1f}s")
+        return "\n".join(lines)
