@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs everything the project needs on a fresh Debian machine with Python 3.11:
+# system packages (Java for Spark, PostgreSQL server + JDBC driver for the database source and
+# propagation tests) and the Python package with its dev extras. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need_apt=()
+command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
+[ -f /usr/share/java/postgresql.jar ] || need_apt+=(libpostgresql-jdbc-java)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else
+    echo "install.sh: need root (or sudo) to apt-get install ${need_apt[*]}" >&2; exit 1; fi
+  echo "install.sh: installing system packages: ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+export PIP_ROOT_USER_ACTION=ignore
+PY=${PYTHON:-python3}
+"$PY" -m pip install -q --disable-pip-version-check -e '.[dev]'
+echo "install.sh: done ($("$PY" -c 'import pyspark, splink, deltalake; print("pyspark", pyspark.__version__, "splink", splink.__version__, "deltalake", deltalake.__version__)'))"

@@ -1,0 +1,206 @@
+"""The ``cdi`` command line: ``cdi run --conf conf/demo.yaml`` runs everything; one sub-command
+per stage and tool. Exit code 0 on success, 2 on a configuration or usage problem, 1 on any
+other failure, always with a one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+log = logging.getLogger("cdi")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for noisy in ("py4j", "splink", "matplotlib", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _parse_timestamp(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO timestamp: {text!r} (e.g. 2026-11-24T06:00:00Z)") from exc
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _add_conf(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--conf", required=True, help="environment config file, e.g. conf/demo.yaml")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cdi", description="Customer data integration pipeline")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run every stage: ingest, standardise + link, gold")
+    _add_conf(p)
+    p.add_argument("--run-id", help="run id to use (default: a new one)")
+    p.add_argument("--retrain", action="store_true", help="retrain the linkage model even if one is saved")
+
+    p = sub.add_parser("ingest", help="ingest the sources into bronze Delta tables")
+    _add_conf(p)
+    p.add_argument("--source", action="append", help="only this source (repeatable)")
+    p.add_argument("--run-id")
+
+    p = sub.add_parser("link", help="standardise into silver/records and resolve customers with Splink")
+    _add_conf(p)
+    p.add_argument("--retrain", action="store_true", help="retrain the linkage model even if one is saved")
+    p.add_argument("--run-id")
+
+    p = sub.add_parser("gold", help="golden records, history, change feed and propagation")
+    _add_conf(p)
+    p.add_argument("--run-id")
+
+    p = sub.add_parser("demo-data", help="generate the demo source systems with ground truth")
+    p.add_argument("--persons", type=int, default=3000)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", required=True, help="output folder")
+
+    p = sub.add_parser("evaluate", help="score silver/entity_map against a truth file")
+    _add_conf(p)
+    p.add_argument("--truth", required=True, help="truth.csv with source, source_record_id, person_id")
+    p.add_argument("--out", help="JSON report path (default: <lake>/reports/evaluation-<time>.json)")
+
+    p = sub.add_parser("explain", help="write Splink's waterfall chart for a pair of records as HTML")
+    _add_conf(p)
+    p.add_argument("record_key_a")
+    p.add_argument("record_key_b")
+    p.add_argument("--out", default="explain.html")
+
+    p = sub.add_parser("customer", help="one view of a customer across sources")
+    csub = p.add_subparsers(dest="customer_command", required=True, metavar="ACTION")
+    show = csub.add_parser("show", help="golden record, provenance, source records and recent facts")
+    show.add_argument("key", help="customer id, email or phone")
+    _add_conf(show)
+    show.add_argument("--as-of", type=_parse_timestamp, help="show the customer as known then (ISO timestamp)")
+    return parser
+
+
+def _load(conf: str):
+    from cdi.config import load_config
+
+    return load_config(conf)
+
+
+def _cmd_stages(args, stages: Sequence[str]) -> int:
+    from cdi import pipeline
+
+    cfg = _load(args.conf)  # fails fast, before Spark starts
+    result = pipeline.run(
+        cfg,
+        stages=stages,
+        run_id=getattr(args, "run_id", None),
+        retrain=getattr(args, "retrain", False),
+        sources=getattr(args, "source", None),
+    )
+    print(result.summary.format())
+    return EXIT_OK
+
+
+def _cmd_demo_data(args) -> int:
+    from cdi.pipeline import _stage_function
+
+    generate = _stage_function("cdi.demo", "generate", "demo-data")
+    manifest = generate(persons=args.persons, seed=args.seed, out=args.out)
+    counts = manifest.get("counts", {}) if isinstance(manifest, dict) else {}
+    print(f"demo data written to {args.out}: {counts}")
+    return EXIT_OK
+
+
+def _cmd_evaluate(args) -> int:
+    from cdi.lake import Lake
+    from cdi.pipeline import _stage_function, open_session
+
+    cfg = _load(args.conf)
+    evaluate = _stage_function("cdi.quality.evaluate", "evaluate", "evaluate")
+    read_truth = _stage_function("cdi.quality.evaluate", "read_truth", "evaluate")
+    write_report = _stage_function("cdi.quality.evaluate", "write_report", "evaluate")
+    if not Path(args.truth).exists():
+        raise FileNotFoundError(f"truth file {args.truth} does not exist")
+    spark = open_session(cfg)
+    lake = Lake(spark, cfg.lake_root, job="evaluate")
+    report = evaluate(lake.read("silver/entity_map"), read_truth(spark, args.truth))
+    out = args.out or f"{cfg.lake_root}/reports/evaluation-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    write_report(report, out)
+    print(report.format_table())
+    print(f"report written to {out}")
+    return EXIT_OK
+
+
+def _cmd_explain(args) -> int:
+    from cdi.lake import Lake
+    from cdi.pipeline import _stage_function, open_session
+
+    cfg = _load(args.conf)
+    explain_pair = _stage_function("cdi.silver.explain", "explain_pair", "explain")
+    spark = open_session(cfg)
+    lake = Lake(spark, cfg.lake_root, job="explain")
+    path = explain_pair(cfg, lake, args.record_key_a, args.record_key_b, args.out)
+    print(f"waterfall chart written to {path}")
+    return EXIT_OK
+
+
+def _cmd_customer(args) -> int:
+    from cdi.lake import Lake
+    from cdi.pipeline import _stage_function, open_session
+
+    cfg = _load(args.conf)
+    customer_view = _stage_function("cdi.gold.customer_view", "customer_view", "customer")
+    spark = open_session(cfg)
+    lake = Lake(spark, cfg.lake_root, job="customer")
+    view = customer_view(spark, cfg, lake, args.key, as_of=args.as_of)
+    print(view.format())
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    from cdi.config import ConfigError
+    from cdi.pipeline import StageUnavailableError
+    from cdi.spark import JavaMissingError
+
+    try:
+        if args.command == "run":
+            return _cmd_stages(args, ("ingest", "link", "gold"))
+        if args.command in ("ingest", "link", "gold"):
+            return _cmd_stages(args, (args.command,))
+        if args.command == "demo-data":
+            return _cmd_demo_data(args)
+        if args.command == "evaluate":
+            return _cmd_evaluate(args)
+        if args.command == "explain":
+            return _cmd_explain(args)
+        if args.command == "customer":
+            return _cmd_customer(args)
+    except ConfigError as exc:
+        print(f"cdi: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (StageUnavailableError, JavaMissingError) as exc:
+        print(f"cdi: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # the one-line reason; the traceback is in the debug log
+        log.debug("failure", exc_info=True)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"cdi: {args.command} failed: {type(exc).__name__}: {first}", file=sys.stderr)
+        return EXIT_FAILED
+    parser.error(f"unknown command {args.command}")
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

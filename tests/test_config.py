@@ -1,0 +1,145 @@
+"""Config errors name the file, the key path and what was expected; they fail before Spark."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from cdi.config import ConfigError, load_config
+
+SOURCE = """
+sources:
+  - name: crm
+    kind: customers
+    format: csv
+    path: data/crm/*.csv
+    id_columns: [contact_id]
+    mapping:
+      first_name: first_name
+      date_of_birth: {column: dob, formats: ["yyyy-MM-dd"]}
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def env_file(tmp_path: Path, body: str) -> Path:
+    write(tmp_path / "conf" / "sources" / "crm.yaml", SOURCE)
+    return write(tmp_path / "conf" / "env.yaml", body)
+
+
+def test_valid_config_merges_includes_and_resolves_paths(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAKE", "lakes/one")
+    cfg = load_config(env_file(tmp_path, "include: [sources/crm.yaml]\nlake_root: ${LAKE}\n"))
+    assert cfg.lake_root == str((tmp_path / "conf" / "lakes" / "one").resolve())
+    crm = cfg.source("crm")
+    assert crm.path == str((tmp_path / "conf" / "data" / "crm" / "*.csv").resolve())
+    assert crm.column_spec("date_of_birth").formats == ["yyyy-MM-dd"]
+    assert crm.column_spec("first_name").column == "first_name"
+    assert crm.origin.endswith("crm.yaml")
+
+
+def test_env_default_used_when_variable_unset(tmp_path, monkeypatch):
+    monkeypatch.delenv("CDI_NOPE", raising=False)
+    cfg = load_config(env_file(tmp_path, "lake_root: ${CDI_NOPE:-/x/lake}\n"))
+    assert cfg.lake_root == "/x/lake"
+
+
+def test_missing_environment_variable_names_file_and_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("CDI_SECRET_DSN", raising=False)
+    path = env_file(tmp_path, "lake_root: /l\npropagation:\n  postgres:\n    dsn: ${CDI_SECRET_DSN}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert "env.yaml" in msg and "propagation.postgres.dsn" in msg and "CDI_SECRET_DSN" in msg
+
+
+def test_unknown_key_names_file_and_key_path(tmp_path):
+    path = env_file(tmp_path, "lake_root: /l\nlinkage:\n  bakcend: duckdb\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert "env.yaml" in msg and "linkage.bakcend" in msg and "unknown key" in msg
+
+
+def test_wrong_type_names_file_key_and_expectation(tmp_path):
+    path = env_file(tmp_path, "lake_root: /l\nspark:\n  shuffle_partitions: lots\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert "spark.shuffle_partitions" in msg and "integer" in msg and "'lots'" in msg
+
+
+def test_missing_required_value(tmp_path):
+    path = env_file(tmp_path, "name: x\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "lake_root" in str(err.value) and "required" in str(err.value)
+
+
+def test_error_in_included_source_names_the_included_file(tmp_path):
+    write(tmp_path / "conf" / "sources" / "bad.yaml", SOURCE.replace("format: csv", "format: xlsx"))
+    path = write(tmp_path / "conf" / "env.yaml", "include: [sources/bad.yaml]\nlake_root: /l\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert "bad.yaml" in msg and "sources[0].format" in msg and "'xlsx'" in msg
+
+
+def test_unknown_mapping_target_is_rejected(tmp_path):
+    write(tmp_path / "conf" / "sources" / "crm.yaml", SOURCE.replace("first_name: first_name", "forename: first_name"))
+    path = write(tmp_path / "conf" / "env.yaml", "include: [sources/crm.yaml]\nlake_root: /l\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "forename" in str(err.value) and "crm.yaml" in str(err.value)
+
+
+def test_fact_source_must_reference_a_customer_source(tmp_path):
+    body = """
+    lake_root: /l
+    sources:
+      - name: orders
+        kind: orders
+        format: json
+        path: o.jsonl
+        id_columns: [order_id]
+        customer_ref: {column: account_id, source: webshop}
+    """
+    with pytest.raises(ConfigError) as err:
+        load_config(env_file(tmp_path, body))
+    assert "webshop" in str(err.value)
+
+
+def test_include_cycle_and_missing_include_are_reported(tmp_path):
+    write(tmp_path / "a.yaml", "include: [b.yaml]\nlake_root: /l\n")
+    write(tmp_path / "b.yaml", "include: [a.yaml]\n")
+    with pytest.raises(ConfigError, match="include cycle"):
+        load_config(tmp_path / "a.yaml")
+    write(tmp_path / "c.yaml", "include: [nope.yaml]\nlake_root: /l\n")
+    with pytest.raises(ConfigError, match="nope.yaml.*not found.*c.yaml"):
+        load_config(tmp_path / "c.yaml")
+
+
+def test_invalid_yaml_names_the_file(tmp_path):
+    path = write(tmp_path / "x.yaml", "lake_root: [unclosed\n")
+    with pytest.raises(ConfigError, match="x.yaml: not valid YAML"):
+        load_config(path)
+
+
+def test_cli_config_error_exits_2_before_spark(tmp_path, capsys):
+    from cdi.cli import main
+
+    path = env_file(tmp_path, "lake_root: /l\nspark:\n  master: 3\n  bogus: 1\n")
+    assert main(["ingest", "--conf", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "configuration error" in err and "spark.bogus" in err
+
+
+def test_shipped_demo_config_is_valid():
+    cfg = load_config(Path(__file__).resolve().parents[1] / "conf" / "demo.yaml")
+    assert cfg.lake_root.endswith("lake")
