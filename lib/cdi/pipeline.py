@@ -104,6 +104,9 @@ def run(
         "standardise": _stage_function("cdi.silver.records", "write_records", "link") if "link" in stages else None,
         "link": _stage_function("cdi.silver.linkage", "run_link", "link") if "link" in stages else None,
         "gold": _stage_function("cdi.gold.stage", "run_gold", "gold") if "gold" in stages else None,
+        "customer_360": (
+            _stage_function("cdi.gold.customer_360", "run_customer_360", "gold") if "gold" in stages else None
+        ),
     }
     run_id = run_id or new_run_id()
     if "ingest" in stages:
@@ -126,4 +129,5 @@ def run(
             result.stages["link"] = functions["link"](spark, cfg, lake, run_id, summary=summary, retrain=retrain)
         elif stage == "gold":
             result.stages["gold"] = functions["gold"](spark, cfg, lake, run_id, summary=summary)
+            result.stages["customer_360"] = functions["customer_360"](spark, cfg, lake, run_id, summary=summary)
     return result
