@@ -241,6 +241,15 @@ class AttributeGroup(_Strict):
     attributes: list[str] = Field(min_length=2)
     rule: SurvivorshipRuleName = "most_recent"
     tie_breakers: list[SurvivorshipRuleName] = Field(default_factory=lambda: ["source_priority"])
+    # members a record must have to supply the group (e.g. no address taken from a record with only a country)
+    required: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _required_are_members(self) -> "AttributeGroup":
+        extra = sorted(set(self.required) - set(self.attributes))
+        if extra:
+            raise ValueError(f"required member(s) {extra} are not in the group's attributes {self.attributes}")
+        return self
 
 
 class SurvivorshipConfig(_Strict):
