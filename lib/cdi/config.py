@@ -198,9 +198,12 @@ class ComparisonConfig(_Strict):
     """One Splink comparison; ``kind`` picks a comparison-library template."""
 
     name: str | None = None
-    kind: Literal["name", "exact", "jaro_winkler", "levenshtein", "email", "date_of_birth", "postcode", "forename_surname"]
+    kind: Literal[
+        "name", "exact", "jaro_winkler", "levenshtein", "email", "date_of_birth", "postcode", "forename_surname", "address"
+    ]
     column: str
     second_column: str | None = None
+    alias_column: str | None = None  # e.g. a nickname-mapped given name: an extra "alias agrees" level
     thresholds: list[float] = Field(default_factory=list)
     term_frequency: bool = False
 
