@@ -282,6 +282,9 @@ class Customer360Config(_Strict):
     income_bands: list[float] = Field(default_factory=lambda: [20000, 40000, 60000, 100000])
     as_of: str | None = None
     late_payment_days: int = 0
+    # currency of facts from sources without a currency column (source name -> ISO code);
+    # sources not listed are taken to be in the reporting currency
+    source_currencies: dict[str, str] = Field(default_factory=dict)
 
 
 class SegmentConfig(_Strict):
