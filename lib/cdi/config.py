@@ -204,6 +204,9 @@ class ComparisonConfig(_Strict):
     column: str
     second_column: str | None = None
     alias_column: str | None = None  # e.g. a nickname-mapped given name: an extra "alias agrees" level
+    # date_of_birth / address: agreement counts only when this given-name column agrees too
+    # (twins share a birth date, families an address); otherwise the level carries no weight
+    given_name_column: str | None = None
     thresholds: list[float] = Field(default_factory=list)
     term_frequency: bool = False
 
