@@ -496,7 +496,7 @@ class Pools:
     city_region: np.ndarray
     city_country: np.ndarray  # country idx per city
     city_postcode_prefixes: tuple  # tuple of tuples per city
-    city_area_codes: tuple  # tuple of tuples per city (validated)
+    city_landline_prefixes: tuple  # per city: area code + first subscriber digit (validated)
     city_slices: dict  # country_idx -> (global idx, weights)
     mobile_prefixes: dict  # country_idx -> np.ndarray[str]
     nickname_of: dict  # first name -> tuple of nicknames
@@ -543,7 +543,8 @@ def pools() -> Pools:
         weights = []
         for name, region, post, areas, w in CITIES[c]:
             length = LANDLINE_NSN_LENGTH[c]
-            ok = tuple(a for a in areas if _prefix_ok(c, a + ("45" if c == "US" else "4"), length))
+            # landline prefix = area code + first subscriber digit, kept when valid
+            ok = tuple(a + d for a in areas for d in "23456789" if _prefix_ok(c, a + d, length))
             if not ok:
                 raise ValueError(f"no valid area code for {name}, {c}")
             cname.append(name)
@@ -570,7 +571,7 @@ def pools() -> Pools:
         city_region=np.asarray(cregion, dtype=object),
         city_country=np.asarray(ccountry),
         city_postcode_prefixes=tuple(cpost),
-        city_area_codes=tuple(carea),
+        city_landline_prefixes=tuple(carea),
         city_slices=city_slices,
         mobile_prefixes=mobile,
         nickname_of=NICKNAMES,
