@@ -12,8 +12,10 @@ package otherwise; both produce standard Delta tables with the same history meta
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructField
@@ -23,6 +25,7 @@ from .engine import (
     ConcurrentWriteError,
     Engine,
     LakeError,
+    ReplaceWhereMismatchError,
     SchemaMismatchError,
     TableNotFoundError,
     WriteResult,
@@ -34,6 +37,7 @@ __all__ = [
     "SchemaMismatchError",
     "TableNotFoundError",
     "ConcurrentWriteError",
+    "ReplaceWhereMismatchError",
     "WriteResult",
     "select_engine",
 ]
@@ -61,6 +65,19 @@ def select_engine(spark: SparkSession, prefer: str = "auto") -> Engine:
     return DeltaRsEngine(spark)
 
 
+def _normalise_root(root: str) -> str:
+    """One spelling of the root for every engine: local roots absolute, object stores as given.
+
+    Spark resolves relative paths against its own working folder and reports files as
+    ``file:`` URIs; an absolute local path lets file lists from both sides be compared.
+    """
+    if root.startswith("file:"):
+        return unquote(urlparse(root).path).rstrip("/") or "/"
+    if "://" in root:
+        return root.rstrip("/")
+    return os.path.abspath(root).rstrip("/") or "/"
+
+
 class Lake:
     """Delta tables under one root, written with the run's lineage in every commit."""
 
@@ -73,7 +90,7 @@ class Lake:
         engine: str | Engine = "auto",
     ):
         self.spark = spark
-        self.root = root.rstrip("/")
+        self.root = _normalise_root(str(root))
         self.engine = engine if isinstance(engine, Engine) else select_engine(spark, engine)
         self.ctx = CommitContext(job=job, run_id=run_id)
 
@@ -128,10 +145,16 @@ class Lake:
     ) -> WriteResult:
         """Append or overwrite; ``replace_where``/``replace_partitions`` overwrite only matching rows.
 
-        A schema change must be asked for (``allow_new_columns``); otherwise it is an error.
+        A schema change must be asked for (``allow_new_columns``); otherwise it is an error. With
+        ``replace_where``/``replace_partitions`` every written row must match the condition
+        (:class:`ReplaceWhereMismatchError` otherwise), so no row is silently duplicated.
+        Concurrent appends are retried; a conflicting concurrent rewrite raises
+        :class:`ConcurrentWriteError` and leaves the table as the other writer left it.
         """
         if (replace_where or replace_partitions) and mode != "overwrite":
             raise ValueError("replace_where / replace_partitions need mode='overwrite'")
+        if replace_where and replace_partitions:
+            raise ValueError("give replace_where or replace_partitions, not both")
         op = operation or ("APPEND" if mode == "append" else "OVERWRITE")
         result = self.engine.write(
             self.path(table),
@@ -149,6 +172,7 @@ class Lake:
         return result
 
     def delete(self, table: str, predicate: str) -> WriteResult:
+        """Remove the rows matching ``predicate`` (a Spark SQL condition); other rows stay."""
         return self.engine.delete(self.path(table), predicate, self.ctx)
 
     def history(self, table: str, limit: int | None = None) -> list[dict[str, Any]]:
@@ -156,7 +180,10 @@ class Lake:
         return self.engine.history(self.path(table), limit)
 
     def vacuum(self, table: str, retention_hours: float = 168, dry_run: bool = False) -> list[str]:
-        return self.engine.vacuum(self.path(table), retention_hours, dry_run)
+        """Delete files no current or retained version needs, older than ``retention_hours``."""
+        if retention_hours < 0:
+            raise ValueError("retention_hours must be >= 0")
+        return self.engine.vacuum(self.path(table), retention_hours, dry_run, self.ctx)
 
     def add_columns(self, table: str, fields: list[StructField]) -> None:
         self.engine.add_columns(self.path(table), fields, self.ctx)

@@ -6,18 +6,22 @@ Delta transaction. Reads ask ``deltalake`` for the snapshot's files and hand the
 Parquet reader. No row passes through the driver, and delta-rs's own scan is never used (it can
 abort the Python process at exit).
 
-A failed write removes its files and leaves the table at its previous version.
+A failed or interrupted write removes its files and leaves the table at its previous version.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import logging
+import math
+import os
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import quote, unquote, urlparse
+from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -27,7 +31,8 @@ from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
 from deltalake.transaction import AddAction, CommitProperties, RemoveAction, create_table_with_add_actions
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.errors import AnalysisException
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
@@ -39,8 +44,13 @@ from .engine import (
     SchemaMismatchError,
     TableNotFoundError,
     WriteResult,
+    conform,
+    guard_replace,
     nullable,
+    partition_predicate,
     reconcile_schema,
+    relaxed,
+    replace_mismatch,
 )
 from .stats import file_stats
 
@@ -49,6 +59,7 @@ log = logging.getLogger(__name__)
 STAGING_DIR = "_cdi_staging"
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 _COMMIT_RETRIES = 10
+_IO_THREADS = 8
 
 
 def _local_path(path: str) -> str:
@@ -57,7 +68,7 @@ def _local_path(path: str) -> str:
 
 
 def _comparable(path: str) -> str:
-    """A file location in one spelling (Spark says ``file:/x``, delta-rs ``/x`` or ``file:///x``)."""
+    """A file location in one spelling (Spark says ``file:/x%20y``, delta-rs ``/x y``)."""
     if path.startswith("file:"):
         return unquote(urlparse(path).path)
     return path
@@ -69,6 +80,16 @@ def _filesystem(path: str) -> tuple[pafs.FileSystem, str]:
     return pafs.LocalFileSystem(), _local_path(path)
 
 
+def _remove_empty_dir(path: str) -> None:
+    """Remove a local folder only if it is empty (never a folder another writer is using)."""
+    if "://" in path and not path.startswith("file://"):
+        return  # object stores have no folders to leave behind
+    try:
+        os.rmdir(_local_path(path))
+    except OSError:
+        pass
+
+
 def _spark_schema(dt: DeltaTable) -> StructType:
     return StructType.fromJson(json.loads(dt.schema().to_json()))
 
@@ -78,6 +99,7 @@ def _delta_schema(schema: StructType) -> DeltaSchema:
 
 
 def _partition_values(relative: str, partition_by: list[str]) -> dict[str, str | None]:
+    """Partition values of a file Spark wrote, from its ``key=value`` folders."""
     values: dict[str, str | None] = {}
     for segment in relative.split("/")[:-1]:
         key, _, raw = segment.partition("=")
@@ -85,6 +107,25 @@ def _partition_values(relative: str, partition_by: list[str]) -> dict[str, str |
             value = unquote(raw)
             values[key] = None if value == _HIVE_NULL else value
     return values
+
+
+def _partition_string(value: Any) -> str | None:
+    """A partition value as Delta's log spells it (also used to compare requested values)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f" if value.microsecond else "%Y-%m-%d %H:%M:%S")
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _commit_failed(exc: BaseException) -> bool:
+    return isinstance(exc, CommitFailedError)
 
 
 class DeltaRsEngine(Engine):
@@ -106,19 +147,37 @@ class DeltaRsEngine(Engine):
                 raise LakeError(f"table {path} has no version {version}: {exc}") from exc
             raise
         if timestamp is not None:
-            if timestamp.tzinfo is None:
-                timestamp = timestamp.replace(tzinfo=timezone.utc)
-            try:
-                dt.load_as_version(timestamp)
-            except Exception as exc:
-                raise LakeError(f"table {path} has no version as of {timestamp.isoformat()}: {exc}") from exc
+            dt = DeltaTable(path, version=self._version_at(path, dt, timestamp))
         features = set(dt.protocol().reader_features or [])
         if "deletionVectors" in features:
             raise LakeError(
                 f"table {path} uses deletion vectors, which this engine cannot read through Spark's "
                 "Parquet reader; run with delta-spark on the classpath (--packages io.delta:delta-spark_2.13:...)"
             )
+        if dt.metadata().configuration.get("delta.columnMapping.mode", "none") not in ("none", None):
+            raise LakeError(
+                f"table {path} uses column mapping, whose physical column names this engine cannot read; "
+                "run with delta-spark on the classpath (--packages io.delta:delta-spark_2.13:...)"
+            )
         return dt
+
+    @staticmethod
+    def _version_at(path: str, dt: DeltaTable, timestamp: datetime) -> int:
+        """The last version committed at or before ``timestamp`` (naive means UTC).
+
+        Chosen from the commit history rather than delta-rs's ``load_as_version``, which falls
+        back to the first version for a time before the table existed instead of failing.
+        """
+        if timestamp.tzinfo is None:
+            timestamp = timestamp.replace(tzinfo=timezone.utc)
+        wanted_ms = timestamp.timestamp() * 1000
+        candidates = [int(e["version"]) for e in dt.history() if e.get("timestamp", 0) <= wanted_ms]
+        if not candidates:
+            raise LakeError(
+                f"table {path} has no version as of {timestamp.isoformat()}: its history starts later "
+                "(or the log entries before it were cleaned up)"
+            )
+        return max(candidates)
 
     def exists(self, path: str) -> bool:
         return DeltaTable.is_deltatable(path)
@@ -133,18 +192,32 @@ class DeltaRsEngine(Engine):
         return list(self._table(path).metadata().partition_columns)
 
     def file_paths(self, path: str, version: int | None = None) -> list[str]:
+        # file_uris() are the files' real locations (the log's percent-encoding already undone)
         return [_local_path(u) for u in self._table(path, version).file_uris()]
 
     def read(self, path: str, version: int | None = None, timestamp: datetime | None = None) -> DataFrame:
-        dt = self._table(path, version, timestamp)
+        return self._read_snapshot(path, self._table(path, version, timestamp))
+
+    def _read_snapshot(self, path: str, dt: DeltaTable) -> DataFrame:
+        """Spark's Parquet reader over exactly the files of ``dt``'s snapshot."""
         schema = _spark_schema(dt)
         files = dt.file_uris()
         if not files:
             return self.spark.createDataFrame([], schema)
         reader = self.spark.read.schema(schema)
         if dt.metadata().partition_columns:
+            # partition values live in the hive-style folders; basePath lets Spark restore them
             reader = reader.option("basePath", path)
-        return reader.parquet(*files).select(*[F.col(f"`{n}`") for n in schema.fieldNames()])
+        try:
+            df = reader.parquet(*files)
+        except AnalysisException as exc:
+            if "PATH_NOT_FOUND" not in str(exc):
+                raise
+            raise LakeError(
+                f"table {path} version {dt.version()} refers to data files that no longer exist "
+                f"(removed by vacuum, or deleted by hand): {exc}"
+            ) from exc
+        return df.select(*[F.col(f"`{n}`") for n in schema.fieldNames()])
 
     def history(self, path: str, limit: int | None = None) -> list[dict[str, Any]]:
         out = []
@@ -162,68 +235,96 @@ class DeltaRsEngine(Engine):
             )
         return out
 
+    def _committed_version(self, path: str, commit_id: str) -> int | None:
+        """The version our commit landed at (another writer may have committed since), or None."""
+        try:
+            entries = DeltaTable(path).history(_COMMIT_RETRIES + 5)
+        except Exception:  # no table (yet): nothing was committed
+            return None
+        for entry in entries:
+            if entry.get("cdi.commit_id") == commit_id:
+                return int(entry["version"])
+        return None
+
     # ---------------------------------------------------------------- writing
-    def _stage(self, df: DataFrame, path: str, partition_by: list[str]) -> str:
-        staging = f"{path.rstrip('/')}/{STAGING_DIR}/{uuid.uuid4().hex}"
+    def _stage(self, df: DataFrame, staging: str, partition_by: list[str]) -> None:
         df.write.mode("errorifexists").partitionBy(*partition_by).parquet(staging)
-        return staging
 
     def _publish(self, path: str, staging: str, partition_by: list[str], moved: list[str]) -> list[AddAction]:
-        """Move staged Parquet files into the table folder and describe them as Delta adds."""
+        """Move staged Parquet files into the table folder and describe them as Delta adds.
+
+        Footer reads and moves run on a few threads: both are I/O and pyarrow releases the GIL.
+        Files without rows (Spark writes one for an empty partition) are dropped.
+        """
         fs, staging_fs = _filesystem(staging)
         _, table_fs = _filesystem(path)
-        infos = fs.get_file_info(pafs.FileSelector(staging_fs, recursive=True))
-        adds = []
+        prefix = staging_fs.rstrip("/") + "/"
+        staged = [
+            info
+            for info in fs.get_file_info(pafs.FileSelector(staging_fs, recursive=True))
+            if info.type == pafs.FileType.File
+            and info.base_name.endswith(".parquet")
+            and not info.base_name.startswith((".", "_"))
+            and "/_temporary/" not in info.path
+        ]
         now_ms = int(time.time() * 1000)
-        for info in infos:
-            if info.type != pafs.FileType.File:
-                continue
-            relative = info.path[len(staging_fs.rstrip("/")) + 1 :]
-            leaf = relative.rsplit("/", 1)[-1]
-            if not leaf.endswith(".parquet") or leaf.startswith((".", "_")):
-                continue
+
+        def publish_one(info: pafs.FileInfo) -> AddAction | None:
+            relative = info.path[len(prefix) :]
+            with fs.open_input_file(info.path) as handle:
+                meta = pq.ParquetFile(handle).metadata
+            if meta.num_rows == 0:
+                return None
             dest = f"{table_fs.rstrip('/')}/{relative}"
-            parent = dest.rsplit("/", 1)[0]
-            fs.create_dir(parent, recursive=True)
+            fs.create_dir(dest.rsplit("/", 1)[0], recursive=True)
             fs.move(info.path, dest)
             moved.append(dest)
-            with fs.open_input_file(dest) as handle:
-                meta = pq.ParquetFile(handle).metadata
-            adds.append(
-                AddAction(
-                    path=quote(relative, safe="/="),
-                    size=info.size,
-                    partition_values=_partition_values(relative, partition_by),
-                    modification_time=now_ms,
-                    data_change=True,
-                    stats=file_stats(meta),
-                )
+            return AddAction(
+                path=relative,  # the raw relative path: delta-rs percent-encodes it in the log
+                size=info.size,
+                partition_values=_partition_values(relative, partition_by),
+                modification_time=now_ms,
+                data_change=True,
+                stats=file_stats(meta),
             )
+
+        if len(staged) <= 1:
+            results = [publish_one(info) for info in staged]
+        else:
+            with ThreadPoolExecutor(max_workers=min(_IO_THREADS, len(staged))) as pool:
+                results = list(pool.map(publish_one, staged))
         fs.delete_dir(staging_fs)
-        return adds
+        _remove_empty_dir(staging.rsplit("/", 1)[0])
+        return [a for a in results if a is not None]
 
-    def _cleanup(self, staging: str | None, moved: list[str]) -> None:
-        if staging:
-            fs, staging_fs = _filesystem(staging)
-            try:
-                fs.delete_dir(staging_fs)
-            except (FileNotFoundError, OSError):
-                pass
+    def _cleanup(self, path: str, staging: str, moved: list[str], created_folder: bool) -> None:
+        """Remove everything a failed write left: its staging folder and files already moved."""
+        fs, staging_fs = _filesystem(staging)
+        try:
+            fs.delete_dir(staging_fs)
+        except (FileNotFoundError, OSError):
+            pass
         for dest in moved:
-            fs, dest_fs = _filesystem(dest)
+            dfs, dest_fs = _filesystem(dest)
             try:
-                fs.delete_file(dest_fs)
+                dfs.delete_file(dest_fs)
             except (FileNotFoundError, OSError):
                 pass
+            _remove_partition_dirs(path, dest)
+        _remove_empty_dir(staging.rsplit("/", 1)[0])
+        if created_folder:
+            _remove_empty_dir(path)
 
-    def _files_matching(self, path: str, predicate: str) -> list[str]:
-        """Relative paths of the current files holding at least one row matching ``predicate``.
+    def _files_matching(self, path: str, dt: DeltaTable, predicate: str) -> list[str]:
+        """Relative paths of the snapshot's files holding at least one row matching ``predicate``.
 
         Collects file names only: their number is bounded by the table's file count.
         """
-        df = self.read(path)
+        if not dt.file_uris():
+            return []
         rows = (
-            df.where(F.coalesce(F.expr(predicate), F.lit(False)))
+            self._read_snapshot(path, dt)
+            .where(F.coalesce(F.expr(predicate), F.lit(False)))
             .select(F.col("_metadata.file_path").alias("f"))
             .distinct()
             .collect()
@@ -237,23 +338,51 @@ class DeltaRsEngine(Engine):
             out.append(full[len(root) :])
         return out
 
+    def _add_actions(self, dt: DeltaTable) -> list[dict[str, Any]]:
+        """The snapshot's files: raw relative path, size and typed partition values."""
+        table = pa.table(dt.get_add_actions(flatten=False))
+        paths = table.column("path").to_pylist()
+        sizes = table.column("size_bytes").to_pylist()
+        parts = table.column("partition").to_pylist() if "partition" in table.column_names else [{}] * len(paths)
+        # get_add_actions spells paths as the log does (percent-encoded); file names are raw
+        return [{"path": unquote(p), "size": s, "partition": pv or {}} for p, s, pv in zip(paths, sizes, parts)]
+
+    def _files_in_partitions(self, dt: DeltaTable, values: dict[str, Any]) -> list[str]:
+        wanted = {k: _partition_string(v) for k, v in values.items()}
+        return [
+            a["path"]
+            for a in self._add_actions(dt)
+            if all(_partition_string(a["partition"].get(k)) == v for k, v in wanted.items())
+        ]
+
     def _removes(self, dt: DeltaTable, relative_paths: list[str]) -> list[RemoveAction]:
-        wanted = {unquote(p) for p in relative_paths}
+        wanted = set(relative_paths)
         now_ms = int(time.time() * 1000)
-        actions = pa.table(dt.get_add_actions(flatten=False)).to_pydict() if wanted else {"path": []}
         removes = []
-        for i, p in enumerate(actions["path"]):
-            if unquote(p) in wanted:
+        for action in self._add_actions(dt):
+            if action["path"] in wanted:
                 removes.append(
                     RemoveAction(
-                        path=p,
+                        path=action["path"],
                         data_change=True,
                         deletion_timestamp=now_ms,
-                        size=actions["size_bytes"][i],
-                        partition_values=actions["partition_values"][i] if "partition_values" in actions else None,
+                        size=action["size"],
+                        partition_values={k: _partition_string(v) for k, v in action["partition"].items()},
                     )
                 )
+        missing = wanted - {r.path for r in removes}
+        if missing:
+            raise LakeError(f"table {dt.table_uri}: files {sorted(missing)[:3]} are not in the snapshot being rewritten")
         return removes
+
+    def _kept_rows(self, path: str, target: StructType, relative_paths: list[str], drop: Column) -> DataFrame:
+        """Rows of the given files that a rewrite keeps (those not matching ``drop``)."""
+        return (
+            self.spark.read.schema(target)
+            .option("basePath", path)
+            .parquet(*[f"{path.rstrip('/')}/{p}" for p in relative_paths])
+            .where(~F.coalesce(drop, F.lit(False)))
+        )
 
     def write(
         self,
@@ -270,8 +399,8 @@ class DeltaRsEngine(Engine):
     ) -> WriteResult:
         if mode not in ("append", "overwrite"):
             raise ValueError(f"mode must be 'append' or 'overwrite', got {mode!r}")
-        exists = self.exists(path)
-        dt = self._table(path) if exists else None
+        dt = self._table(path) if self.exists(path) else None
+        new_fields: list[StructField] = []
         if dt is not None:
             table_parts = list(dt.metadata().partition_columns)
             if partition_by and list(partition_by) != table_parts:
@@ -280,103 +409,156 @@ class DeltaRsEngine(Engine):
                 )
             partition_by = table_parts
             target, new_fields = reconcile_schema(path, _spark_schema(dt), df.schema, allow_new_columns)
-            if new_fields:
-                self.add_columns(path, new_fields, ctx)
-                dt = self._table(path)
-            df = df.select(
-                *[
-                    F.col(f"`{f.name}`") if f.name in df.columns else F.lit(None).cast(f.dataType).alias(f.name)
-                    for f in target.fields
-                ]
-            )
+            df = conform(df, target)
         else:
             partition_by = list(partition_by or [])
+            missing = [c for c in partition_by if c not in df.columns]
+            if missing:
+                raise SchemaMismatchError(f"table {path}: partition column(s) {missing} are not in the data {df.columns}")
             target = nullable(df.schema)
-
-        affected: list[str] = []
-        if dt is not None and replace_where:
-            affected = self._files_matching(path, replace_where)
-            if affected:
-                kept = (
-                    self.spark.read.schema(target)
-                    .option("basePath", path)
-                    .parquet(*[f"{path.rstrip('/')}/{unquote(p)}" for p in affected])
-                    .where(~F.coalesce(F.expr(replace_where), F.lit(False)))
+        if replace_partitions:
+            not_parts = [k for k in replace_partitions if k not in partition_by]
+            if not_parts:
+                raise SchemaMismatchError(
+                    f"table {path}: replace_partitions names {not_parts}, which are not partition columns "
+                    f"({partition_by}); use replace_where for data columns"
                 )
-                df = df.unionByName(kept.select(*df.columns))
 
-        meta = ctx.metadata(operation, {**(extra or {}), "mode": mode, **({"predicate": replace_where} if replace_where else {})})
-        staging = None
-        moved: list[str] = []
-        try:
-            staging = self._stage(df, path, partition_by)
-            adds = self._publish(path, staging, partition_by, moved)
-            staging = None
-            props = CommitProperties(custom_metadata=meta, max_commit_retries=_COMMIT_RETRIES)
-            schema = _delta_schema(target)
-            if dt is None:
-                try:
-                    create_table_with_add_actions(
-                        path, schema, adds, mode="error", partition_by=partition_by or None, commit_properties=props
-                    )
-                    return WriteResult(path, self.version(path), files_added=len(adds))
-                except Exception as exc:
-                    if "exist" not in str(exc).lower() or mode != "append":
-                        raise
-                    dt = self._table(path)  # another writer created it first: append to it
-            removes = self._removes(dt, affected) if affected else []
-            if replace_where:
-                dt.create_write_transaction(adds + removes, "append", schema, partition_by, commit_properties=props)
-            elif mode == "overwrite" and replace_partitions:
-                filters = [(k, "=", None if v is None else str(v)) for k, v in replace_partitions.items()]
-                missing = [k for k in replace_partitions if k not in partition_by]
-                if missing:
-                    raise SchemaMismatchError(f"table {path}: {missing} are not partition columns ({partition_by})")
-                dt.create_write_transaction(adds, "overwrite", schema, partition_by, filters, commit_properties=props)
-            else:
-                dt.create_write_transaction(adds, mode, schema, partition_by, commit_properties=props)
-            return WriteResult(path, self.version(path), files_added=len(adds), files_removed=len(removes))
-        except CommitFailedError as exc:
-            self._cleanup(staging, moved)
-            raise ConcurrentWriteError(
-                f"table {path}: another writer committed a conflicting change during this {operation}; "
-                f"nothing was written. Re-run the stage. ({exc})"
-            ) from exc
-        except BaseException:
-            self._cleanup(staging, moved)
-            raise
+        described = ""
+        affected: list[str] = []
+        if replace_where:
+            described = f"replace_where {replace_where!r}"
+            df = guard_replace(df, path, F.expr(replace_where), described)
+            if dt is not None:
+                affected = self._files_matching(path, dt, replace_where)
+                if affected:
+                    kept = self._kept_rows(path, target, affected, F.expr(replace_where))
+                    df = df.unionByName(kept.select(*df.columns))
+        elif replace_partitions:
+            described = f"replace_partitions {replace_partitions!r}"
+            df = guard_replace(df, path, partition_predicate(replace_partitions), described)
+            if dt is not None:
+                affected = self._files_in_partitions(dt, replace_partitions)
+
+        if replace_where or replace_partitions:
+            commit_mode = "append"  # explicit removes, so only the replaced files go
+        else:
+            commit_mode = mode
+        extra = {**(extra or {}), "mode": mode}
+        if replace_where:
+            extra["predicate"] = replace_where
+        if replace_partitions:
+            extra["partitions"] = {k: _partition_string(v) for k, v in replace_partitions.items()}
+        return self._commit_rewrite(
+            path, dt, df, target, partition_by, affected, commit_mode, ctx, operation, extra, new_fields, described
+        )
 
     def delete(self, path: str, predicate: str, ctx: CommitContext) -> WriteResult:
         dt = self._table(path)
-        affected = self._files_matching(path, predicate)
+        affected = self._files_matching(path, dt, predicate)
         if not affected:
             return WriteResult(path, dt.version())
         schema = _spark_schema(dt)
-        kept = (
-            self.spark.read.schema(schema)
-            .option("basePath", path)
-            .parquet(*[f"{path.rstrip('/')}/{unquote(p)}" for p in affected])
-            .where(~F.coalesce(F.expr(predicate), F.lit(False)))
-        )
+        kept = self._kept_rows(path, schema, affected, F.expr(predicate))
         partition_by = list(dt.metadata().partition_columns)
-        staging = None
+        return self._commit_rewrite(
+            path, dt, kept, schema, partition_by, affected, "append", ctx, "DELETE", {"predicate": predicate}, [], ""
+        )
+
+    def _commit_rewrite(
+        self,
+        path: str,
+        dt: DeltaTable | None,
+        df: DataFrame,
+        target: StructType,
+        partition_by: list[str],
+        affected: list[str],
+        commit_mode: str,
+        ctx: CommitContext,
+        operation: str,
+        extra: dict[str, Any],
+        new_fields: list[StructField],
+        described: str,
+    ) -> WriteResult:
+        """Stage ``df``, move its files in, and commit them (removing ``affected``) in one transaction.
+
+        Anything that fails before the commit lands (a task, a move, the commit itself, an
+        interrupt) removes this write's files; the table stays at the version it had.
+        """
+        commit_id = uuid.uuid4().hex
+        meta = ctx.metadata(operation, {**extra, "commit_id": commit_id})
+        props = CommitProperties(custom_metadata=meta, max_commit_retries=_COMMIT_RETRIES)
+        staging = f"{path.rstrip('/')}/{STAGING_DIR}/{commit_id}"
+        table_fs, table_local = _filesystem(path)
+        created_folder = dt is None and table_fs.get_file_info(table_local).type == pafs.FileType.NotFound
         moved: list[str] = []
+        committing = False
         try:
-            staging = self._stage(kept, path, partition_by)
+            self._stage(df, staging, partition_by)
             adds = self._publish(path, staging, partition_by, moved)
-            staging = None
-            removes = self._removes(dt, affected)
-            props = CommitProperties(
-                custom_metadata=ctx.metadata("DELETE", {"predicate": predicate}), max_commit_retries=_COMMIT_RETRIES
-            )
-            dt.create_write_transaction(adds + removes, "append", _delta_schema(schema), partition_by, commit_properties=props)
-            return WriteResult(path, self.version(path), files_added=len(adds), files_removed=len(removes))
-        except CommitFailedError as exc:
-            self._cleanup(staging, moved)
-            raise ConcurrentWriteError(f"table {path}: a concurrent change conflicts with this delete; re-run. ({exc})") from exc
-        except BaseException:
-            self._cleanup(staging, moved)
+            schema = _delta_schema(target)
+            committing = True
+            if dt is None:
+                dt = self._create(path, schema, adds, partition_by, props, target, commit_mode)
+                if dt is None:
+                    return self._result(path, commit_id, len(adds), 0)
+            removes = self._removes(dt, affected) if affected else []
+            if new_fields and commit_mode != "overwrite":
+                # delta-rs keeps the old schema on an append commit, so the new columns get their
+                # own commit, made only now that the data files are safely written
+                self.add_columns(path, new_fields, ctx)
+                dt = self._table(path)
+            dt.create_write_transaction(adds + removes, commit_mode, schema, partition_by, commit_properties=props)
+            return self._result(path, commit_id, len(adds), len(removes))
+        except BaseException as exc:
+            if committing and self._committed_version(path, commit_id) is not None:
+                raise  # the commit landed (a later step failed): its files are the table's now
+            self._cleanup(path, staging, moved, created_folder)
+            if _commit_failed(exc):
+                raise ConcurrentWriteError(
+                    f"table {path}: another writer committed a conflicting change during this {operation}; "
+                    f"nothing was written and the table is as the other writer left it. Re-run the stage. ({exc})"
+                ) from exc
+            mismatch = replace_mismatch(exc, path, described) if described else None
+            if mismatch is not None:
+                raise mismatch from exc
             raise
+
+    def _create(
+        self,
+        path: str,
+        schema: DeltaSchema,
+        adds: list[AddAction],
+        partition_by: list[str],
+        props: CommitProperties,
+        target: StructType,
+        commit_mode: str,
+    ) -> DeltaTable | None:
+        """Create the table with its first files; if another writer created it meanwhile, return
+        it so the write lands on top when that is safe (same schema and partitioning)."""
+        try:
+            create_table_with_add_actions(
+                path, schema, adds, mode="error", partition_by=partition_by or None, commit_properties=props
+            )
+            return None
+        except Exception as exc:
+            if "exist" not in str(exc).lower():
+                raise
+            dt = self._table(path)
+            same = relaxed(_spark_schema(dt)) == relaxed(target) and list(dt.metadata().partition_columns) == partition_by
+            if not same:
+                raise ConcurrentWriteError(
+                    f"table {path} was created by another writer with a different schema or partitioning "
+                    "while this write ran; nothing was written. Re-run the stage."
+                ) from exc
+            log.info("table %s was created concurrently; committing this %s on top", path, commit_mode)
+            return dt
+
+    def _result(self, path: str, commit_id: str, added: int, removed: int) -> WriteResult:
+        version = self._committed_version(path, commit_id)
+        return WriteResult(
+            path, version if version is not None else self.version(path), files_added=added, files_removed=removed
+        )
 
     def add_columns(self, path: str, fields: list[StructField], ctx: CommitContext) -> None:
         delta_fields = DeltaSchema.from_json(nullable(StructType(fields)).json()).fields
@@ -384,11 +566,15 @@ class DeltaRsEngine(Engine):
         self._table(path).alter.add_columns(delta_fields, commit_properties=props)
         log.info("table %s: added column(s) %s", path, [f.name for f in fields])
 
-    def vacuum(self, path: str, retention_hours: float, dry_run: bool) -> list[str]:
+    def vacuum(self, path: str, retention_hours: float, dry_run: bool, ctx: CommitContext) -> list[str]:
         """Remove unreferenced files: tombstoned ones, orphans of interrupted writes, stale staging."""
         dt = self._table(path)
         removed = dt.vacuum(
-            retention_hours=int(retention_hours), dry_run=dry_run, enforce_retention_duration=False, full=True
+            retention_hours=math.ceil(retention_hours),  # never shorter than asked
+            dry_run=dry_run,
+            enforce_retention_duration=False,
+            full=True,
+            commit_properties=CommitProperties(custom_metadata=ctx.metadata("VACUUM")),
         )
         fs, table_fs = _filesystem(path)
         staging_root = f"{table_fs.rstrip('/')}/{STAGING_DIR}"
@@ -398,4 +584,20 @@ class DeltaRsEngine(Engine):
                 removed.append(f"{STAGING_DIR}/{info.base_name}")
                 if not dry_run:
                     fs.delete_dir(info.path)
+        if not dry_run:
+            _remove_empty_dir(f"{path.rstrip('/')}/{STAGING_DIR}")
         return list(removed)
+
+
+def _remove_partition_dirs(path: str, dest: str) -> None:
+    """After removing a file, remove the partition folders it leaves empty (up to the table)."""
+    if "://" in path and not path.startswith("file://"):
+        return
+    table = _local_path(path).rstrip("/")
+    folder = dest.rsplit("/", 1)[0]
+    while folder.startswith(table + "/") and folder != table:
+        before = folder
+        _remove_empty_dir(folder)
+        if os.path.isdir(_local_path(before)):
+            return
+        folder = folder.rsplit("/", 1)[0]

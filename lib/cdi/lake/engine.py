@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pyspark.sql import DataFrame
-from pyspark.sql.types import DataType, StructField, StructType
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, DataType, MapType, StructField, StructType
 
 
 class LakeError(RuntimeError):
@@ -31,6 +32,14 @@ class SchemaMismatchError(LakeError):
 
 class ConcurrentWriteError(LakeError):
     """Another writer committed a conflicting change while this write ran."""
+
+
+class ReplaceWhereMismatchError(LakeError):
+    """A ``replace_where``/``replace_partitions`` write carried rows outside what it replaces.
+
+    Committing them would duplicate rows the overwrite does not remove, so the write is refused
+    (delta-spark does the same).
+    """
 
 
 @dataclass(frozen=True)
@@ -56,15 +65,69 @@ class WriteResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def relaxed(dtype: DataType) -> DataType:
+    """``dtype`` with every field, array element and map value nullable, at any depth."""
+    if isinstance(dtype, StructType):
+        return StructType([StructField(f.name, relaxed(f.dataType), True) for f in dtype.fields])
+    if isinstance(dtype, ArrayType):
+        return ArrayType(relaxed(dtype.elementType), True)
+    if isinstance(dtype, MapType):
+        return MapType(relaxed(dtype.keyType), relaxed(dtype.valueType), True)
+    return dtype
+
+
 def nullable(schema: StructType) -> StructType:
-    """Delta enforces non-null columns; written tables keep every column nullable."""
+    """Delta enforces non-null columns; written tables keep every column nullable.
 
-    def relax(dtype: DataType) -> DataType:
-        if isinstance(dtype, StructType):
-            return StructType([StructField(f.name, relax(f.dataType), True) for f in dtype.fields])
-        return dtype
+    Spark marks literals and ``array(...)`` results non-null; were that kept, the next write of
+    ordinary nullable data would look like a type change.
+    """
+    return relaxed(schema)  # type: ignore[return-value]
 
-    return relax(schema)  # type: ignore[return-value]
+
+REPLACE_MISMATCH_MARKER = "cdi-replace-mismatch"
+
+
+def partition_predicate(values: dict[str, Any]) -> Column:
+    """Rows of the given partitions; ``None`` selects the null partition."""
+    cond = F.lit(True)
+    for name, value in values.items():
+        cond = cond & F.col(f"`{name}`").eqNullSafe(F.lit(value))
+    return cond
+
+
+def guard_replace(df: DataFrame, table: str, condition: Column, described: str) -> DataFrame:
+    """Fail the write's own tasks on a row outside ``condition`` (no extra pass over the data)."""
+    message = f"{REPLACE_MISMATCH_MARKER}: table {table}: a written row is outside {described}"
+    return df.where(F.when(F.coalesce(condition, F.lit(False)), F.lit(True)).otherwise(F.raise_error(F.lit(message))))
+
+
+def replace_mismatch(exc: BaseException, table: str, described: str) -> ReplaceWhereMismatchError | None:
+    """The clear error for a write stopped by :func:`guard_replace`, else ``None``."""
+    if REPLACE_MISMATCH_MARKER not in str(exc):
+        return None
+    return ReplaceWhereMismatchError(
+        f"table {table}: the data holds rows outside {described}; an overwrite of matching rows may "
+        "only write matching rows. Filter the data, or widen the condition."
+    )
+
+
+def conform(df: DataFrame, target: StructType) -> DataFrame:
+    """``df``'s columns in the table's order and spelling; columns it lacks become typed nulls.
+
+    Column names match case-insensitively, as Spark and Delta resolve them.
+    """
+    by_lower = {c.lower(): c for c in df.columns}
+    cols = []
+    for f in target.fields:
+        source = by_lower.get(f.name.lower())
+        if source is None:
+            cols.append(F.lit(None).cast(f.dataType).alias(f.name))
+        elif source != f.name:
+            cols.append(F.col(f"`{source}`").alias(f.name))
+        else:
+            cols.append(F.col(f"`{source}`"))
+    return df.select(*cols)
 
 
 def reconcile_schema(
@@ -82,7 +145,7 @@ def reconcile_schema(
         current = existing.get(f.name.lower())
         if current is None:
             new_fields.append(StructField(f.name, f.dataType, True))
-        elif current.dataType != f.dataType:
+        elif relaxed(current.dataType) != relaxed(f.dataType):
             changed.append(f"{f.name}: table has {current.dataType.simpleString()}, data has {f.dataType.simpleString()}")
     if changed:
         raise SchemaMismatchError(
@@ -140,7 +203,7 @@ class Engine(abc.ABC):
     def history(self, path: str, limit: int | None = None) -> list[dict[str, Any]]: ...
 
     @abc.abstractmethod
-    def vacuum(self, path: str, retention_hours: float, dry_run: bool) -> list[str]: ...
+    def vacuum(self, path: str, retention_hours: float, dry_run: bool, ctx: CommitContext) -> list[str]: ...
 
     @abc.abstractmethod
     def add_columns(self, path: str, fields: list[StructField], ctx: CommitContext) -> None: ...

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -16,16 +17,32 @@ from .engine import (
     ConcurrentWriteError,
     Engine,
     LakeError,
+    ReplaceWhereMismatchError,
     SchemaMismatchError,
     TableNotFoundError,
     WriteResult,
+    guard_replace,
+    partition_predicate,
     reconcile_schema,
+    replace_mismatch,
 )
 
 _META_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 
 
+def _sql_literal(value: Any) -> str:
+    """A Spark SQL string literal (quotes and backslashes escaped)."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _local(path: str) -> str:
+    parsed = urlparse(path)
+    return unquote(parsed.path) if parsed.scheme == "file" else path
+
+
 class NativeDeltaEngine(Engine):
+    """delta-spark does the transactions; this class maps the lake's calls and errors onto it."""
+
     name = "delta-spark"
 
     def __init__(self, spark: SparkSession):
@@ -51,7 +68,12 @@ class NativeDeltaEngine(Engine):
         if timestamp is not None:
             ts = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=timezone.utc)
             reader = reader.option("timestampAsOf", ts.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f"))
-        return reader.load(path)
+        try:
+            return reader.load(path)
+        except Exception as exc:  # time travel outside the table's history
+            if version is not None or timestamp is not None:
+                raise LakeError(f"table {path} has no version {version if version is not None else timestamp}: {exc}") from exc
+            raise
 
     def schema(self, path: str) -> StructType:
         return self.read(path).schema
@@ -64,8 +86,8 @@ class NativeDeltaEngine(Engine):
         return list(row[0])
 
     def file_paths(self, path: str, version: int | None = None) -> list[str]:
-        df = self.read(path, version)
-        return sorted(r[0] for r in df.select(F.input_file_name()).distinct().collect())
+        # inputFiles() lists the snapshot's files from the Delta log without scanning the data
+        return sorted(_local(p) for p in self.read(path, version).inputFiles())
 
     def history(self, path: str, limit: int | None = None) -> list[dict[str, Any]]:
         rows = self._dt(path).history(limit).select("version", "timestamp", "operation", "userMetadata").collect()
@@ -113,30 +135,46 @@ class NativeDeltaEngine(Engine):
         allow_new_columns: bool = False,
         extra: dict[str, Any] | None = None,
     ) -> WriteResult:
-        if self.exists(path):
+        exists = self.exists(path)
+        if exists:
             reconcile_schema(path, self.schema(path), df.schema, allow_new_columns)
-        writer = df.write.format("delta").mode(mode)
-        if partition_by:
+            table_parts = self.partition_columns(path)
+            if partition_by and list(partition_by) != table_parts:
+                raise SchemaMismatchError(
+                    f"table {path} is partitioned by {table_parts}, the write asks for {list(partition_by)}"
+                )
+        described = ""
+        if replace_partitions:
+            described = f"replace_partitions {replace_partitions!r}"
+            df = guard_replace(df, path, partition_predicate(replace_partitions), described)
+            replace_where = " AND ".join(
+                f"`{k}` IS NULL" if v is None else f"`{k}` = {_sql_literal(v)}" for k, v in replace_partitions.items()
+            )
+        elif replace_where:
+            described = f"replace_where {replace_where!r}"
+            df = guard_replace(df, path, F.expr(replace_where), described)
+        meta = ctx.metadata(operation, {**(extra or {}), "mode": mode, **({"predicate": replace_where} if replace_where else {})})
+        writer = df.write.format("delta").mode(mode).option("userMetadata", json.dumps(meta))
+        if partition_by and not exists:
             writer = writer.partitionBy(*partition_by)
         if allow_new_columns:
             writer = writer.option("mergeSchema", "true")
-        if replace_partitions:
-            replace_where = " AND ".join(
-                f"`{k}` IS NULL" if v is None else f"`{k}` = '{str(v)}'" for k, v in replace_partitions.items()
-            )
         if replace_where:
             if mode != "overwrite":
                 raise LakeError("replace_where needs mode='overwrite'")
-            if not self.exists(path):
-                mode = "append"
+            if not exists:
                 writer = writer.mode("append")
             else:
                 # delta-spark's replaceWhere on data columns rewrites only matching rows' files
                 writer = writer.option("replaceWhere", replace_where)
-        meta = ctx.metadata(operation, {**(extra or {}), "mode": mode})
         try:
             self._with_metadata(meta, lambda: writer.save(path))
         except Exception as exc:
+            mismatch = replace_mismatch(exc, path, described) if described else None
+            if mismatch is not None:
+                raise mismatch from exc
+            if described and "replaceWhere" in str(exc):
+                raise ReplaceWhereMismatchError(f"table {path}: the data holds rows outside {described}: {exc}") from exc
             if "schema" in str(exc).lower() and "mismatch" in str(exc).lower():
                 raise SchemaMismatchError(f"table {path}: {exc}") from exc
             raise
@@ -150,13 +188,13 @@ class NativeDeltaEngine(Engine):
     def add_columns(self, path: str, fields: list[StructField], ctx: CommitContext) -> None:
         cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in fields)
         self._with_metadata(
-            ctx.metadata("ADD COLUMNS"), lambda: self.spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({cols})")
+            ctx.metadata("ADD COLUMNS", {"columns": [f.name for f in fields]}), lambda: self.spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({cols})")
         )
 
-    def vacuum(self, path: str, retention_hours: float, dry_run: bool) -> list[str]:
+    def vacuum(self, path: str, retention_hours: float, dry_run: bool, ctx: CommitContext) -> list[str]:
+        self._dt(path)
         self.spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
-        if dry_run:
-            rows = self.spark.sql(f"VACUUM delta.`{path}` RETAIN {retention_hours} HOURS DRY RUN").collect()
-            return [r[0] for r in rows]
-        self._dt(path).vacuum(retention_hours)
-        return []
+        rows = self.spark.sql(f"VACUUM delta.`{path}` RETAIN {retention_hours} HOURS DRY RUN").collect()
+        if not dry_run:
+            self._with_metadata(ctx.metadata("VACUUM"), lambda: self._dt(path).vacuum(retention_hours))
+        return [r[0] for r in rows]

@@ -1,7 +1,10 @@
 """Delta file statistics from Parquet footers, so the ``deltalake`` engine commits files with
 the same ``numRecords``/``minValues``/``maxValues``/``nullCount`` a Delta writer would record.
 
-Only the footer is read (a few KB per file), never the data.
+Only the footer is read (a few KB per file), never the data. Readers skip files by these bounds,
+so a bound that cannot be written exactly is widened (timestamps to whole milliseconds outwards)
+or left out (long strings, imprecise decimals, NaN, timestamps without time zone); a missing
+bound only costs skipping, a wrong one loses rows.
 """
 
 from __future__ import annotations
@@ -16,15 +19,22 @@ import pyarrow.parquet as pq
 _MAX_STRING_STAT = 32
 
 
-def _stat_value(value: Any) -> Any:
+def _stat_value(value: Any, upper: bool = False) -> Any:
+    """``value`` as Delta stats JSON holds it; ``upper`` rounds a timestamp up, not down."""
     if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        if value.tzinfo is None:
+            return None  # timestamp_ntz: Delta spells these differently; leave the bound out
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        if upper and value.microsecond % 1000:
+            # Delta stats keep milliseconds: a truncated maximum would be below the real one
+            value += dt.timedelta(microseconds=1000 - value.microsecond % 1000)
         return value.isoformat(timespec="milliseconds") + "Z"
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
-        return float(value)
+        as_float = float(value)
+        # JSON numbers go through a float here; keep the bound only if it reads back exactly
+        return as_float if decimal.Decimal(repr(as_float)) == value else None
     if isinstance(value, bytes):
         return None
     if isinstance(value, float) and value != value:  # NaN makes min/max meaningless
@@ -58,7 +68,7 @@ def file_stats(metadata: pq.FileMetaData) -> str:
                 if st.null_count != rg.num_rows:
                     invalid.add(name)
                 continue
-            lo, hi = _stat_value(st.min), _stat_value(st.max)
+            lo, hi = _stat_value(st.min), _stat_value(st.max, upper=True)
             if lo is None or hi is None:
                 invalid.add(name)
                 continue
