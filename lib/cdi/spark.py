@@ -110,7 +110,8 @@ def build_session(settings: SparkSettings | None = None):
     extra = dict(settings.conf)
     if extra.get("spark.jars"):
         jars.append(extra.pop("spark.jars"))
-    if jars:
+    submitted = _submitted_conf() if under_submit else {}
+    if jars and not under_submit:
         builder = builder.config("spark.jars", ",".join(jars))
     base = {
         "spark.sql.session.timeZone": "UTC",
@@ -124,15 +125,37 @@ def build_session(settings: SparkSettings | None = None):
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.legacy.timeParserPolicy": "CORRECTED",
     }
-    if _jars_conf_has_delta(extra):
+    if _jars_conf_has_delta({**submitted, **extra}):
         base["spark.sql.extensions"] = DELTA_EXTENSION
         base["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
     base.update(extra)
     for key, value in base.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    if under_submit:
+        _add_jars_to_running_driver(spark, jars, submitted.get("spark.jars", ""))
     _configure_runtime(spark, settings)
     return spark
+
+
+def _submitted_conf() -> dict[str, str]:
+    """The conf spark-submit gave the already running driver JVM (--jars, --packages, --conf)."""
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()  # attach to spark-submit's JVM so SparkConf sees its properties
+    return dict(SparkConf().getAll())
+
+
+def _add_jars_to_running_driver(spark, jars: list[str], submitted_jars: str) -> None:
+    """Under spark-submit the driver JVM started before this code: setting ``spark.jars`` now would
+    replace the jars of ``--jars``/``--packages`` on the executors and still miss the driver's class
+    loader. ``ADD JAR`` reaches both, for jars spark-submit was not already given."""
+    given = {os.path.basename(j) for j in submitted_jars.split(",") if j}
+    for entry in jars:
+        for jar in (j.strip() for j in entry.split(",")):
+            if jar and os.path.basename(jar) not in given:
+                spark.sql(f"ADD JAR '{jar}'")
+                log.debug("added %s to the running driver and its executors", jar)
 
 
 def _configure_runtime(spark, settings: SparkSettings) -> None:
