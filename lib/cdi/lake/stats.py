@@ -3,8 +3,10 @@ the same ``numRecords``/``minValues``/``maxValues``/``nullCount`` a Delta writer
 
 Only the footer is read (a few KB per file), never the data. Readers skip files by these bounds,
 so a bound that cannot be written exactly is widened (timestamps to whole milliseconds outwards)
-or left out (long strings, imprecise decimals, NaN, timestamps without time zone); a missing
-bound only costs skipping, a wrong one loses rows.
+or left out (long strings, imprecise decimals, floating point, timestamps without time zone); a
+missing bound only costs skipping, a wrong one loses rows. Floating point columns get no bounds
+because Parquet writers disagree on NaN (Spark orders it above every number; some writers leave
+it out of the footer's min/max, which would let a reader skip a file holding NaN rows).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def _stat_value(value: Any, upper: bool = False) -> Any:
         return as_float if decimal.Decimal(repr(as_float)) == value else None
     if isinstance(value, bytes):
         return None
-    if isinstance(value, float) and value != value:  # NaN makes min/max meaningless
+    if isinstance(value, float):
         return None
     return value
 

@@ -1,0 +1,418 @@
+"""Behaviour of the lake (``cdi.lake.Lake``), run once per storage engine available.
+
+Every test takes the ``lake`` fixture, parametrised over the delta-rs engine and native
+delta-spark; the native run is skipped, with the reason, when Spark lacks the Delta classes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from cdi.lake import (
+    ConcurrentWriteError,
+    Lake,
+    LakeError,
+    ReplaceWhereMismatchError,
+    SchemaMismatchError,
+    TableNotFoundError,
+)
+
+ENGINES = ["deltalake", "native"]
+
+
+@pytest.fixture(params=ENGINES)
+def lake(request, spark, lake_root) -> Lake:
+    from cdi.spark import delta_classes_available
+
+    if request.param == "native" and not delta_classes_available(spark):
+        pytest.skip(
+            "native delta-spark engine not tested: the Delta classes are not on Spark's classpath "
+            "(start Spark with --packages io.delta:delta-spark_2.13:<version> to run it)"
+        )
+    return Lake(spark, str(lake_root), job="test-job", run_id="run-1", engine=request.param)
+
+
+# ---------------------------------------------------------------------------- helpers
+MIXED = T.StructType(
+    [
+        T.StructField("id", T.LongType()),
+        T.StructField("name", T.StringType()),
+        T.StructField("score", T.DoubleType()),
+        T.StructField("amount", T.DecimalType(12, 2)),
+        T.StructField("born", T.DateType()),
+        T.StructField("seen_at", T.TimestampType()),
+        T.StructField("active", T.BooleanType()),
+        T.StructField("tags", T.ArrayType(T.StringType())),
+        T.StructField("address", T.StructType([T.StructField("n", T.IntegerType()), T.StructField("city", T.StringType())])),
+    ]
+)
+SIMPLE = "id long, grp string"
+
+
+def rows_of(df, *cols) -> list[tuple]:
+    return sorted(tuple(r) for r in df.select(*(cols or df.columns)).collect())
+
+
+def tree(folder: Path) -> list[str]:
+    """Every file and folder under ``folder``: what a reader of the table folder would see."""
+    out = []
+    for parent, dirs, files in os.walk(folder):
+        out += [os.path.relpath(os.path.join(parent, n), folder) + "/" for n in dirs]
+        out += [os.path.relpath(os.path.join(parent, n), folder) for n in files]
+    return sorted(out)
+
+
+def parquet_on_disk(folder: Path) -> set[str]:
+    return {str(p) for p in folder.rglob("*.parquet") if "_delta_log" not in p.parts}
+
+
+def files_of_every_version(lake: Lake, table: str) -> set[str]:
+    return {p for v in range(lake.version(table) + 1) for p in lake.file_paths(table, version=v)}
+
+
+def barrier_udf(folder: Path, me: str, other: str, timeout: float = 30.0):
+    """A pass-through UDF that holds its task until the other writer's task has started too,
+    so both writers are mid-write (their snapshots taken) before either commits."""
+    mine, theirs = str(folder / me), str(folder / other)
+
+    @F.udf("long")
+    def wait_for_other(x):
+        import os as _os
+        import time as _time
+
+        open(mine, "a").close()
+        deadline = _time.time() + timeout
+        while not _os.path.exists(theirs) and _time.time() < deadline:
+            _time.sleep(0.02)
+        return x
+
+    return wait_for_other
+
+
+def run_in_threads(*calls):
+    results: list = [None] * len(calls)
+
+    def run(i, call):
+        try:
+            results[i] = call()
+        except BaseException as exc:  # noqa: BLE001 - the test inspects what each writer got
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return results
+
+
+# ---------------------------------------------------------------------------- reading and writing
+def test_round_trip_keeps_mixed_types_and_nulls(lake, spark):
+    df = spark.createDataFrame(
+        [
+            (1, "Ann", 1.5, Decimal("1234.50"), dt.date(1980, 2, 29), dt.datetime(2024, 5, 6, 7, 8, 9, 123456), True, ["a", "b"], (7, "Leeds")),
+            (2, "Bo", -0.25, Decimal("-0.01"), dt.date(1900, 1, 1), dt.datetime(1999, 12, 31, 23, 59, 59), False, [], (None, None)),
+            (3, None, None, None, None, None, None, None, None),
+        ],
+        MIXED,
+    )
+    lake.write("silver/mixed", df)
+    back = lake.read("silver/mixed")
+    assert back.schema == MIXED
+    assert_df_equality(back, df, ignore_row_order=True)
+
+
+def test_reading_a_missing_table_raises_table_not_found(lake, spark):
+    assert not lake.exists("silver/nothing")
+    with pytest.raises(TableNotFoundError, match="silver/nothing"):
+        lake.read("silver/nothing")
+    empty = lake.read_or_empty("silver/nothing", T.StructType([T.StructField("id", T.LongType())]))
+    assert empty.count() == 0 and empty.columns == ["id"]
+
+
+def test_empty_dataframe_creates_a_readable_empty_table_with_its_schema(lake, spark):
+    lake.write("silver/empty", spark.createDataFrame([], MIXED))
+    assert lake.exists("silver/empty")
+    back = lake.read("silver/empty")
+    assert back.schema == MIXED
+    assert back.count() == 0
+
+
+def test_time_travel_by_version_and_by_timestamp(lake, spark):
+    lake.write("t", spark.createDataFrame([(1, "a")], SIMPLE))
+    time.sleep(0.02)
+    lake.write("t", spark.createDataFrame([(2, "a")], SIMPLE))
+    time.sleep(0.02)
+    lake.write("t", spark.createDataFrame([(3, "b")], SIMPLE), mode="overwrite")
+
+    assert rows_of(lake.read("t", version=0), "id") == [(1,)]
+    assert rows_of(lake.read("t", version=1), "id") == [(1,), (2,)]
+    assert rows_of(lake.read("t"), "id") == [(3,)]
+    committed = {h["version"]: h["timestamp"] for h in lake.history("t")}
+    assert rows_of(lake.read("t", timestamp=committed[1]), "id") == [(1,), (2,)]
+    assert rows_of(lake.read("t", timestamp=committed[2] + dt.timedelta(seconds=1)), "id") == [(3,)]
+    with pytest.raises(LakeError):
+        lake.read("t", timestamp=committed[0] - dt.timedelta(hours=1))
+    with pytest.raises(LakeError):
+        lake.read("t", version=42)
+
+
+def test_replace_where_overwrites_only_the_matching_rows(lake, spark):
+    lake.write("t", spark.createDataFrame([(1, "a"), (2, "b"), (3, "a"), (4, "b")], SIMPLE).coalesce(1))
+    lake.write("t", spark.createDataFrame([(10, "a")], SIMPLE), mode="overwrite", replace_where="grp = 'a'")
+    assert rows_of(lake.read("t")) == [(2, "b"), (4, "b"), (10, "a")]
+    assert lake.history("t", limit=1)[0]["operation"] == "OVERWRITE"
+
+
+def test_replace_where_refuses_rows_outside_its_condition(lake, spark):
+    lake.write("t", spark.createDataFrame([(1, "a"), (2, "b")], SIMPLE))
+    before = lake.version("t")
+    with pytest.raises(ReplaceWhereMismatchError, match="grp = 'a'"):
+        lake.write("t", spark.createDataFrame([(10, "a"), (11, "b")], SIMPLE), mode="overwrite", replace_where="grp = 'a'")
+    assert lake.version("t") == before
+    assert rows_of(lake.read("t")) == [(1, "a"), (2, "b")]
+
+
+def test_replace_partitions_overwrites_only_the_named_partitions(lake, spark, lake_root):
+    schema = "id long, country string, day date"
+    lake.write(
+        "p",
+        spark.createDataFrame([(1, "DE", dt.date(2024, 1, 1)), (2, "FR", dt.date(2024, 1, 1)), (3, None, dt.date(2024, 1, 2))], schema),
+        partition_by=["country"],
+    )
+    assert lake.partition_columns("p") == ["country"]
+    lake.write("p", spark.createDataFrame([(20, "FR", dt.date(2024, 2, 2))], schema), mode="overwrite", replace_partitions={"country": "FR"})
+    lake.write("p", spark.createDataFrame([(30, None, None)], schema), mode="overwrite", replace_partitions={"country": None})
+    assert rows_of(lake.read("p"), "id", "country") == [(1, "DE"), (20, "FR"), (30, None)]
+    with pytest.raises(ReplaceWhereMismatchError):
+        lake.write("p", spark.createDataFrame([(40, "DE", None)], schema), mode="overwrite", replace_partitions={"country": "FR"})
+    with pytest.raises(SchemaMismatchError, match="day"):
+        lake.write("p", spark.createDataFrame([(40, "DE", None)], schema), mode="overwrite", replace_partitions={"day": None})
+
+
+def test_partition_values_with_special_characters_and_nulls_round_trip(lake, spark):
+    values = ["a b", "x/y", "p%q", "k=v", "ü*?[]{}", "a:b,c", "007", None]
+    df = spark.createDataFrame([(i, v) for i, v in enumerate(values)], "id long, k string")
+    lake.write("p", df, partition_by=["k"])
+    assert rows_of(lake.read("p")) == sorted((i, v) for i, v in enumerate(values))
+    files = lake.file_paths("p")
+    assert files and all(os.path.isfile(f) for f in files)
+    lake.delete("p", "k = 'a b' OR k IS NULL")
+    lake.write("p", spark.createDataFrame([(99, "x/y")], "id long, k string"), mode="overwrite", replace_partitions={"k": "x/y"})
+    expected = sorted((i, v) for i, v in enumerate(values) if v not in ("a b", None, "x/y")) + [(99, "x/y")]
+    assert rows_of(lake.read("p")) == sorted(expected)
+
+
+# ---------------------------------------------------------------------------- schema
+def test_new_columns_are_added_only_when_asked_for(lake, spark):
+    lake.write("t", spark.createDataFrame([(1, "a")], SIMPLE))
+    before = lake.version("t")
+    wider = spark.createDataFrame([(2, "b", "x@example.com", 3)], "id long, grp string, email string, n int")
+    with pytest.raises(SchemaMismatchError) as err:
+        lake.write("t", wider)
+    assert "email" in str(err.value) and "'n'" in str(err.value) and "allow_new_columns" in str(err.value)
+    assert lake.version("t") == before
+
+    lake.write("t", wider, allow_new_columns=True)
+    back = lake.read("t")
+    assert back.columns == ["id", "grp", "email", "n"]
+    assert rows_of(back) == [(1, "a", None, None), (2, "b", "x@example.com", 3)]
+
+
+def test_a_column_type_change_is_a_clear_error(lake, spark):
+    lake.write("t", spark.createDataFrame([(1, "a")], SIMPLE))
+    with pytest.raises(SchemaMismatchError, match=r"id: table has bigint, data has int"):
+        lake.write("t", spark.createDataFrame([(2, "b")], "id int, grp string"), allow_new_columns=True)
+    assert rows_of(lake.read("t")) == [(1, "a")]
+
+
+def test_writes_match_columns_by_name_fill_missing_ones_and_ignore_nullability(lake, spark):
+    lake.write("t", spark.createDataFrame([(1, "a", ["x"])], "id long, grp string, tags array<string>"))
+    # other order, other case, a missing column, and Spark's non-null markers on literals/arrays
+    lake.write("t", spark.range(1).select(F.array(F.lit("y")).alias("tags"), (F.col("id") + 2).alias("ID")))
+    assert rows_of(lake.read("t")) == [(1, "a", ["x"]), (2, None, ["y"])]
+
+
+# ---------------------------------------------------------------------------- history, delete, vacuum
+def test_every_commit_records_operation_job_and_run_id(lake, spark):
+    lake.write("t", spark.createDataFrame([(1, "a")], SIMPLE), metadata={"batch_id": "b-7"})
+    other = lake.with_context(job="nightly", run_id="run-2")
+    other.write("t", spark.createDataFrame([(2, "b")], SIMPLE), operation="INGEST")
+    other.write("t", spark.createDataFrame([(3, "c", "x")], "id long, grp string, extra string"), allow_new_columns=True)
+    other.delete("t", "id = 1")
+    lake.write("t", spark.createDataFrame([(4, "d")], SIMPLE), mode="overwrite")
+
+    history = lake.history("t")
+    assert [h["version"] for h in history] == sorted((h["version"] for h in history), reverse=True)
+    for entry in history:
+        assert entry["operation"] and entry["job"] and entry["run_id"], entry
+        assert isinstance(entry["timestamp"], dt.datetime)
+    ops = [(h["operation"], h["job"], h["run_id"]) for h in history if h["operation"] != "ADD COLUMNS"]
+    assert ops == [
+        ("OVERWRITE", "test-job", "run-1"),
+        ("DELETE", "nightly", "run-2"),
+        ("APPEND", "nightly", "run-2"),
+        ("INGEST", "nightly", "run-2"),
+        ("APPEND", "test-job", "run-1"),
+    ]
+    assert history[-1]["metadata"]["batch_id"] == "b-7"
+    assert history[1]["metadata"]["predicate"] == "id = 1"
+    assert lake.history("t", limit=2) == history[:2]
+
+
+def test_delete_removes_only_the_matching_rows(lake, spark):
+    lake.write("t", spark.createDataFrame([(1, "a"), (2, "b"), (3, "a")], SIMPLE).coalesce(1))
+    lake.delete("t", "grp = 'a' AND id > 1")
+    assert rows_of(lake.read("t")) == [(1, "a"), (2, "b")]
+    version = lake.version("t")
+    lake.delete("t", "id > 100")
+    assert rows_of(lake.read("t")) == [(1, "a"), (2, "b")]
+    assert lake.version("t") in (version, version + 1)  # an empty delete may or may not commit
+
+
+def test_vacuum_removes_files_of_overwritten_versions_and_the_table_still_reads(lake, spark, lake_root):
+    lake.write("t", spark.createDataFrame([(1, "a"), (2, "b")], SIMPLE))
+    lake.write("t", spark.createDataFrame([(3, "c")], SIMPLE), mode="overwrite")
+    folder = lake_root / "t"
+    current = {str(Path(p)) for p in lake.file_paths("t")}
+    assert parquet_on_disk(folder) > current  # the overwritten version's files are still there
+
+    lake.vacuum("t", retention_hours=168)
+    assert parquet_on_disk(folder) > current  # younger than the retention: kept for time travel
+    lake.vacuum("t", retention_hours=0)
+    assert parquet_on_disk(folder) == current
+    assert rows_of(lake.read("t")) == [(3, "c")]
+    assert all(h["job"] == "test-job" for h in lake.history("t"))
+
+
+# ---------------------------------------------------------------------------- failures and races
+def test_a_write_whose_task_fails_leaves_the_table_unchanged_and_no_files(lake, spark, lake_root):
+    lake.write("t", spark.createDataFrame([(i, "a" if i % 2 else "b") for i in range(6)], SIMPLE))
+    before_rows, before_version, before_tree = rows_of(lake.read("t")), lake.version("t"), tree(lake_root)
+
+    @F.udf("long")
+    def explode_on_row_13(x):
+        if x == 13:
+            raise RuntimeError("simulated executor failure on row 13")
+        return x
+
+    failing = spark.createDataFrame([(i, "a") for i in range(10, 20)], SIMPLE).withColumn("id", explode_on_row_13("id"))
+    with pytest.raises(Exception, match="simulated executor failure"):
+        lake.write("t", failing)
+    with pytest.raises(Exception, match="simulated executor failure"):
+        lake.write("t", failing, mode="overwrite", replace_where="grp = 'a'")
+    with pytest.raises(Exception, match="simulated executor failure"):
+        lake.write("new_table", failing)
+
+    assert lake.version("t") == before_version
+    assert rows_of(lake.read("t")) == before_rows
+    assert tree(lake_root) == before_tree  # no orphan, staging or new-table folder left behind
+    assert not lake.exists("new_table")
+
+
+def test_a_cancelled_write_leaves_the_table_unchanged_and_no_files(lake, spark, lake_root, tmp_path):
+    lake.write("t", spark.createDataFrame([(1, "a")], SIMPLE))
+    before_tree = tree(lake_root)
+    started = str(tmp_path / "task-started")
+
+    @F.udf("long")
+    def slow(x):
+        import time as _time
+
+        open(started, "a").close()
+        _time.sleep(0.3)
+        return x
+
+    sc = spark.sparkContext
+    slow_rows = spark.range(0, 60, numPartitions=4).select(F.col("id"), F.lit("z").alias("grp")).withColumn("id", slow("id"))
+
+    def write_in_job_group():
+        sc.setJobGroup("lake-test-cancel", "cancel a write mid-way")
+        return lake.write("t", slow_rows)
+
+    def cancel_once_running():
+        deadline = time.time() + 60
+        while not os.path.exists(started) and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.5)  # let some tasks finish and leave files in the staging folder
+        sc.cancelJobGroup("lake-test-cancel")
+
+    result, _ = run_in_threads(write_in_job_group, cancel_once_running)
+    assert isinstance(result, Exception) and "cancel" in str(result).lower()
+    assert rows_of(lake.read("t")) == [(1, "a")]
+    assert tree(lake_root) == before_tree
+
+
+def test_two_concurrent_appends_both_land(lake, spark, tmp_path):
+    lake.write("t", spark.createDataFrame([(0, "seed")], SIMPLE))
+    first = spark.createDataFrame([(1, "w1"), (2, "w1")], SIMPLE).coalesce(1)
+    second = spark.createDataFrame([(3, "w2")], SIMPLE).coalesce(1)
+    first = first.withColumn("id", barrier_udf(tmp_path, "one", "two")("id"))
+    second = second.withColumn("id", barrier_udf(tmp_path, "two", "one")("id"))
+    other = Lake(spark, lake.root, job="other-writer", run_id="run-9", engine=lake.engine)
+
+    results = run_in_threads(lambda: lake.write("t", first), lambda: other.write("t", second))
+
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert sorted(r.version for r in results) == [1, 2]
+    assert rows_of(lake.read("t")) == [(0, "seed"), (1, "w1"), (2, "w1"), (3, "w2")]
+
+
+def test_conflicting_concurrent_rewrites_fail_one_writer_and_keep_the_table_consistent(lake, spark, lake_root, tmp_path):
+    lake.write("t", spark.createDataFrame([(1, "a"), (2, "b"), (3, "a")], SIMPLE).coalesce(1))
+    first = spark.createDataFrame([(10, "a")], SIMPLE).coalesce(1).withColumn("id", barrier_udf(tmp_path, "one", "two")("id"))
+    second = spark.createDataFrame([(20, "a")], SIMPLE).coalesce(1).withColumn("id", barrier_udf(tmp_path, "two", "one")("id"))
+
+    results = run_in_threads(
+        lambda: lake.write("t", first, mode="overwrite", replace_where="grp = 'a'"),
+        lambda: lake.write("t", second, mode="overwrite", replace_where="grp = 'a'"),
+    )
+
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert len(failed) == 1 and isinstance(failed[0], ConcurrentWriteError), results
+    assert "t" in str(failed[0]) and "Re-run" in str(failed[0])
+    winner_id = 10 if not isinstance(results[0], BaseException) else 20
+    assert rows_of(lake.read("t")) == sorted([(2, "b"), (winner_id, "a")])
+    assert lake.version("t") == 1
+    # the loser's files are gone: every data file on disk belongs to some version of the table
+    assert parquet_on_disk(lake_root / "t") <= {str(Path(p)) for p in files_of_every_version(lake, "t")}
+    assert not (lake_root / "t" / "_cdi_staging").exists()
+
+
+# ---------------------------------------------------------------------------- delta-rs file statistics
+def test_file_statistics_bound_every_value_even_when_they_cannot_be_exact(tmp_path):
+    """Readers skip files by these bounds; a maximum rounded down would hide rows."""
+    import json
+
+    from cdi.lake.stats import file_stats
+
+    table = pa.table(
+        {
+            "ts": pa.array([dt.datetime(2024, 1, 1, 0, 0, 0, 1), dt.datetime(2024, 1, 1, 0, 0, 0, 999001)], pa.timestamp("us", tz="UTC")),
+            "exact": pa.array([Decimal("0.10"), Decimal("2.50")], pa.decimal128(12, 2)),
+            "wide": pa.array([Decimal("12345678901234567.89"), Decimal("1")], pa.decimal128(38, 2)),
+            "x": pa.array([1.0, float("nan")]),
+            "s": pa.array(["short", "y" * 40]),
+        }
+    )
+    pq.write_table(table, tmp_path / "f.parquet")
+    stats = json.loads(file_stats(pq.ParquetFile(tmp_path / "f.parquet").metadata))
+    assert stats["numRecords"] == 2
+    assert stats["minValues"]["ts"] == "2024-01-01T00:00:00.000Z"
+    assert stats["maxValues"]["ts"] == "2024-01-01T00:00:01.000Z"  # rounded up, not down to .999
+    assert (stats["minValues"]["exact"], stats["maxValues"]["exact"]) == (0.1, 2.5)
+    for inexact in ("wide", "x", "s"):  # float-unsafe decimal, floating point, over-long string
+        assert inexact not in stats["minValues"] and inexact not in stats["maxValues"]
+    assert stats["nullCount"]["s"] == 0
