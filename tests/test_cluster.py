@@ -93,3 +93,34 @@ def test_executors_run_python_udfs_splink_functions_and_lake_writes(standalone_c
     # executors wrote the files, the driver committed them: another session reads the table
     assert report["lake_rows"] == 200
     assert Lake(spark, str(lake_root)).read("check/executors").count() == 200
+
+
+def _entity_map(spark, assignment: dict[str, str], run_id: str):
+    rows = [(key, key.split(":")[0], cid, run_id) for key, cid in assignment.items()]
+    return spark.createDataFrame(rows, "record_key string, source string, customer_id string, run_id string")
+
+
+def _golden(spark, customers: dict[str, tuple[str, list[str]]], run_id: str):
+    rows = [(cid, name, keys, True, run_id) for cid, (name, keys) in customers.items()]
+    return spark.createDataFrame(
+        rows, "customer_id string, first_name string, source_record_keys array<string>, is_current boolean, run_id string"
+    )
+
+
+def test_run_differences_ignore_id_naming_and_report_a_different_partition(spark, tmp_path):
+    from cdi.cluster import ENTITY_MAP, GOLDEN_RECORDS, run_differences
+
+    local, cluster, other = (Lake(spark, str(tmp_path / name)) for name in ("local", "cluster", "other"))
+    local.write(ENTITY_MAP, _entity_map(spark, {"crm:1": "C1", "shop:9": "C1", "crm:2": "C2"}, "r-local"))
+    cluster.write(ENTITY_MAP, _entity_map(spark, {"crm:1": "X7", "shop:9": "X7", "crm:2": "X3"}, "r-cluster"))
+    other.write(ENTITY_MAP, _entity_map(spark, {"crm:1": "C1", "shop:9": "C2", "crm:2": "C2"}, "r-other"))
+    local.write(GOLDEN_RECORDS, _golden(spark, {"C1": ("Ann", ["crm:1", "shop:9"]), "C2": ("Bo", ["crm:2"])}, "r-local"))
+    cluster.write(GOLDEN_RECORDS, _golden(spark, {"X7": ("Ann", ["crm:1", "shop:9"]), "X3": ("Bo", ["crm:2"])}, "r-cluster"))
+    other.write(GOLDEN_RECORDS, _golden(spark, {"C1": ("Anne", ["crm:1"]), "C2": ("Bo", ["crm:2", "shop:9"])}, "r-other"))
+
+    assert run_differences(local, cluster) == []
+    problems = run_differences(local, other)
+    assert len(problems) == 2
+    # every record's set of fellow records differs: {crm:1, shop:9} {crm:2} vs {crm:1} {shop:9, crm:2}
+    assert problems[0].startswith(f"{ENTITY_MAP}: 3 row(s) only in {local.root}, 3 only in {other.root}")
+    assert problems[1].startswith(f"{GOLDEN_RECORDS}: 2 row(s) only in {local.root}, 2 only in {other.root}")

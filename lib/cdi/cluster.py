@@ -561,6 +561,59 @@ def check_executors(spark, lake_root: str, rows: int = 200) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- comparing two runs
+ENTITY_MAP = "silver/entity_map"
+GOLDEN_RECORDS = "gold/golden_records"
+# columns that name or time a run rather than describe a customer
+RUN_SPECIFIC_COLUMNS = ("customer_id", "run_id", "id_first_seen_run", "id_minted_at", "valid_from", "valid_to")
+
+
+def _without_ids(lake, table: str):
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    df = lake.read(table)
+    if table == GOLDEN_RECORDS:
+        df = df.where(F.col("is_current"))
+    if table == ENTITY_MAP:
+        # each record with the sorted keys of its customer: the partition of records, minus the ids
+        df = df.withColumn("members", F.array_sort(F.collect_set("record_key").over(Window.partitionBy("customer_id"))))
+    return df.drop(*RUN_SPECIFIC_COLUMNS)
+
+
+def run_differences(lake_a, lake_b, tables: Sequence[str] = (ENTITY_MAP, GOLDEN_RECORDS), examples: int = 3) -> list[str]:
+    """How two runs on the same input disagree, ignoring id naming and run times (empty: they agree).
+
+    ``silver/entity_map`` is compared as the partition of ``record_key`` into customers, and the
+    current ``gold/golden_records`` by their content (attributes, provenance, ``source_record_keys``).
+    Only counts and a few example rows reach the driver.
+
+        >>> run_differences(Lake(spark, "/lake/cluster"), Lake(spark, "/lake/local"))  # doctest: +SKIP
+        []
+    """
+    problems = []
+    for table in tables:
+        a, b = _without_ids(lake_a, table), _without_ids(lake_b, table)
+        if sorted(a.columns) != sorted(b.columns):
+            problems.append(f"{table}: columns differ: {sorted(set(a.columns) ^ set(b.columns))}")
+            continue
+        b = b.select(*a.columns)
+        only_a, only_b = a.exceptAll(b).persist(), b.exceptAll(a).persist()
+        try:
+            n_a, n_b = only_a.count(), only_b.count()
+            if n_a or n_b:
+                sample_a = [r.asDict() for r in only_a.limit(examples).collect()]
+                sample_b = [r.asDict() for r in only_b.limit(examples).collect()]
+                problems.append(
+                    f"{table}: {n_a} row(s) only in {lake_a.root}, {n_b} only in {lake_b.root}; "
+                    f"e.g. {sample_a} vs {sample_b}"
+                )
+        finally:
+            only_a.unpersist()
+            only_b.unpersist()
+    return problems
+
+
 # --------------------------------------------------------------------------- command line
 def _cmd_check(args) -> int:
     from cdi.spark import SparkSettings, build_session
