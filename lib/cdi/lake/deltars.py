@@ -56,7 +56,9 @@ from .stats import file_stats
 
 log = logging.getLogger(__name__)
 
-STAGING_DIR = "_cdi_staging"
+# each write stages in its own "_cdi_staging_<id>" folder inside the table: same file system, so
+# publishing is a rename; readers skip "_" folders; no folder is shared between racing writers
+STAGING_PREFIX = "_cdi_staging_"
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 _COMMIT_RETRIES = 10
 _IO_THREADS = 8
@@ -294,7 +296,6 @@ class DeltaRsEngine(Engine):
             with ThreadPoolExecutor(max_workers=min(_IO_THREADS, len(staged))) as pool:
                 results = list(pool.map(publish_one, staged))
         fs.delete_dir(staging_fs)
-        _remove_empty_dir(staging.rsplit("/", 1)[0])
         return [a for a in results if a is not None]
 
     def _cleanup(self, path: str, staging: str, moved: list[str], created_folder: bool) -> None:
@@ -311,7 +312,6 @@ class DeltaRsEngine(Engine):
             except (FileNotFoundError, OSError):
                 pass
             _remove_partition_dirs(path, dest)
-        _remove_empty_dir(staging.rsplit("/", 1)[0])
         if created_folder:
             _remove_empty_dir(path)
 
@@ -322,17 +322,17 @@ class DeltaRsEngine(Engine):
         """
         if not dt.file_uris():
             return []
-        rows = (
+        # one global aggregate: a single small exchange, whatever spark.sql.shuffle.partitions is
+        found = (
             self._read_snapshot(path, dt)
             .where(F.coalesce(F.expr(predicate), F.lit(False)))
-            .select(F.col("_metadata.file_path").alias("f"))
-            .distinct()
-            .collect()
+            .agg(F.collect_set(F.col("_metadata.file_path")).alias("files"))
+            .first()["files"]
         )
         root = _comparable(path).rstrip("/") + "/"
         out = []
-        for row in rows:
-            full = _comparable(row["f"])
+        for file_path in found or []:
+            full = _comparable(file_path)
             if not full.startswith(root):
                 raise LakeError(f"file {full} is not under table {path}")
             out.append(full[len(root) :])
@@ -488,7 +488,7 @@ class DeltaRsEngine(Engine):
         commit_id = uuid.uuid4().hex
         meta = ctx.metadata(operation, {**extra, "commit_id": commit_id})
         props = CommitProperties(custom_metadata=meta, max_commit_retries=_COMMIT_RETRIES)
-        staging = f"{path.rstrip('/')}/{STAGING_DIR}/{commit_id}"
+        staging = f"{path.rstrip('/')}/{STAGING_PREFIX}{commit_id}"
         table_fs, table_local = _filesystem(path)
         created_folder = dt is None and table_fs.get_file_info(table_local).type == pafs.FileType.NotFound
         moved: list[str] = []
@@ -577,15 +577,13 @@ class DeltaRsEngine(Engine):
             commit_properties=CommitProperties(custom_metadata=ctx.metadata("VACUUM")),
         )
         fs, table_fs = _filesystem(path)
-        staging_root = f"{table_fs.rstrip('/')}/{STAGING_DIR}"
         cutoff = time.time() - retention_hours * 3600
-        for info in fs.get_file_info(pafs.FileSelector(staging_root, allow_not_found=True)):
-            if info.type == pafs.FileType.Directory and info.mtime is not None and info.mtime.timestamp() <= cutoff:
-                removed.append(f"{STAGING_DIR}/{info.base_name}")
+        for info in fs.get_file_info(pafs.FileSelector(table_fs)):
+            stale = info.mtime is not None and info.mtime.timestamp() <= cutoff
+            if info.type == pafs.FileType.Directory and info.base_name.startswith(STAGING_PREFIX) and stale:
+                removed.append(info.base_name)  # left by a writer that died before cleaning up
                 if not dry_run:
                     fs.delete_dir(info.path)
-        if not dry_run:
-            _remove_empty_dir(f"{path.rstrip('/')}/{STAGING_DIR}")
         return list(removed)
 
 

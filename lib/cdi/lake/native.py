@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -107,20 +108,38 @@ class NativeDeltaEngine(Engine):
             )
         return out
 
-    def _with_metadata(self, meta: dict[str, str], action):
+    def _with_metadata(self, path: str, meta: dict[str, str] | None, action):
+        """Run a Delta command, its commit carrying ``meta``; map delta-spark's conflict errors.
+
+        Commands without a writer option take the metadata from a session setting, so two of
+        them racing in one session could swap metadata; DataFrame writes pass ``meta=None`` and
+        carry theirs in the ``userMetadata`` option instead.
+        """
         previous = self.spark.conf.get(_META_CONF, None)
-        self.spark.conf.set(_META_CONF, json.dumps(meta))
+        if meta is not None:
+            self.spark.conf.set(_META_CONF, json.dumps(meta))
         try:
             return action()
         except Exception as exc:
-            if "Concurrent" in type(exc).__name__ or "ConcurrentAppend" in str(exc) or "concurrent" in str(exc).lower():
-                raise ConcurrentWriteError(f"a concurrent writer conflicted: {exc}") from exc
+            if "Concurrent" in type(exc).__name__ or "concurrent" in str(exc).lower():
+                raise ConcurrentWriteError(
+                    f"table {path}: another writer committed a conflicting change; nothing was written and "
+                    f"the table is as the other writer left it. Re-run the stage. ({exc})"
+                ) from exc
             raise
         finally:
-            if previous is None:
-                self.spark.conf.unset(_META_CONF)
-            else:
-                self.spark.conf.set(_META_CONF, previous)
+            if meta is not None:
+                if previous is None:
+                    self.spark.conf.unset(_META_CONF)
+                else:
+                    self.spark.conf.set(_META_CONF, previous)
+
+    def _committed_version(self, path: str, commit_id: str) -> int:
+        """The version our commit landed at (another writer may have committed since)."""
+        for row in self._dt(path).history(20).select("version", "userMetadata").collect():
+            if row["userMetadata"] and commit_id in row["userMetadata"]:
+                return int(row["version"])
+        return self.version(path)
 
     def write(
         self,
@@ -153,7 +172,11 @@ class NativeDeltaEngine(Engine):
         elif replace_where:
             described = f"replace_where {replace_where!r}"
             df = guard_replace(df, path, F.expr(replace_where), described)
-        meta = ctx.metadata(operation, {**(extra or {}), "mode": mode, **({"predicate": replace_where} if replace_where else {})})
+        commit_id = uuid.uuid4().hex
+        meta = ctx.metadata(
+            operation,
+            {**(extra or {}), "mode": mode, "commit_id": commit_id, **({"predicate": replace_where} if replace_where else {})},
+        )
         writer = df.write.format("delta").mode(mode).option("userMetadata", json.dumps(meta))
         if partition_by and not exists:
             writer = writer.partitionBy(*partition_by)
@@ -168,7 +191,7 @@ class NativeDeltaEngine(Engine):
                 # delta-spark's replaceWhere on data columns rewrites only matching rows' files
                 writer = writer.option("replaceWhere", replace_where)
         try:
-            self._with_metadata(meta, lambda: writer.save(path))
+            self._with_metadata(path, None, lambda: writer.save(path))
         except Exception as exc:
             mismatch = replace_mismatch(exc, path, described) if described else None
             if mismatch is not None:
@@ -178,23 +201,24 @@ class NativeDeltaEngine(Engine):
             if "schema" in str(exc).lower() and "mismatch" in str(exc).lower():
                 raise SchemaMismatchError(f"table {path}: {exc}") from exc
             raise
-        return WriteResult(path, self.version(path))
+        return WriteResult(path, self._committed_version(path, commit_id))
 
     def delete(self, path: str, predicate: str, ctx: CommitContext) -> WriteResult:
         dt = self._dt(path)
-        self._with_metadata(ctx.metadata("DELETE", {"predicate": predicate}), lambda: dt.delete(predicate))
-        return WriteResult(path, self.version(path))
+        commit_id = uuid.uuid4().hex
+        meta = ctx.metadata("DELETE", {"predicate": predicate, "commit_id": commit_id})
+        self._with_metadata(path, meta, lambda: dt.delete(predicate))
+        return WriteResult(path, self._committed_version(path, commit_id))
 
     def add_columns(self, path: str, fields: list[StructField], ctx: CommitContext) -> None:
         cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in fields)
-        self._with_metadata(
-            ctx.metadata("ADD COLUMNS", {"columns": [f.name for f in fields]}), lambda: self.spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({cols})")
-        )
+        meta = ctx.metadata("ADD COLUMNS", {"columns": [f.name for f in fields]})
+        self._with_metadata(path, meta, lambda: self.spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({cols})"))
 
     def vacuum(self, path: str, retention_hours: float, dry_run: bool, ctx: CommitContext) -> list[str]:
         self._dt(path)
         self.spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
         rows = self.spark.sql(f"VACUUM delta.`{path}` RETAIN {retention_hours} HOURS DRY RUN").collect()
         if not dry_run:
-            self._with_metadata(ctx.metadata("VACUUM"), lambda: self._dt(path).vacuum(retention_hours))
+            self._with_metadata(path, ctx.metadata("VACUUM"), lambda: self._dt(path).vacuum(retention_hours))
         return [r[0] for r in rows]
