@@ -561,6 +561,42 @@ def check_executors(spark, lake_root: str, rows: int = 200) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- run configurations
+def write_run_conf(
+    path: str | os.PathLike,
+    base_conf: str | os.PathLike,
+    *,
+    lake_root: str,
+    demo_out: str | None = None,
+    persons: int | None = None,
+    master: str | None = None,
+    checkpoint_dir: str | None = None,
+) -> Path:
+    """Write an environment file that includes ``base_conf`` and points the run at its own folders.
+
+    Used to run the same configuration twice (on a cluster and locally) into separate lakes:
+
+        >>> write_run_conf("/tmp/c.yaml", "conf/demo.yaml", lake_root="/tmp/lake", persons=150)  # doctest: +SKIP
+    """
+    import yaml
+
+    doc: dict[str, Any] = {"include": [str(Path(base_conf).resolve())], "lake_root": str(lake_root)}
+    spark: dict[str, Any] = {}
+    if master:
+        spark["master"] = master
+    if checkpoint_dir:
+        spark["checkpoint_dir"] = str(checkpoint_dir)
+    if spark:
+        doc["spark"] = spark
+    demo = {k: v for k, v in (("out", demo_out and str(demo_out)), ("persons", persons)) if v is not None}
+    if demo:
+        doc["demo"] = demo
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return target
+
+
 # --------------------------------------------------------------------------- comparing two runs
 ENTITY_MAP = "silver/entity_map"
 GOLDEN_RECORDS = "gold/golden_records"
