@@ -1,0 +1,334 @@
+"""Publishing golden-record changes, exactly once per run, to an outbox and to PostgreSQL.
+
+What a run publishes is read back from the lake: its rows in ``gold/changes`` joined with the
+golden version the change produced (the new version; for a retired id the version it closed).
+Runs are published in order and only when not yet published, so a run that failed half-way is
+published by the next one and a repeated run publishes nothing:
+
+- **outbox**: ``<outbox_dir>/run_id=<id>.jsonl``, one JSON object per changed customer
+  (``run_id``, ``customer_id``, ``change_type``, ``changed_at``, ``changed_attributes``,
+  ``retired_ids``, ``related_ids`` and ``golden``: the full golden record with ``provenance``
+  per attribute). Written to a temporary file and linked into place atomically; an existing
+  file means the run was published and is left alone.
+- **PostgreSQL** (``propagation.postgres``): one row per customer in ``table``, upserted by
+  ``customer_id`` (``INSERT ... ON CONFLICT (customer_id) DO UPDATE``) with ``cdi_run_id``,
+  ``cdi_change_type`` and ``cdi_changed_at`` (an older run never overwrites a newer one); the
+  table ``<table>_publications`` logs the runs published, in the same transaction as the rows,
+  so publishing a run again changes nothing. The DSN comes from the config, where it is written
+  as ``${ENV_VAR}``; an empty DSN switches the target off.
+
+Rows reach the driver through ``toLocalIterator()`` in bounded batches, never all at once.
+
+    >>> publish(spark, cfg, lake)  # doctest: +SKIP
+    {'outbox': {'runs': ['20261124T0600Z-ab12cd'], 'rows': 42}, 'postgres': {...}}
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from cdi.config import CdiConfig, PostgresTarget
+from cdi.lake import Lake
+
+from .changes import CHANGES_TABLE
+from .history import GOLDEN_TABLE
+from .survivorship import GOLDEN_ATTRIBUTES, prov_column
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 500
+_JSON_OPTIONS = {"ignoreNullFields": "false"}
+_PG_TYPES = {"date_of_birth": "date", "income": "double precision"}
+
+
+class PropagationError(RuntimeError):
+    """A publication target failed; the run stays unpublished there and is retried next time."""
+
+
+@dataclass
+class TargetResult:
+    runs: list[str] = field(default_factory=list)
+    rows: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"runs": self.runs, "rows": self.rows, "skipped": self.skipped}
+
+
+def provenance_struct() -> Column:
+    """All ``<attr>_prov`` columns as one struct keyed by attribute (a JSON object once serialised)."""
+    return F.struct(*[F.col(prov_column(a)).alias(a) for a in GOLDEN_ATTRIBUTES])
+
+
+def publication_frame(lake: Lake, run_id: str) -> DataFrame:
+    """One row per customer changed in ``run_id``: ``customer_id``, ``message`` (outbox JSON)
+    and ``row`` (the flat JSON the PostgreSQL upsert reads)."""
+    changes = lake.read(CHANGES_TABLE).where(F.col("run_id") == run_id).alias("c")
+    golden = lake.read(GOLDEN_TABLE).alias("g")
+    produced = (F.col("g.valid_from") == F.col("c.changed_at")) | (
+        (F.col("c.change_type") == "retired") & (F.col("g.valid_to") == F.col("c.changed_at"))
+    )
+    joined = changes.join(golden, (F.col("g.customer_id") == F.col("c.customer_id")) & produced, "inner")
+    record = F.struct(
+        F.col("g.customer_id").alias("customer_id"),
+        *[F.col(f"g.{a}").alias(a) for a in GOLDEN_ATTRIBUTES],
+        provenance_struct().alias("provenance"),
+        F.col("g.source_record_keys").alias("source_record_keys"),
+        F.col("g.record_hash").alias("record_hash"),
+        F.col("g.valid_from").alias("valid_from"),
+        F.col("g.valid_to").alias("valid_to"),
+        F.col("g.is_current").alias("is_current"),
+    )
+    message = F.struct(
+        F.col("c.run_id").alias("run_id"),
+        F.col("c.customer_id").alias("customer_id"),
+        F.col("c.change_type").alias("change_type"),
+        F.col("c.changed_at").alias("changed_at"),
+        F.col("c.changed_attributes").alias("changed_attributes"),
+        F.col("c.retired_ids").alias("retired_ids"),
+        F.col("c.related_ids").alias("related_ids"),
+        record.alias("golden"),
+    )
+    row = F.struct(
+        F.col("g.customer_id").alias("customer_id"),
+        *[F.col(f"g.{a}").alias(a) for a in GOLDEN_ATTRIBUTES],
+        provenance_struct().alias("provenance"),
+        F.col("g.source_record_keys").alias("source_record_keys"),
+        F.col("g.record_hash").alias("record_hash"),
+        F.col("g.valid_from").alias("valid_from"),
+        F.col("g.valid_to").alias("valid_to"),
+        F.col("g.is_current").alias("is_current"),
+        F.col("c.run_id").alias("cdi_run_id"),
+        F.col("c.change_type").alias("cdi_change_type"),
+        F.col("c.changed_at").alias("cdi_changed_at"),
+    )
+    return joined.select(
+        F.col("c.customer_id").alias("customer_id"),
+        F.to_json(message, _JSON_OPTIONS).alias("message"),
+        F.to_json(row, _JSON_OPTIONS).alias("row"),
+    ).orderBy("customer_id")
+
+
+def runs_in_order(lake: Lake) -> list[str]:
+    """Run ids present in the change feed, oldest first (one row per run: small)."""
+    if not lake.exists(CHANGES_TABLE):
+        return []
+    rows = lake.read(CHANGES_TABLE).groupBy("run_id").agg(F.min("changed_at").alias("at")).orderBy("at", "run_id").collect()
+    return [r["run_id"] for r in rows]
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def _stream(frame: DataFrame, column: str) -> Iterator[str]:
+    for row in frame.select(column).toLocalIterator(prefetchPartitions=False):
+        yield row[0]
+
+
+# ------------------------------------------------------------------ outbox
+
+
+def outbox_path(outbox_dir: str | os.PathLike, run_id: str) -> Path:
+    return Path(outbox_dir) / f"run_id={run_id}.jsonl"
+
+
+def publish_outbox(frame: DataFrame, outbox_dir: str | os.PathLike, run_id: str, batch_size: int = DEFAULT_BATCH_SIZE) -> int | None:
+    """Write one run's JSON-lines file atomically; None when the file already exists (published)."""
+    final = outbox_path(outbox_dir, run_id)
+    if final.exists():
+        return None
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+    rows = 0
+    try:
+        with open(tmp, "w", encoding="utf-8") as out:
+            for batch in _batches(_stream(frame, "message"), batch_size):
+                out.write("\n".join(batch) + "\n")
+                rows += len(batch)
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(tmp, final)  # atomic and never overwrites: a concurrent publisher of this run wins once
+        except FileExistsError:
+            return None
+    finally:
+        tmp.unlink(missing_ok=True)
+    log.info("outbox: %s written (%d changes)", final, rows)
+    return rows
+
+
+# ------------------------------------------------------------------ PostgreSQL
+
+
+def _identifier(name: str):
+    from psycopg import sql
+
+    return sql.Identifier(*name.split("."))
+
+
+def _log_table(table: str) -> str:
+    return table + "_publications"
+
+
+def postgres_columns() -> list[tuple[str, str]]:
+    cols = [("customer_id", "text PRIMARY KEY")]
+    cols += [(a, _PG_TYPES.get(a, "text")) for a in GOLDEN_ATTRIBUTES]
+    cols += [
+        ("provenance", "jsonb"),
+        ("source_record_keys", "text[]"),
+        ("record_hash", "text"),
+        ("valid_from", "timestamptz"),
+        ("valid_to", "timestamptz"),
+        ("is_current", "boolean"),
+        ("cdi_run_id", "text NOT NULL"),
+        ("cdi_change_type", "text"),
+        ("cdi_changed_at", "timestamptz"),
+        ("cdi_published_at", "timestamptz NOT NULL DEFAULT now()"),
+    ]
+    return cols
+
+
+def ensure_postgres_tables(conn, table: str) -> None:
+    from psycopg import sql
+
+    columns = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in postgres_columns())
+    conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(_identifier(table), columns))
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (run_id text PRIMARY KEY, rows integer NOT NULL, "
+            "published_at timestamptz NOT NULL DEFAULT now())"
+        ).format(_identifier(_log_table(table)))
+    )
+
+
+def _upsert_statement(table: str):
+    from psycopg import sql
+
+    names = [n for n, _ in postgres_columns() if n != "cdi_published_at"]
+    target = _identifier(table)
+    cols = sql.SQL(", ").join(sql.Identifier(n) for n in names)
+    picked = sql.SQL(", ").join(sql.SQL("r.{}").format(sql.Identifier(n)) for n in names)
+    updates = sql.SQL(", ").join(
+        sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n)) for n in names if n != "customer_id"
+    )
+    return sql.SQL(
+        "INSERT INTO {t} AS g ({cols}, cdi_published_at) "
+        "SELECT {picked}, now() FROM jsonb_populate_record(NULL::{t}, %s::jsonb) AS r "
+        "ON CONFLICT (customer_id) DO UPDATE SET {updates}, cdi_published_at = now() "
+        "WHERE g.cdi_changed_at IS NULL OR EXCLUDED.cdi_changed_at >= g.cdi_changed_at"
+    ).format(t=target, cols=cols, picked=picked, updates=updates)
+
+
+def published_runs(conn, table: str) -> set[str]:
+    from psycopg import sql
+
+    cur = conn.execute(sql.SQL("SELECT run_id FROM {}").format(_identifier(_log_table(table))))
+    return {r[0] for r in cur.fetchall()}
+
+
+def publish_postgres(conn, frame: DataFrame, table: str, run_id: str, batch_size: int = DEFAULT_BATCH_SIZE) -> int | None:
+    """Upsert one run's rows and log the run, in one transaction; None if it was published before."""
+    from psycopg import sql
+
+    upsert = _upsert_statement(table)
+    with conn.transaction():
+        claimed = conn.execute(
+            sql.SQL("INSERT INTO {} (run_id, rows) VALUES (%s, 0) ON CONFLICT (run_id) DO NOTHING RETURNING run_id").format(
+                _identifier(_log_table(table))
+            ),
+            (run_id,),
+        ).fetchone()
+        if claimed is None:
+            return None
+        rows = 0
+        with conn.cursor() as cur:
+            for batch in _batches(_stream(frame, "row"), batch_size):
+                cur.executemany(upsert, [(r,) for r in batch])
+                rows += len(batch)
+        conn.execute(
+            sql.SQL("UPDATE {} SET rows = %s, published_at = now() WHERE run_id = %s").format(
+                _identifier(_log_table(table))
+            ),
+            (rows, run_id),
+        )
+    log.info("postgres: run %s upserted into %s (%d customers)", run_id, table, rows)
+    return rows
+
+
+def _connect(target: PostgresTarget):
+    import psycopg
+
+    try:
+        return psycopg.connect(target.dsn, autocommit=True, connect_timeout=15)
+    except psycopg.OperationalError as exc:
+        raise PropagationError(
+            f"propagation.postgres: cannot connect ({exc}). Check the DSN's environment variable and that the "
+            "server is reachable; the run's changes stay unpublished there and are sent by the next run."
+        ) from exc
+
+
+# ------------------------------------------------------------------ both
+
+
+def publish(
+    spark: SparkSession,
+    cfg: CdiConfig,
+    lake: Lake,
+    run_ids: list[str] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> dict[str, Any]:
+    """Publish every run of the change feed not yet published to each configured target.
+
+    ``run_ids`` restricts the candidates; they are published oldest first either way.
+    """
+    prop = cfg.propagation
+    pg = prop.postgres if prop.postgres and prop.postgres.dsn.strip() else None
+    result: dict[str, Any] = {"outbox": None, "postgres": None}
+    if not prop.outbox_dir and pg is None:
+        log.info("propagation: no outbox_dir and no postgres configured; nothing published")
+        return result
+    runs = runs_in_order(lake)
+    if run_ids is not None:
+        runs = [r for r in runs if r in set(run_ids)]
+
+    if prop.outbox_dir:
+        outbox = TargetResult()
+        for run_id in runs:
+            if outbox_path(prop.outbox_dir, run_id).exists():
+                continue
+            rows = publish_outbox(publication_frame(lake, run_id), prop.outbox_dir, run_id, batch_size)
+            if rows is None:
+                outbox.skipped.append(run_id)
+            else:
+                outbox.runs.append(run_id)
+                outbox.rows += rows
+        result["outbox"] = outbox.as_dict()
+
+    if pg is not None:
+        target = TargetResult()
+        with _connect(pg) as conn:
+            ensure_postgres_tables(conn, pg.table)
+            done = published_runs(conn, pg.table)
+            for run_id in runs:
+                if run_id in done:
+                    continue
+                rows = publish_postgres(conn, publication_frame(lake, run_id), pg.table, run_id, batch_size)
+                if rows is None:
+                    target.skipped.append(run_id)
+                else:
+                    target.runs.append(run_id)
+                    target.rows += rows
+        result["postgres"] = {**target.as_dict(), "table": pg.table}
+    return result
