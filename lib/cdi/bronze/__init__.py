@@ -1,1 +1,29 @@
-"""cdi.bronze"""
+"""cdi.bronze: ingest every source into ``bronze/<source>`` Delta tables with lineage; rejected
+rows go to ``bronze/_quarantine`` with a reason, and ``bronze/_ingested_files`` records what
+each batch consumed, so re-runs are idempotent and incremental.
+
+    >>> from cdi.bronze import run_ingest, format_results
+    >>> results = run_ingest(spark, cfg, lake, run_id="r1")  # doctest: +SKIP
+"""
+
+from .errors import CountIdentityError, IngestError, QuarantineLimitError, SourceError, SourceSchemaError
+from .ingest import IngestResult, format_results, ingest_source, run_ingest
+from .ledger import LEDGER_TABLE, QUARANTINE_TABLE, IngestLedger, bronze_table
+from .validation import REASON_CODES
+
+__all__ = [
+    "run_ingest",
+    "ingest_source",
+    "IngestResult",
+    "format_results",
+    "IngestLedger",
+    "bronze_table",
+    "LEDGER_TABLE",
+    "QUARANTINE_TABLE",
+    "REASON_CODES",
+    "IngestError",
+    "SourceError",
+    "SourceSchemaError",
+    "QuarantineLimitError",
+    "CountIdentityError",
+]

@@ -1,0 +1,339 @@
+"""The bronze stage: ingest every configured source into ``bronze/<source>``, losing nothing.
+
+For each source, in configuration order:
+
+1. rows of batches that never committed (a crashed run) are removed (:mod:`cdi.bronze.ledger`);
+2. the reader returns the rows not yet ingested (new files, a new table version, the rows past
+   the JDBC watermark); nothing new -> ``up_to_date``;
+3. every row is checked (:mod:`cdi.bronze.validation`) and gets its lineage
+   (:mod:`cdi.bronze.lineage`); snapshot sources (JDBC, Delta) skip rows already in bronze;
+4. one cached pass counts rows per file, outcome and reason; the drift check and the quarantine
+   limit run on those counts, before anything is written;
+5. good rows are appended to ``bronze/<source>`` (new columns added), rejected rows to
+   ``bronze/_quarantine``; both are counted back per batch and must satisfy
+   ``read = bronze + quarantined + unchanged``;
+6. the ledger row(s) are written: the batch's commit point.
+
+A failing source (missing column, too many rejects, unreachable database) does not stop the
+others; the stage raises :class:`IngestError` at the end naming every failed source.
+
+    >>> results = run_ingest(spark, cfg, lake, run_id="r1")  # doctest: +SKIP
+    >>> print(format_results(results))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from pyspark import StorageLevel
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from cdi.config import CdiConfig, SourceConfig
+from cdi.lake import Lake, LakeError, SchemaMismatchError
+from cdi.progress import RunSummary
+
+from . import lineage as L
+from .drift import check_required_columns, new_columns
+from .errors import CountIdentityError, IngestError, QuarantineLimitError, SourceError, SourceSchemaError
+from .ledger import QUARANTINE_TABLE, IngestLedger, bronze_table
+from .quarantine import ensure_quarantine_table, quarantine_rows, write_quarantine
+from .readers import SourceBatch, read_source
+from .validation import REASON, classify, reason_code
+
+log = logging.getLogger(__name__)
+
+OUTCOME = "_outcome"
+BRONZE, QUARANTINE, UNCHANGED = "bronze", "quarantine", "unchanged"
+_SEEN = "_cdi_seen_hash"
+
+
+@dataclass
+class IngestResult:
+    """What one source's batch did; ``rows_read == rows_bronze + rows_quarantined + rows_unchanged``."""
+
+    source: str
+    status: str  # "ingested" | "up_to_date" | "failed"
+    batch_id: str | None = None
+    units: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    rows_bronze: int = 0
+    rows_quarantined: int = 0
+    rows_unchanged: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    new_columns: list[str] = field(default_factory=list)
+    watermark: str | None = None
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def quarantine_share(self) -> float:
+        return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
+
+    @property
+    def identity_holds(self) -> bool:
+        return self.rows_read == self.rows_bronze + self.rows_quarantined + self.rows_unchanged
+
+
+def run_ingest(
+    spark: SparkSession,
+    cfg: CdiConfig,
+    lake: Lake,
+    run_id: str,
+    summary: RunSummary | None = None,
+    sources: list[str] | None = None,
+) -> list[IngestResult]:
+    """Ingest the configured sources (or the named ones); raise IngestError if any failed."""
+    summary = summary or RunSummary(run_id=run_id)
+    selected = _select(cfg, sources)
+    ledger = IngestLedger(lake)
+    results: list[IngestResult] = []
+    for source in selected:
+        started = time.perf_counter()
+        try:
+            with summary.step("ingest", source.name) as step:
+                result = ingest_source(spark, cfg, lake, ledger, source, run_id)
+                step.rows = result.rows_read
+                step.details.update(_details(result))
+        except (IngestError, LakeError) as exc:
+            log.error("ingest of source %s failed: %s", source.name, exc)
+            result = IngestResult(source.name, "failed")
+            if isinstance(exc, IngestError) and exc.results:
+                result = exc.results[0]  # the failed batch's counts
+            result.status, result.error, result.seconds = "failed", str(exc), time.perf_counter() - started
+        results.append(result)
+    ensure_quarantine_table(lake)
+    log.info("ingest summary (run %s):\n%s", run_id, format_results(results))
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        raise IngestError(
+            f"ingest failed for {len(failed)} source(s):\n" + "\n".join(f"  - {r.error}" for r in failed), results
+        )
+    return results
+
+
+def _select(cfg: CdiConfig, names: list[str] | None) -> list[SourceConfig]:
+    if not names:
+        return list(cfg.sources)
+    known = {s.name for s in cfg.sources}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SourceError(f"unknown source(s) {unknown}; configured: {sorted(known)}")
+    return [s for s in cfg.sources if s.name in names]
+
+
+def _details(r: IngestResult) -> dict:
+    if r.status != "ingested":
+        return {"status": r.status}
+    out = {"batch": r.batch_id, "bronze": r.rows_bronze, "quarantined": r.rows_quarantined}
+    if r.rows_unchanged:
+        out["unchanged"] = r.rows_unchanged
+    if r.new_columns:
+        out["new_columns"] = r.new_columns
+    return out
+
+
+def new_batch_id(run_id: str, source: str) -> str:
+    """Unique per attempt, so rows of a crashed attempt are never confused with a later one's."""
+    safe_run = re.sub(r"[^A-Za-z0-9_.:-]", "_", run_id)
+    return f"{safe_run}-{source}-{uuid.uuid4().hex[:8]}"
+
+
+def ingest_source(
+    spark: SparkSession, cfg: CdiConfig, lake: Lake, ledger: IngestLedger, source: SourceConfig, run_id: str
+) -> IngestResult:
+    """Ingest one source's new rows as one batch (see the module docstring for the steps)."""
+    started = time.perf_counter()
+    ledger.discard_unfinished(source.name)
+    batch = read_source(spark, source, lake, ledger)
+    if batch is None:
+        log.info("source %s: nothing new", source.name)
+        return IngestResult(source.name, "up_to_date", seconds=time.perf_counter() - started)
+    batch_id = new_batch_id(run_id, source.name)
+    log.info("source %s: batch %s reads %s", source.name, batch_id, ", ".join(u.unit for u in batch.units))
+    ingested_at = datetime.now(timezone.utc)
+    table = bronze_table(source.name)
+    table_columns = lake.schema(table).fieldNames() if lake.exists(table) else None
+
+    result = IngestResult(source.name, "ingested", batch_id, units=[u.unit for u in batch.units])
+    checked = _checked(lake, cfg, source, batch, table_columns is not None)
+    checked = checked.persist(StorageLevel.MEMORY_AND_DISK)  # counted, checked and written from one read
+    try:
+        per_unit, reasons = _count(checked, result)
+        unknown = sorted(set(per_unit) - {u.unit for u in batch.units})
+        if unknown:
+            raise CountIdentityError(
+                f"source '{source.name}': rows came from {unknown}, which is not among the batch's units "
+                f"{[u.unit for u in batch.units]}; please report this as a bug",
+                [result],
+            )
+        result.reasons = reasons
+        check_required_columns(source, batch.unit_columns(checked))
+        result.new_columns = new_columns(batch.columns, table_columns)
+        if batch.watermark is not None and result.rows_read:
+            result.watermark = checked.agg(batch.watermark).first()[0]
+
+        rejected = quarantine_rows(
+            checked.where(F.col(OUTCOME) == QUARANTINE), source.name, batch_id, run_id, ingested_at, batch.raw
+        )
+        limit = source.max_quarantine_share if source.max_quarantine_share is not None else cfg.ingest.max_quarantine_share
+        if result.quarantine_share > limit:
+            # kept for inspection; the batch never commits, so the next run removes them again
+            write_quarantine(lake, rejected, source.name, batch_id)
+            top = ", ".join(f"{code} {n}" for code, n in Counter(reasons).most_common(3))
+            raise QuarantineLimitError(
+                f"source '{source.name}': {result.rows_quarantined:,} of {result.rows_read:,} rows "
+                f"({result.quarantine_share:.1%}) were quarantined, more than the limit of {limit:.1%}; top reasons: "
+                f"{top}. Nothing of batch {batch_id} was committed; its rejected rows are in {QUARANTINE_TABLE} "
+                f"until the next run. Fix the source, or raise max_quarantine_share for it.",
+                [result],
+            )
+
+        if result.new_columns:
+            log.info(
+                "source %s: new column(s) %s in this batch; adding them to %s", source.name, result.new_columns, table
+            )
+        if result.rows_bronze or table_columns is None:
+            rows = checked.where(F.col(OUTCOME) == BRONZE).select(
+                F.lit(source.name).alias(L.SOURCE),
+                F.col(L.RECORD_ID),
+                F.lit(batch_id).alias(L.BATCH_ID),
+                F.lit(ingested_at).cast("timestamp").alias(L.INGESTED_AT),
+                F.col(L.SOURCE_FILE),
+                F.col(L.SOURCE_LINE).cast("long").alias(L.SOURCE_LINE),
+                F.col(L.ROW_HASH),
+                *[F.col(L.quote(c)) for c in batch.columns],
+            )
+            try:
+                lake.write(
+                    table,
+                    rows,
+                    mode="append",
+                    allow_new_columns=bool(result.new_columns),
+                    operation="INGEST",
+                    metadata={"source": source.name, "batch_id": batch_id},
+                )
+            except SchemaMismatchError as exc:
+                raise SourceSchemaError(
+                    f"source '{source.name}': this batch does not fit {table}: {exc}. Nothing of the batch was kept.",
+                    [result],
+                ) from exc
+        if result.rows_quarantined:
+            write_quarantine(lake, rejected, source.name, batch_id)
+        _verify(lake, table, result)
+        ledger.commit(
+            source.name,
+            batch_id,
+            run_id,
+            ingested_at,
+            [(_with_watermark(u, result.watermark), per_unit.get(u.unit, {})) for u in batch.units],
+        )
+    except IngestError as exc:
+        if not exc.results:
+            exc.results = [result]
+        raise
+    finally:
+        checked.unpersist()
+    result.seconds = time.perf_counter() - started
+    log.info(
+        "source %s: batch %s read %d rows: %d to bronze, %d quarantined%s",
+        source.name,
+        batch_id,
+        result.rows_read,
+        result.rows_bronze,
+        result.rows_quarantined,
+        f", {result.rows_unchanged} already in bronze" if result.rows_unchanged else "",
+    )
+    return result
+
+
+def _checked(lake: Lake, cfg: CdiConfig, source: SourceConfig, batch: SourceBatch, table_exists: bool):
+    """The batch with _reason, lineage values and _outcome (bronze, quarantine or unchanged)."""
+    max_len = source.max_field_length or cfg.ingest.max_field_length
+    df = classify(batch.df, source, batch.columns, max_len)
+    df = df.withColumn(L.ROW_HASH, L.row_hash(batch.columns)).withColumn(
+        L.RECORD_ID, L.record_id(source.id_columns, batch.columns)
+    )
+    outcome = F.when(F.col(REASON).isNotNull(), F.lit(QUARANTINE))
+    if batch.dedupe and table_exists:
+        seen = lake.read(bronze_table(source.name)).select(F.col(L.ROW_HASH).alias(_SEEN)).distinct()
+        df = df.join(seen, df[L.ROW_HASH] == seen[_SEEN], "left")
+        outcome = outcome.when(F.col(_SEEN).isNotNull(), F.lit(UNCHANGED))
+    return df.withColumn(OUTCOME, outcome.otherwise(F.lit(BRONZE)))
+
+
+def _count(checked, result: IngestResult) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+    """Rows per unit and outcome, and rejected rows per reason code, in one pass."""
+    rows = (
+        checked.groupBy(L.SOURCE_FILE, OUTCOME, reason_code(F.col(REASON)).alias("code")).count().collect()
+    )  # bounded by units x outcomes x reason codes
+    per_unit: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    reasons: Counter = Counter()
+    for r in rows:
+        unit, outcome, n = r[L.SOURCE_FILE], r[OUTCOME], r["count"]
+        per_unit[unit]["read"] += n
+        per_unit[unit][outcome] += n
+        if outcome == QUARANTINE:
+            reasons[r["code"]] += n
+    result.rows_read = sum(u["read"] for u in per_unit.values())
+    result.rows_bronze = sum(u[BRONZE] for u in per_unit.values())
+    result.rows_quarantined = sum(u[QUARANTINE] for u in per_unit.values())
+    result.rows_unchanged = sum(u[UNCHANGED] for u in per_unit.values())
+    return {k: dict(v) for k, v in per_unit.items()}, dict(reasons)
+
+
+def _verify(lake: Lake, table: str, result: IngestResult) -> None:
+    """Count the batch back from both tables: rows read = bronze + quarantined + unchanged."""
+    in_bronze = lake.read(table).where(F.col(L.BATCH_ID) == result.batch_id).count() if lake.exists(table) else 0
+    in_quarantine = 0
+    if result.rows_quarantined:
+        in_quarantine = (
+            lake.read(QUARANTINE_TABLE)
+            .where((F.col(L.SOURCE) == result.source) & (F.col(L.BATCH_ID) == result.batch_id))
+            .count()
+        )
+    if (
+        in_bronze != result.rows_bronze
+        or in_quarantine != result.rows_quarantined
+        or not result.identity_holds
+    ):
+        raise CountIdentityError(
+            f"source '{result.source}' batch {result.batch_id}: read {result.rows_read} rows but {in_bronze} are in "
+            f"bronze (expected {result.rows_bronze}), {in_quarantine} in {QUARANTINE_TABLE} (expected "
+            f"{result.rows_quarantined}) and {result.rows_unchanged} were already in bronze. The batch was not "
+            "committed and is removed on the next run; please report this as a bug.",
+            [result],
+        )
+
+
+def _with_watermark(unit, watermark: str | None):
+    if watermark is None:
+        return unit
+    from dataclasses import replace
+
+    return replace(unit, watermark=watermark)
+
+
+def format_results(results: list[IngestResult]) -> str:
+    """The closing table: rows read / bronze / quarantined / unchanged per source and batch."""
+    lines = [
+        f"{'source':<22} {'status':<10} {'read':>9} {'bronze':>9} {'quarant.':>9} {'unchanged':>9}  batch / reasons"
+    ]
+    for r in results:
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(r.reasons.items()))
+        tail = r.batch_id or ""
+        if reasons:
+            tail += f"  [{reasons}]"
+        if r.status == "failed" and r.error:
+            tail += f"  {r.error.splitlines()[0][:160]}"
+        lines.append(
+            f"{r.source:<22} {r.status:<10} {r.rows_read:>9,} {r.rows_bronze:>9,} {r.rows_quarantined:>9,} "
+            f"{r.rows_unchanged:>9,}  {tail}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,179 @@
+"""The ingest ledger ``bronze/_ingested_files``: what each committed batch consumed.
+
+One row per unit a batch consumed: a file (keyed by URI + size + modification time, so a file
+rewritten in place counts as a new delivery), a version of a Delta source table, or one read of a
+JDBC source (with the high watermark it reached). Rows are written last, in one commit, after the
+batch's rows are in ``bronze/<source>`` and ``bronze/_quarantine``: a batch exists iff the
+ledger has it. Rows of a batch that never reached the ledger (a crash, a failed check) are
+deleted by :meth:`IngestLedger.discard_unfinished` before the source is read again, so a re-run
+after a crash ends with every row exactly once.
+
+The ledger is small (one row per file ever ingested) and is read once per run.
+
+    >>> ledger = IngestLedger(lake)  # doctest: +SKIP
+    >>> ledger.is_ingested("crm", source_file)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
+
+from cdi.lake import Lake
+
+from . import lineage as L
+from .files import SourceFile
+
+log = logging.getLogger(__name__)
+
+LEDGER_TABLE = "bronze/_ingested_files"
+QUARANTINE_TABLE = "bronze/_quarantine"
+
+LEDGER_SCHEMA = StructType(
+    [
+        StructField("source", StringType()),
+        StructField("unit", StringType()),  # file URI, Delta table path or JDBC location
+        StructField("size", LongType()),
+        StructField("modified_at", TimestampType()),
+        StructField("table_version", LongType()),
+        StructField("watermark", StringType()),
+        StructField("batch_id", StringType()),
+        StructField("run_id", StringType()),
+        StructField("rows_read", LongType()),
+        StructField("rows_bronze", LongType()),
+        StructField("rows_quarantined", LongType()),
+        StructField("rows_unchanged", LongType()),
+        StructField("ingested_at", TimestampType()),
+    ]
+)
+
+
+def bronze_table(source: str) -> str:
+    return f"bronze/{source}"
+
+
+def _millis(value: datetime | None) -> int | None:
+    return None if value is None else int(round(value.timestamp() * 1000))
+
+
+def _aware(value):
+    """Spark hands timestamps back as naive local datetimes; compare them as UTC instants."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.astimezone(timezone.utc)
+    return value
+
+
+@dataclass(frozen=True)
+class Unit:
+    """What one batch consumes; a row of the ledger once the batch commits."""
+
+    unit: str
+    size: int | None = None
+    modified_at: datetime | None = None
+    table_version: int | None = None
+    watermark: str | None = None
+
+
+def file_unit(f: SourceFile) -> Unit:
+    return Unit(f.uri, f.size, f.modified_at)
+
+
+class IngestLedger:
+    def __init__(self, lake: Lake):
+        self.lake = lake
+        self._entries: list[dict] | None = None
+
+    def entries(self, source: str) -> list[dict]:
+        if self._entries is None:
+            if self.lake.exists(LEDGER_TABLE):
+                # bounded by the number of units ever ingested (files, table versions, JDBC reads)
+                rows = self.lake.read(LEDGER_TABLE).collect()
+                self._entries = [{k: _aware(v) for k, v in r.asDict().items()} for r in rows]
+            else:
+                self._entries = []
+        return [e for e in self._entries if e["source"] == source]
+
+    def committed_batches(self, source: str) -> set[str]:
+        return {e["batch_id"] for e in self.entries(source)}
+
+    def is_ingested(self, source: str, f: SourceFile) -> bool:
+        key = (f.uri, f.size, _millis(f.modified_at))
+        return any((e["unit"], e["size"], _millis(e["modified_at"])) == key for e in self.entries(source))
+
+    def _latest(self, source: str, field: str):
+        found = [e for e in self.entries(source) if e[field] is not None]
+        if not found:
+            return None
+        return max(found, key=lambda e: (e["ingested_at"], e["batch_id"]))[field]
+
+    def last_watermark(self, source: str) -> str | None:
+        """The high watermark of the source's latest committed batch that had one."""
+        return self._latest(source, "watermark")
+
+    def last_table_version(self, source: str) -> int | None:
+        return self._latest(source, "table_version")
+
+    def discard_unfinished(self, source: str) -> list[str]:
+        """Delete rows of batches that wrote to bronze or quarantine but never reached the ledger.
+
+        Candidates come from the tables' commit history (every bronze and quarantine write
+        records its source and batch id), so a clean run reads no data here; a batch already
+        removed by an earlier DELETE is not removed again.
+        """
+        committed = self.committed_batches(source)
+        removed: list[str] = []
+        for table in (bronze_table(source), QUARANTINE_TABLE):
+            if not self.lake.exists(table):
+                continue
+            history = self.lake.history(table)
+            written = {
+                h["metadata"].get("batch_id")
+                for h in history
+                if h["metadata"].get("source") == source and h["metadata"].get("batch_id")
+            }
+            deletes = " ".join(str(h["metadata"].get("predicate", "")) for h in history if h["operation"] == "DELETE")
+            pending = sorted(b for b in written - committed if f"'{b}'" not in deletes)
+            if not pending:
+                continue
+            listed = ", ".join(f"'{b}'" for b in pending)
+            predicate = f"{L.BATCH_ID} IN ({listed})"
+            if table == QUARANTINE_TABLE:
+                predicate = f"{L.SOURCE} = '{source}' AND {predicate}"
+            self.lake.delete(table, predicate)
+            removed.extend(pending)
+            log.warning(
+                "source %s: removed rows of unfinished batch(es) %s from %s (written by a run that did not "
+                "commit them); the source's data is ingested again now",
+                source,
+                pending,
+                table,
+            )
+        return sorted(set(removed))
+
+    def commit(self, source: str, batch_id: str, run_id: str, ingested_at: datetime, rows: list[tuple[Unit, dict]]) -> None:
+        """Record the batch: one ledger row per unit with its row counts (the commit point)."""
+        records = [
+            (
+                source,
+                u.unit,
+                u.size,
+                u.modified_at,
+                u.table_version,
+                u.watermark,
+                batch_id,
+                run_id,
+                int(c.get("read", 0)),
+                int(c.get("bronze", 0)),
+                int(c.get("quarantine", 0)),
+                int(c.get("unchanged", 0)),
+                ingested_at,
+            )
+            for u, c in rows
+        ]
+        df = self.lake.spark.createDataFrame(records, LEDGER_SCHEMA)
+        self.lake.write(LEDGER_TABLE, df, mode="append", operation="INGEST LEDGER", metadata={"source": source, "batch_id": batch_id})
+        if self._entries is not None:
+            self._entries.extend({k: _aware(v) for k, v in zip(LEDGER_SCHEMA.fieldNames(), r)} for r in records)

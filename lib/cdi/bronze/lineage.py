@@ -1,0 +1,60 @@
+"""Lineage columns every bronze row carries (the ``bronze/<source>`` table contract).
+
+* ``_source``: the source name from the configuration.
+* ``_source_record_id``: the source's id column(s) as text, joined with ``|``.
+* ``_batch_id``: the ingest batch that wrote the row (one per source and run attempt).
+* ``_ingested_at``: when that batch ran (UTC).
+* ``_source_file``: the file URI (``file:/...``), Delta table path or JDBC location read.
+* ``_source_line``: 1-based line of text files, row number in Parquet files, else null.
+* ``_row_hash``: SHA-256 of the row's source values (JSON of the columns sorted by name, nulls
+  left out), so a column added later with nulls does not change the hash of unchanged rows.
+
+    >>> df.select(record_id(["id", "region"], df.columns))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+SOURCE = "_source"
+RECORD_ID = "_source_record_id"
+BATCH_ID = "_batch_id"
+INGESTED_AT = "_ingested_at"
+SOURCE_FILE = "_source_file"
+SOURCE_LINE = "_source_line"
+ROW_HASH = "_row_hash"
+
+LINEAGE_COLUMNS = (SOURCE, RECORD_ID, BATCH_ID, INGESTED_AT, SOURCE_FILE, SOURCE_LINE, ROW_HASH)
+
+# working columns the readers attach next to the source's own columns
+RAW = "_raw"  # the decoded text line (text formats)
+RAW_BYTES = "_raw_bytes"  # the line's bytes, kept when they could not be decoded
+PARSE_ERROR = "_parse_error"  # "<reason code>: <detail>" when the line did not parse
+RESERVED = frozenset(LINEAGE_COLUMNS) | {RAW, RAW_BYTES, PARSE_ERROR, "_reason", "_outcome", "_cdi_corrupt"}
+
+
+def quote(name: str) -> str:
+    """A column name as a Spark identifier (names may hold dots, spaces or backticks)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def column(name: str, available: list[str] | tuple[str, ...]) -> Column:
+    """A top-level column by its exact name, else a dotted path into a struct (nested JSON)."""
+    if name in available:
+        return F.col(quote(name))
+    return F.col(".".join(quote(part) for part in name.split(".")))
+
+
+def top_level(name: str, available: list[str] | tuple[str, ...]) -> str:
+    """The top-level column a configured name lives in (``address.city`` -> ``address``)."""
+    return name if name in available else name.split(".", 1)[0]
+
+
+def record_id(id_columns: list[str], available: list[str]) -> Column:
+    return F.concat_ws("|", *[column(c, available).cast("string") for c in id_columns])
+
+
+def row_hash(columns: list[str]) -> Column:
+    values = F.struct(*[F.col(quote(c)) for c in sorted(columns)])
+    return F.sha2(F.to_json(values), 256)
