@@ -1,0 +1,154 @@
+"""The change feed of the four-run story, and its publication to the outbox and to PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+
+from cdi.gold.changes import CHANGES_TABLE
+from cdi.gold.propagation import outbox_path, publication_frame, publish, publish_postgres
+from gold_fixtures import RUN_TIMES, make_config, start_postgres, story  # noqa: F401  (fixture)
+
+
+def feed(story, run_id):
+    rows = story["lake"].read(CHANGES_TABLE).where(f"run_id = '{run_id}'").collect()
+    return {r["customer_id"]: r.asDict(recursive=True) for r in rows}
+
+
+def attrs(change):
+    return {a["attribute"]: (a["old_value"], a["new_value"]) for a in change["changed_attributes"]}
+
+
+def test_first_run_reports_every_customer_as_new_with_its_values(story):
+    changes = feed(story, "r1")
+    assert {c: ch["change_type"] for c, ch in changes.items()} == {"C1": "new", "C2": "new", "C3": "new", "C5": "new"}
+    assert attrs(changes["C2"]) == {
+        "first_name": (None, "Bob"),
+        "last_name": (None, "Ray"),
+        "email": (None, "bob@example.com"),
+        "income": (None, "52000.0"),
+        "source_record_keys": (None, "crm:2"),
+    }
+    assert {ch["changed_at"] for ch in changes.values()} == {RUN_TIMES["r1"].replace(tzinfo=None)}
+
+
+def test_update_lists_only_the_changed_attribute_with_old_and_new_value(story):
+    c1 = feed(story, "r2")["C1"]
+    assert c1["change_type"] == "updated"
+    assert c1["changed_attributes"] == [{"attribute": "email", "old_value": "ann@old.example", "new_value": "ann@new.example"}]
+
+
+def test_merge_names_the_retired_id_and_the_retired_id_points_to_the_survivor(story):
+    changes = feed(story, "r2")
+    assert set(changes) == {"C1", "C2", "C3"}
+    assert (changes["C3"]["change_type"], changes["C3"]["retired_ids"]) == ("merged", ["C2"])
+    assert attrs(changes["C3"])["email"] == ("bob.ray@shop.example", "bob@example.com")
+    assert (changes["C2"]["change_type"], changes["C2"]["related_ids"]) == ("retired", ["C3"])
+
+
+def test_split_marks_both_sides_and_deleted_records_retire_their_customer(story):
+    changes = feed(story, "r3")
+    summary = {c: (ch["change_type"], ch["related_ids"]) for c, ch in changes.items()}
+    assert summary == {"C1": ("split", ["C4"]), "C4": ("split", ["C1"]), "C5": ("retired", [])}
+    assert attrs(changes["C1"]) == {"source_record_keys": ("crm:1,shop:1", "crm:1")}
+
+
+def test_rerun_with_no_new_input_writes_no_changes(story):
+    assert story["results"]["r4"]["changes"] == {}
+    assert feed(story, "r4") == {}
+    assert [h["run_id"] for h in story["lake"].history(CHANGES_TABLE)] == ["r3", "r2", "r1"]
+
+
+def test_stage_reports_changes_by_type(story):
+    assert story["results"]["r2"]["changes"] == {"new": 0, "updated": 1, "merged": 1, "split": 0, "retired": 1}
+
+
+# ------------------------------------------------------------------ outbox
+
+
+def outbox_lines(story, run_id):
+    text = outbox_path(story["outbox"], run_id).read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_outbox_has_one_file_per_run_with_changes_and_nothing_else(story):
+    files = sorted(p.name for p in story["outbox"].iterdir())
+    assert files == ["run_id=r1.jsonl", "run_id=r2.jsonl", "run_id=r3.jsonl"]
+
+
+def test_outbox_message_carries_the_full_golden_record_with_provenance(story):
+    messages = {m["customer_id"]: m for m in outbox_lines(story, "r2")}
+    assert set(messages) == {"C1", "C2", "C3"}
+    c3 = messages["C3"]
+    assert (c3["change_type"], c3["retired_ids"], c3["run_id"]) == ("merged", ["C2"], "r2")
+    golden = c3["golden"]
+    assert golden["email"] == "bob@example.com" and golden["is_current"] is True
+    assert golden["provenance"]["email"]["record_key"] == "crm:2"
+    assert golden["provenance"]["email"]["rule"] == "most_recent"
+    assert "middle_name" in golden and golden["middle_name"] is None
+    retired = messages["C2"]["golden"]
+    assert retired["is_current"] is False and retired["valid_to"].startswith("2025-02-01T00:00:00")
+
+
+def test_publishing_again_neither_rewrites_nor_adds_outbox_files(story):
+    before = {p.name: p.read_bytes() for p in story["outbox"].iterdir()}
+    again = publish(story["lake"].spark, story["cfg"], story["lake"])
+    assert again["outbox"] == {"runs": [], "rows": 0, "skipped": []}
+    assert {p.name: p.read_bytes() for p in story["outbox"].iterdir()} == before
+
+
+# ------------------------------------------------------------------ PostgreSQL
+
+
+@pytest.fixture(scope="module")
+def postgres_dsn():
+    yield from start_postgres()
+
+
+def pg_rows(dsn, sql):
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(sql).fetchall()
+
+
+@pytest.mark.postgres
+def test_postgres_upserts_each_run_once_and_republishing_changes_nothing(story, postgres_dsn, tmp_path, monkeypatch):
+    spark, lake = story["lake"].spark, story["lake"]
+    monkeypatch.setenv("CDI_TEST_PG_DSN", postgres_dsn)
+    conf = tmp_path / "env.yaml"
+    conf.write_text(
+        f"lake_root: {lake.root}\n"
+        "propagation:\n  postgres:\n    dsn: ${CDI_TEST_PG_DSN}\n    table: public.golden_customers\n",
+        encoding="utf-8",
+    )
+    from cdi.config import load_config
+
+    cfg = load_config(conf)
+    assert cfg.propagation.postgres.dsn == postgres_dsn
+
+    first = publish(spark, cfg, lake)
+    assert first["postgres"]["runs"] == ["r1", "r2", "r3"] and first["postgres"]["rows"] == 10
+    table = "SELECT customer_id, email, is_current, cdi_change_type, cdi_run_id, source_record_keys, provenance->'email'->>'record_key', cdi_published_at FROM golden_customers ORDER BY customer_id"
+    snapshot = pg_rows(postgres_dsn, table)
+    assert [r[:6] for r in snapshot] == [
+        ("C1", "ann@new.example", True, "split", "r3", ["crm:1"]),
+        ("C2", "bob@example.com", False, "retired", "r2", ["crm:2"]),
+        ("C3", "bob@example.com", True, "merged", "r2", ["crm:2", "crm:3", "pos:3", "shop:3"]),
+        ("C4", "ann@shop.example", True, "split", "r3", ["shop:1"]),
+        ("C5", None, False, "retired", "r3", ["pos:5"]),
+    ]
+    assert snapshot[2][6] == "crm:2"
+
+    second = publish(spark, cfg, lake)
+    assert second["postgres"]["runs"] == [] and second["postgres"]["rows"] == 0
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        assert publish_postgres(conn, publication_frame(lake, "r2"), "public.golden_customers", "r2") is None
+    assert pg_rows(postgres_dsn, table) == snapshot
+    log = pg_rows(postgres_dsn, "SELECT run_id, rows FROM golden_customers_publications ORDER BY run_id")
+    assert log == [("r1", 4), ("r2", 3), ("r3", 3)]
+
+
+def test_empty_dsn_switches_postgres_off(story):
+    cfg = make_config(story["lake"].root, propagation={"postgres": {"dsn": ""}})
+    assert publish(story["lake"].spark, cfg, story["lake"]) == {"outbox": None, "postgres": None}
