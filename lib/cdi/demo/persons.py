@@ -497,7 +497,9 @@ def generate_persons(rng: np.random.Generator, n: int) -> Persons:
     locale[d] = locale[a]
     country[d] = country[a]
     first_idx[d] = first_idx[a]
-    sur1[d], sur2[d] = sur1[a], sur2[a]
+    # the namesake has the anchor's current surname (a married name where there is one)
+    sur1[d] = np.where(msur1[a] >= 0, msur1[a], sur1[a])
+    sur2[d] = np.where(msur1[a] >= 0, msur2[a], sur2[a])
     year_start = dob[a].astype("datetime64[D]").astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64)
     dob[d] = year_start + rng.integers(0, 365, size=len(a))
     msur1[d] = -1
@@ -512,6 +514,12 @@ def generate_persons(rng: np.random.Generator, n: int) -> Persons:
     landline[d] = None
     mobile[d, 0], mobile_split[d] = _mobiles(rng, country[d], city[d, 0], p)
     mobile[d, 1], _ = _mobiles(rng, country[d], city[d, 0], p)
+
+    # an anchor can head two derived persons (husband and father): the household's landline is
+    # the head's, whichever step gave it one
+    member = np.isin(relation, ["spouse", "twin", "junior"])
+    landline[member] = landline[household[member]]
+    landline_split[member] = landline_split[household[member]]
 
     # ---- strings ----
     first = p.first_names[first_idx]

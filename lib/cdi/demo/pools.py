@@ -156,7 +156,7 @@ SURNAMES: dict[str, list[str]] = {
     # -cki -> -cka, -dzki -> -dzka, -ny -> -na), see _polish_feminine.
     "pl_PL": _split("""Nowak|Kowalski|Wiśniewski|Wójcik|Kowalczyk|Kamiński|Lewandowski|Zieliński|
         Szymański|Woźniak|Dąbrowski|Kozłowski|Jankowski|Mazur|Wojciechowski|Kwiatkowski|Krawczyk|
-        Kaczmarek|Piotrowski|Grabowski|Zając|Pawłowski|Michalski|Król|Wieczorek|Jabłoński|Wróbel|
+        Kaczmarek|Piotrowski|Grabowski|Zając|Pawłowski|Michalski|Król|Wieczorek|Ćwikliński|Jabłoński|Wróbel|
         Nowakowski|Majewski|Olszewski|Stępień|Malinowski|Jaworski|Adamczyk|Dudek|Nowicki|Pawlak|
         Górski|Witkowski|Walczak|Sikora|Baran|Rutkowski|Michalak|Szewczyk|Ostrowski|Tomaszewski|
         Pietrzak|Zalewski|Wróblewski|Marciniak|Jasiński|Zawadzki|Bąk|Jakubowski|Sadowski|Duda|
