@@ -28,7 +28,7 @@ import pandas as pd
 
 from cdi.demo.corruption import DEFAULT_RATES
 from cdi.demo.facts import ORPHAN_RATE, billing_facts, pos_transactions, webshop_orders
-from cdi.demo.formatting import format_phones, iso_days, iso_seconds
+from cdi.demo.formatting import format_phones, iso_days
 from cdi.demo.persons import END, START, generate_persons
 from cdi.demo.pools import COUNTRIES, CURRENCY, pools
 from cdi.demo.sources import (
@@ -199,5 +199,3 @@ def _write_persons(out: Path, P, nid) -> None:
     df = df.sort_values("person_id", kind="stable")
     df.to_csv(out / "persons.csv", index=False, lineterminator="\n")
 
-
-_ = iso_seconds  # re-exported helper kept for callers formatting their own timestamps

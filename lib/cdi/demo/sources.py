@@ -21,7 +21,7 @@ from cdi.demo.formatting import (
     ts_space,
     ts_z,
 )
-from cdi.demo.persons import DAY, END, START, Persons
+from cdi.demo.persons import DAY, END, Persons
 from cdi.demo.pools import (
     CAMPAIGNS,
     COUNTRIES,
