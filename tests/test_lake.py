@@ -176,6 +176,13 @@ def test_replace_where_overwrites_only_the_matching_rows(lake, spark):
     assert lake.history("t", limit=1)[0]["operation"] == "OVERWRITE"
 
 
+def test_a_table_can_be_overwritten_from_its_own_read(lake, spark):
+    lake.write("t", spark.createDataFrame([(1, "a"), (2, "b")], SIMPLE))
+    lake.write("t", lake.read("t").withColumn("id", F.col("id") * 10), mode="overwrite")
+    assert rows_of(lake.read("t")) == [(10, "a"), (20, "b")]
+    assert rows_of(lake.read("t", version=0)) == [(1, "a"), (2, "b")]
+
+
 def test_replace_where_refuses_rows_outside_its_condition(lake, spark):
     lake.write("t", spark.createDataFrame([(1, "a"), (2, "b")], SIMPLE))
     before = lake.version("t")
@@ -304,13 +311,11 @@ def test_a_write_whose_task_fails_leaves_the_table_unchanged_and_no_files(lake, 
     lake.write("t", spark.createDataFrame([(i, "a" if i % 2 else "b") for i in range(6)], SIMPLE))
     before_rows, before_version, before_tree = rows_of(lake.read("t")), lake.version("t"), tree(lake_root)
 
-    @F.udf("long")
-    def explode_on_row_13(x):
-        if x == 13:
-            raise RuntimeError("simulated executor failure on row 13")
-        return x
-
-    failing = spark.createDataFrame([(i, "a") for i in range(10, 20)], SIMPLE).withColumn("id", explode_on_row_13("id"))
+    # the task writing row 13 fails on the executor, after its partition's other rows were written
+    explode_on_row_13 = F.when(F.col("id") == 13, F.raise_error(F.lit("simulated executor failure on row 13")))
+    failing = spark.createDataFrame([(i, "a") for i in range(10, 20)], SIMPLE).withColumn(
+        "id", explode_on_row_13.otherwise(F.col("id"))
+    )
     with pytest.raises(Exception, match="simulated executor failure"):
         lake.write("t", failing)
     with pytest.raises(Exception, match="simulated executor failure"):
