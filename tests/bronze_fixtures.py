@@ -4,7 +4,7 @@ The server is a fresh ``initdb`` cluster in a temporary folder, listening on a f
 127.0.0.1 with password authentication, and is stopped and removed when the test session ends.
 PostgreSQL refuses to run as root, so as root (CI) the server runs as the ``postgres`` user.
 
-    from tests.bronze_fixtures import postgres_server  # noqa: F401  (pytest finds the fixture)
+    from bronze_fixtures import postgres_server  # noqa: F401  (pytest finds the fixture)
 """
 
 from __future__ import annotations
@@ -19,9 +19,12 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
+
+if TYPE_CHECKING:
+    from cdi.config import CdiConfig
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,24 @@ def write_lines(path: Path, lines: list[str | bytes], newline: bytes = b"\n") ->
     return path
 
 
-def write_jsonl(path: Path, records: list[dict | str]) -> Path:
-    """JSON lines; a ``str`` record is written verbatim (for planting broken lines)."""
-    return write_lines(path, [r if isinstance(r, str) else json.dumps(r) for r in records])
+def write_jsonl(path: Path, records: list[dict | str | bytes]) -> Path:
+    """JSON lines; ``str``/``bytes`` records are written verbatim (for planting broken lines)."""
+    return write_lines(path, [r if isinstance(r, (str, bytes)) else json.dumps(r, ensure_ascii=False) for r in records])
+
+
+def bronze_config(lake_root, sources: list[dict], **ingest) -> "CdiConfig":
+    """A validated config with the given source entries (dicts as in a sources YAML file)."""
+    from cdi.config import CdiConfig
+
+    return CdiConfig(lake_root=str(lake_root), sources=sources, ingest=ingest or {})
+
+
+def bronze_rows(lake, source: str, *columns: str) -> list[tuple]:
+    """A small bronze table's rows (selected columns) sorted, for exact comparisons."""
+    return sorted(tuple(r) for r in lake.read(f"bronze/{source}").select(*columns).collect())
+
+
+def quarantine_reasons(lake, source: str) -> dict[int | None, str]:
+    """line -> reason code of a source's quarantined rows."""
+    rows = lake.read("bronze/_quarantine").where(f"_source = '{source}'").select("_source_line", "_reason").collect()
+    return {r[0]: r[1].split(":", 1)[0] for r in rows}

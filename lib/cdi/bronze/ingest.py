@@ -56,7 +56,11 @@ _SEEN = "_cdi_seen_hash"
 
 @dataclass
 class IngestResult:
-    """What one source's batch did; ``rows_read == rows_bronze + rows_quarantined + rows_unchanged``."""
+    """What one source's batch did; ``rows_read == rows_bronze + rows_quarantined + rows_unchanged``.
+
+    ``rows_unchanged``: rows a snapshot source (JDBC, Delta) delivered before, identical
+    (same ``_row_hash``), already in bronze or in quarantine; they are not written again.
+    """
 
     source: str
     status: str  # "ingested" | "up_to_date" | "failed"
@@ -176,8 +180,10 @@ def ingest_source(
         result.reasons = reasons
         check_required_columns(source, batch.unit_columns(checked))
         result.new_columns = new_columns(batch.columns, table_columns)
-        if batch.watermark is not None and result.rows_read:
-            result.watermark = checked.agg(batch.watermark).first()[0]
+        if batch.watermark is not None and result.rows_read - result.rows_quarantined:
+            # over accepted rows only: a rejected row's bad (e.g. far-future) value must not hide later rows
+            accepted = checked.where(F.col(OUTCOME) != QUARANTINE)
+            result.watermark = accepted.agg(batch.watermark).first()[0]
 
         rejected = quarantine_rows(
             checked.where(F.col(OUTCOME) == QUARANTINE), source.name, batch_id, run_id, ingested_at, batch.raw
@@ -260,12 +266,27 @@ def _checked(lake: Lake, cfg: CdiConfig, source: SourceConfig, batch: SourceBatc
     df = df.withColumn(L.ROW_HASH, L.row_hash(batch.columns)).withColumn(
         L.RECORD_ID, L.record_id(source.id_columns, batch.columns)
     )
-    outcome = F.when(F.col(REASON).isNotNull(), F.lit(QUARANTINE))
-    if batch.dedupe and table_exists:
-        seen = lake.read(bronze_table(source.name)).select(F.col(L.ROW_HASH).alias(_SEEN)).distinct()
+    seen = _seen_hashes(lake, source.name, table_exists) if batch.dedupe else None
+    if seen is not None:
         df = df.join(seen, df[L.ROW_HASH] == seen[_SEEN], "left")
-        outcome = outcome.when(F.col(_SEEN).isNotNull(), F.lit(UNCHANGED))
+        outcome = F.when(F.col(_SEEN).isNotNull(), F.lit(UNCHANGED)).when(F.col(REASON).isNotNull(), F.lit(QUARANTINE))
+    else:
+        outcome = F.when(F.col(REASON).isNotNull(), F.lit(QUARANTINE))
     return df.withColumn(OUTCOME, outcome.otherwise(F.lit(BRONZE)))
+
+
+def _seen_hashes(lake: Lake, source: str, table_exists: bool):
+    """Row hashes a snapshot source already delivered: in bronze, or rejected into quarantine."""
+    parts = []
+    if table_exists:
+        parts.append(lake.read(bronze_table(source)).select(F.col(L.ROW_HASH).alias(_SEEN)))
+    if lake.exists(QUARANTINE_TABLE):
+        rejected = lake.read(QUARANTINE_TABLE).where(F.col(L.SOURCE) == source)
+        parts.append(rejected.select(F.col(L.ROW_HASH).alias(_SEEN)))
+    if not parts:
+        return None
+    union = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+    return union.where(F.col(_SEEN).isNotNull()).distinct()
 
 
 def _count(checked, result: IngestResult) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
@@ -289,15 +310,21 @@ def _count(checked, result: IngestResult) -> tuple[dict[str, dict[str, int]], di
 
 
 def _verify(lake: Lake, table: str, result: IngestResult) -> None:
-    """Count the batch back from both tables: rows read = bronze + quarantined + unchanged."""
-    in_bronze = lake.read(table).where(F.col(L.BATCH_ID) == result.batch_id).count() if lake.exists(table) else 0
-    in_quarantine = 0
+    """Count the batch back from both tables (one job): read = bronze + quarantined + unchanged."""
+    parts = []
+    if lake.exists(table):
+        parts.append(lake.read(table).where(F.col(L.BATCH_ID) == result.batch_id).select(F.lit(BRONZE).alias("t")))
     if result.rows_quarantined:
-        in_quarantine = (
+        parts.append(
             lake.read(QUARANTINE_TABLE)
             .where((F.col(L.SOURCE) == result.source) & (F.col(L.BATCH_ID) == result.batch_id))
-            .count()
+            .select(F.lit(QUARANTINE).alias("t"))
         )
+    found = {BRONZE: 0, QUARANTINE: 0}
+    if parts:
+        union = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+        found.update({r["t"]: r["count"] for r in union.groupBy("t").count().collect()})
+    in_bronze, in_quarantine = found[BRONZE], found[QUARANTINE]
     if (
         in_bronze != result.rows_bronze
         or in_quarantine != result.rows_quarantined

@@ -4,7 +4,8 @@ Columns: ``_source``, ``_batch_id``, ``_source_file``, ``_source_line`` (line of
 of a Parquet file, else null), ``_source_record_id`` (null when the id itself is missing),
 ``_reason`` (``<code>: <detail>``, see :mod:`cdi.bronze.validation`), ``_raw`` (the original text
 line; for typed sources the row as JSON), ``_raw_bytes`` (the undecodable line's bytes, only for
-``invalid_encoding``), ``_ingested_at`` and ``_run_id``. Partitioned by ``_source``.
+``invalid_encoding``), ``_row_hash`` (as in bronze: snapshot sources re-read a rejected row without
+rejecting it twice), ``_ingested_at`` and ``_run_id``. Partitioned by ``_source``.
 
 Query it, for example: ``lake.read("bronze/_quarantine").where("_source = 'crm'")``.
 """
@@ -33,6 +34,7 @@ QUARANTINE_SCHEMA = StructType(
         StructField("_reason", StringType()),
         StructField(L.RAW, StringType()),
         StructField(L.RAW_BYTES, BinaryType()),
+        StructField(L.ROW_HASH, StringType()),
         StructField(L.INGESTED_AT, TimestampType()),
         StructField("_run_id", StringType()),
     ]
@@ -47,10 +49,11 @@ def quarantine_rows(rejected: DataFrame, source: str, batch_id: str, run_id: str
         F.lit(batch_id).alias(L.BATCH_ID),
         F.col(L.SOURCE_FILE),
         F.col(L.SOURCE_LINE).cast("long").alias(L.SOURCE_LINE),
-        F.when(record_id != "", record_id).alias(L.RECORD_ID),
+        F.when(F.trim(record_id) != "", record_id).alias(L.RECORD_ID),
         F.col(REASON).alias("_reason"),
         raw.cast("string").alias(L.RAW),
         F.when(F.col(REASON).startswith("invalid_encoding"), F.col(L.RAW_BYTES)).alias(L.RAW_BYTES),
+        F.col(L.ROW_HASH),
         F.lit(ingested_at).cast("timestamp").alias(L.INGESTED_AT),
         F.lit(run_id).alias("_run_id"),
     )

@@ -1,9 +1,13 @@
 """JSON lines: one object per line, read as lines and parsed with ``from_json``.
 
-The schema is inferred over the batch's files with ``primitivesAsString``: every scalar stays the
-text the source wrote (``12.50`` stays ``"12.50"``, ``true`` becomes ``"true"``, big integers
-keep every digit), nested objects become structs of such strings, arrays arrays of them. A field
-that is an object in some lines and a scalar in others becomes a string holding the JSON text.
+The schema is inferred over the batch's files with ``primitivesAsString``: every field is text,
+nested objects become structs of strings, arrays arrays of them; a field that is an object in
+some lines and a scalar in others becomes a string holding the object's JSON. Strings, booleans
+(``"true"``) and integers (every digit, however long) are kept exactly. JSON *numbers with a
+fraction or exponent* come out as Jackson prints the parsed double (``12.50`` -> ``"12.5"``,
+``1e3`` -> ``"1000.0"``): the same value, but digits beyond a double's 15-17 significant ones
+are lost. ``from_json`` has no exact-text mode (Spark's file JSON reader has, but gives no raw
+line or line number); sources with such numbers should send them as JSON strings.
 
 A line is ``invalid_json`` when it does not parse or is not an object. Single-quoted "JSON" is
 invalid (``allowSingleQuotes`` is off unless the options turn it on).
