@@ -214,48 +214,44 @@ def start_postgres() -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-# ------------------------------------------------------------------ a four-run story
+# ------------------------------------------------------------------ a three-run story
 
-RUN_TIMES = {"r1": ts("2025-01-01"), "r2": ts("2025-02-01"), "r3": ts("2025-03-01"), "r4": ts("2025-04-01")}
+RUN_TIMES = {"r1": ts("2025-01-01"), "r2": ts("2025-02-01"), "r3": ts("2025-03-01")}
 
 
 def _story_inputs(run: str) -> tuple[list[dict], dict[str, str], list]:
     """Silver as it stands before each run.
 
-    r1: C1 (crm:1, shop:1), C2 (crm:2), C3 (crm:3, pos:3, shop:3), C5 (pos:5): all new.
-    r2: crm:1 gets a new email (C1 updated); C2 is merged into C3 (crm:2 moves, C2 retired).
-    r3: shop:1 is split off C1 into the new C4; pos:5 is deleted at source (C5 retired).
-    r4: nothing new.
+    r1: C1 (crm:1, shop:1), C2 (crm:2), C3 (crm:3, pos:3, shop:3), C5 (pos:5), C6 (crm:6, shop:6): all new.
+    r2: crm:1 gets a new email (C1 updated); C2 is merged into C3 (crm:2 moves, C2 retired);
+        shop:6 is split off C6 into the new C7; pos:5 is deleted at source (C5 retired).
+    r3: nothing new.
     """
-    crm1_email = "ann@old.example" if run == "r1" else "ann@new.example"
-    crm1_updated = "2024-12-01" if run == "r1" else "2025-01-15"
+    first = run == "r1"
     rows = [
-        record("crm", "1", crm1_updated, first_name="Ann", last_name="Lee", email=crm1_email, phone="+447700900001",
+        record("crm", "1", "2024-12-01" if first else "2025-01-15", first_name="Ann", last_name="Lee",
+               email="ann@old.example" if first else "ann@new.example", phone="+447700900001",
                address_line1="1 Acre Lane", city="London", postcode="SW1A 1AA", country="GB", date_of_birth="1980-02-03"),
         record("shop", "1", "2024-11-01", first_name="Ann", last_name="Lee", email="ann@shop.example", city="Leeds", country="GB"),
         record("crm", "2", "2024-10-01", first_name="Bob", last_name="Ray", email="bob@example.com", income=52000.0),
         record("crm", "3", "2024-09-01", first_name="Robert", last_name="Ray", phone="+447700900003"),
         record("pos", "3", "2024-12-20", first_name="Bob", last_name="Ray", address_line1="9 Mill Road", city="York", country="GB"),
         record("shop", "3", "2024-06-01", first_name="Bob", last_name="Ray", email="bob.ray@shop.example", phone="+44 7700 900333"),
+        record("crm", "6", "2024-05-01", first_name="Dana", last_name="Fox", email="dana@crm.example"),
+        record("shop", "6", "2024-07-01", first_name="Dana", last_name="Fox", email="dana@shop.example"),
     ]
-    mapping = {"crm:1": "C1", "shop:1": "C1", "crm:2": "C2", "crm:3": "C3", "pos:3": "C3", "shop:3": "C3"}
-    events: list = []
-    if run == "r1":
+    mapping = {"crm:1": "C1", "shop:1": "C1", "crm:2": "C2", "crm:3": "C3", "pos:3": "C3", "shop:3": "C3", "crm:6": "C6", "shop:6": "C6"}
+    if first:
         rows.append(record("pos", "5", "2024-08-01", first_name="Cy", last_name="Dee"))
         mapping["pos:5"] = "C5"
-    if run == "r1":
-        events = [("new", c, [], "r1", "2025-01-01") for c in ("C1", "C2", "C3", "C5")]
-    if run in ("r2", "r3", "r4"):
-        mapping["crm:2"] = "C3"
+        return rows, mapping, [("new", c, [], "r1", "2025-01-01") for c in ("C1", "C2", "C3", "C5", "C6")]
+    mapping.update({"crm:2": "C3", "shop:6": "C7"})
     if run == "r2":
-        rows.append(record("pos", "5", "2024-08-01", first_name="Cy", last_name="Dee"))
-        mapping["pos:5"] = "C5"
-        events = [("merge", "C3", ["C2"], "r2", "2025-02-01")]
-    if run in ("r3", "r4"):
-        mapping["shop:1"] = "C4"
-    if run == "r3":
-        events = [("split", "C4", ["C1"], "r3", "2025-03-01"), ("retired", "C5", [], "r3", "2025-03-01")]
-    return rows, mapping, events
+        at = "2025-02-01"
+        events = [("merge", "C3", ["C2"], "r2", at), ("retired", "C2", ["C3"], "r2", at),
+                  ("split", "C6", ["C7"], "r2", at), ("retired", "C5", [], "r2", at)]
+        return rows, mapping, events
+    return rows, mapping, []
 
 
 FACT_SOURCES = [
@@ -304,7 +300,7 @@ def write_bronze_facts(lake) -> None:
 
 
 def run_story(spark, lake_root, propagation: dict | None = None) -> tuple[CdiConfig, dict[str, dict]]:
-    """Run the gold stage four times over the story above; results per run id."""
+    """Run the gold stage once per run of the story above; results per run id."""
     from cdi.gold.stage import run_gold
     from cdi.lake import Lake
 
@@ -324,7 +320,7 @@ _STORY: dict[str, Any] = {}
 
 @pytest.fixture(scope="session")
 def story(spark, tmp_path_factory) -> dict[str, Any]:
-    """The four-run story, run once per test session and shared by the gold test modules:
+    """The three-run story, run once per test session and shared by the gold test modules:
     ``cfg``, ``lake`` (a Lake on its root), ``outbox`` (the outbox folder) and ``results``."""
     if not _STORY:
         from cdi.lake import Lake

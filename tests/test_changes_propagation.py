@@ -1,4 +1,4 @@
-"""The change feed of the four-run story, and its publication to the outbox and to PostgreSQL."""
+"""The change feed of the three-run story, and its publication to the outbox and to PostgreSQL."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def attrs(change):
 
 def test_first_run_reports_every_customer_as_new_with_its_values(story):
     changes = feed(story, "r1")
-    assert {c: ch["change_type"] for c, ch in changes.items()} == {"C1": "new", "C2": "new", "C3": "new", "C5": "new"}
+    assert {c: ch["change_type"] for c, ch in changes.items()} == {c: "new" for c in ("C1", "C2", "C3", "C5", "C6")}
     assert attrs(changes["C2"]) == {
         "first_name": (None, "Bob"),
         "last_name": (None, "Ray"),
@@ -42,27 +42,36 @@ def test_update_lists_only_the_changed_attribute_with_old_and_new_value(story):
 
 def test_merge_names_the_retired_id_and_the_retired_id_points_to_the_survivor(story):
     changes = feed(story, "r2")
-    assert set(changes) == {"C1", "C2", "C3"}
     assert (changes["C3"]["change_type"], changes["C3"]["retired_ids"]) == ("merged", ["C2"])
     assert attrs(changes["C3"])["email"] == ("bob.ray@shop.example", "bob@example.com")
     assert (changes["C2"]["change_type"], changes["C2"]["related_ids"]) == ("retired", ["C3"])
 
 
 def test_split_marks_both_sides_and_deleted_records_retire_their_customer(story):
-    changes = feed(story, "r3")
+    changes = feed(story, "r2")
     summary = {c: (ch["change_type"], ch["related_ids"]) for c, ch in changes.items()}
-    assert summary == {"C1": ("split", ["C4"]), "C4": ("split", ["C1"]), "C5": ("retired", [])}
-    assert attrs(changes["C1"]) == {"source_record_keys": ("crm:1,shop:1", "crm:1")}
+    assert summary == {
+        "C1": ("updated", []),
+        "C2": ("retired", ["C3"]),
+        "C3": ("merged", ["C2"]),
+        "C5": ("retired", []),
+        "C6": ("split", ["C7"]),
+        "C7": ("split", ["C6"]),
+    }
+    assert attrs(changes["C6"]) == {
+        "email": ("dana@shop.example", "dana@crm.example"),
+        "source_record_keys": ("crm:6,shop:6", "crm:6"),
+    }
 
 
 def test_rerun_with_no_new_input_writes_no_changes(story):
-    assert story["results"]["r4"]["changes"] == {}
-    assert feed(story, "r4") == {}
-    assert [h["run_id"] for h in story["lake"].history(CHANGES_TABLE)] == ["r3", "r2", "r1"]
+    assert story["results"]["r3"]["changes"] == {}
+    assert feed(story, "r3") == {}
+    assert [h["run_id"] for h in story["lake"].history(CHANGES_TABLE)] == ["r2", "r1"]
 
 
 def test_stage_reports_changes_by_type(story):
-    assert story["results"]["r2"]["changes"] == {"new": 0, "updated": 1, "merged": 1, "split": 0, "retired": 1}
+    assert story["results"]["r2"]["changes"] == {"new": 0, "updated": 1, "merged": 1, "split": 2, "retired": 2}
 
 
 # ------------------------------------------------------------------ outbox
@@ -75,12 +84,12 @@ def outbox_lines(story, run_id):
 
 def test_outbox_has_one_file_per_run_with_changes_and_nothing_else(story):
     files = sorted(p.name for p in story["outbox"].iterdir())
-    assert files == ["run_id=r1.jsonl", "run_id=r2.jsonl", "run_id=r3.jsonl"]
+    assert files == ["run_id=r1.jsonl", "run_id=r2.jsonl"]
 
 
 def test_outbox_message_carries_the_full_golden_record_with_provenance(story):
     messages = {m["customer_id"]: m for m in outbox_lines(story, "r2")}
-    assert set(messages) == {"C1", "C2", "C3"}
+    assert set(messages) == {"C1", "C2", "C3", "C5", "C6", "C7"}
     c3 = messages["C3"]
     assert (c3["change_type"], c3["retired_ids"], c3["run_id"]) == ("merged", ["C2"], "r2")
     golden = c3["golden"]
@@ -128,15 +137,16 @@ def test_postgres_upserts_each_run_once_and_republishing_changes_nothing(story, 
     assert cfg.propagation.postgres.dsn == postgres_dsn
 
     first = publish(spark, cfg, lake)
-    assert first["postgres"]["runs"] == ["r1", "r2", "r3"] and first["postgres"]["rows"] == 10
+    assert first["postgres"]["runs"] == ["r1", "r2"] and first["postgres"]["rows"] == 11
     table = "SELECT customer_id, email, is_current, cdi_change_type, cdi_run_id, source_record_keys, provenance->'email'->>'record_key', cdi_published_at FROM golden_customers ORDER BY customer_id"
     snapshot = pg_rows(postgres_dsn, table)
     assert [r[:6] for r in snapshot] == [
-        ("C1", "ann@new.example", True, "split", "r3", ["crm:1"]),
+        ("C1", "ann@new.example", True, "updated", "r2", ["crm:1", "shop:1"]),
         ("C2", "bob@example.com", False, "retired", "r2", ["crm:2"]),
         ("C3", "bob@example.com", True, "merged", "r2", ["crm:2", "crm:3", "pos:3", "shop:3"]),
-        ("C4", "ann@shop.example", True, "split", "r3", ["shop:1"]),
-        ("C5", None, False, "retired", "r3", ["pos:5"]),
+        ("C5", None, False, "retired", "r2", ["pos:5"]),
+        ("C6", "dana@crm.example", True, "split", "r2", ["crm:6"]),
+        ("C7", "dana@shop.example", True, "split", "r2", ["shop:6"]),
     ]
     assert snapshot[2][6] == "crm:2"
 
@@ -146,7 +156,7 @@ def test_postgres_upserts_each_run_once_and_republishing_changes_nothing(story, 
         assert publish_postgres(conn, publication_frame(lake, "r2"), "public.golden_customers", "r2") is None
     assert pg_rows(postgres_dsn, table) == snapshot
     log = pg_rows(postgres_dsn, "SELECT run_id, rows FROM golden_customers_publications ORDER BY run_id")
-    assert log == [("r1", 4), ("r2", 3), ("r3", 3)]
+    assert log == [("r1", 5), ("r2", 6)]
 
 
 def test_empty_dsn_switches_postgres_off(story):

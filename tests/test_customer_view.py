@@ -1,4 +1,4 @@
-"""One view of a customer across sources, on the lake of the four-run story (C3 has records in
+"""One view of a customer across sources, on the lake of the three-run story (C3 has records in
 crm, shop and pos, and facts in all three fact sources)."""
 
 from __future__ import annotations
@@ -84,8 +84,8 @@ def test_unknown_and_ambiguous_keys_raise_clear_errors(story, monkeypatch):
     spark, cfg, lake = story["lake"].spark, story["cfg"], story["lake"]
     with pytest.raises(CustomerNotFoundError, match="no customer matches 'nobody@example.com'"):
         customer_view(spark, cfg, lake, "nobody@example.com")
-    monkeypatch.setattr("cdi.gold.customer_view.find_customer_ids", lambda *a: ["C1", "C4"])
-    with pytest.raises(AmbiguousCustomerError, match="matches 2 customers: C1, C4"):
+    monkeypatch.setattr("cdi.gold.customer_view.find_customer_ids", lambda *a: ["C1", "C6"])
+    with pytest.raises(AmbiguousCustomerError, match="matches 2 customers: C1, C6"):
         customer_view(spark, cfg, lake, "ann@shared.example")
 
 
@@ -99,5 +99,5 @@ def test_register_views_exposes_tables_for_sql(story):
     per_customer = spark.sql(
         "SELECT customer_id, count(*) AS n FROM customer_facts GROUP BY customer_id ORDER BY customer_id"
     ).collect()
-    assert [(r["customer_id"], r["n"]) for r in per_customer] == [("C3", 9), ("C4", 1)]
-    assert spark.sql("SELECT count(*) FROM golden_current").first()[0] == 3
+    assert [(r["customer_id"], r["n"]) for r in per_customer] == [("C1", 1), ("C3", 9)]
+    assert spark.sql("SELECT count(*) FROM golden_current").first()[0] == 4
