@@ -1,0 +1,113 @@
+"""Segment membership follows the configured rules, profiles add up to hand-computed values, the
+cross-tab puts every customer in exactly one cell, and a bad rule names the segment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cdi.config import SegmentConfig
+from cdi.gold.segments import (
+    SegmentRuleError,
+    consented_audience,
+    crosstab_membership,
+    profile_segments,
+    segment_membership,
+    segment_profiles,
+)
+from chispa import assert_df_equality
+from customer_360_fixtures import EXPECTED_SEGMENTS, RUN_ID, shared_lake
+from pyspark.sql import functions as F
+
+
+@pytest.fixture()
+def built(spark, tmp_path_factory):
+    return shared_lake(spark, tmp_path_factory)
+
+
+def test_gold_segments_holds_the_members_of_each_configured_rule(built):
+    rows = built["lake"].read("gold/segments").collect()
+    got: dict[str, list[str]] = {name: [] for name in EXPECTED_SEGMENTS}
+    for r in rows:
+        got[r["segment"]].append(r["customer_id"])
+    assert {k: sorted(v) for k, v in got.items()} == EXPECTED_SEGMENTS
+    assert {r["run_id"] for r in rows} == {RUN_ID}
+
+
+def test_a_customer_can_belong_to_several_segments(spark, built):
+    c360 = built["lake"].read("gold/customer_360")
+    rules = [SegmentConfig(name="buyers", where="orders > 0"), SegmentConfig(name="eu", where="country IN ('PL', 'DE')")]
+    expected = spark.createDataFrame(
+        [("buyers", "C1"), ("buyers", "C2"), ("buyers", "C3"), ("eu", "C1"), ("eu", "C3")],
+        "segment string, customer_id string",
+    )
+    assert_df_equality(segment_membership(c360, rules), expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_rule_over_an_unknown_column_names_the_segment(built):
+    c360 = built["lake"].read("gold/customer_360")
+    with pytest.raises(SegmentRuleError, match=r"segment 'rich': where 'wealth > 5' is not a valid condition"):
+        segment_membership(c360, [SegmentConfig(name="ok", where="orders > 0"), SegmentConfig(name="rich", where="wealth > 5")])
+    with pytest.raises(SegmentRuleError, match="segment 'broken'"):
+        segment_membership(c360, [SegmentConfig(name="broken", where="orders >")])
+
+
+def test_profile_has_size_revenue_share_rfm_spread_and_reach(spark, built):
+    profiles = {r["segment"]: r.asDict() for r in segment_profiles(spark, built["lake"]).collect()}
+    assert set(profiles) == {"women", "gb_buyers", "mid_income"}  # 'nobody' has no members
+    mid = profiles["mid_income"]  # C1 (rfm 2+3+3 = 8) and C2 (1+2+2 = 5)
+    assert (mid["customers"], mid["buyers"], mid["share_of_customers"]) == (2, 2, 0.5)
+    assert mid["revenue"] == pytest.approx(2106.4)
+    assert mid["revenue_share"] == pytest.approx(round(2106.4 / 2118.4, 4))
+    assert (mid["avg_r_score"], mid["avg_f_score"], mid["avg_m_score"]) == (1.5, 2.5, 2.5)
+    assert (mid["rfm_p25"], mid["rfm_median"], mid["rfm_p75"]) == (5, 5, 8)
+    # C2 consented to e-mail; C1 to phone (and has one); C2 has no phone for its SMS consent
+    assert (mid["reachable_email"], mid["reachable_sms"], mid["reachable_phone"], mid["reachable_any"]) == (1, 0, 1, 2)
+    women = profiles["women"]
+    assert women["revenue_share"] == pytest.approx(round(1606.4 / 2118.4, 4))
+
+
+def test_crosstab_puts_every_customer_in_one_named_cell(built):
+    c360 = built["lake"].read("gold/customer_360")
+    cells = {r["customer_id"]: r["segment"] for r in crosstab_membership(c360).collect()}
+    assert cells == {
+        "C1": "35-44 | F | 40k-60k | Mazowieckie",
+        "C2": "25-34 | M | 40k-60k | England",
+        "C3": "unknown | X | unknown | Bavaria",
+        "C4": "65+ | M | 20k-40k | England",
+    }
+    by_country = {r["segment"]: r["customers"] for r in profile_segments(crosstab_membership(c360, ["country"]), c360).collect()}
+    assert by_country == {"PL": 1, "GB": 2, "DE": 1}
+
+
+def test_consented_audience_needs_consent_and_a_contact_point(built):
+    lake = built["lake"]
+    c360, members = lake.read("gold/customer_360"), lake.read("gold/segments")
+    by_channel = {
+        ch: sorted(r["customer_id"] for r in consented_audience(c360, members, "mid_income", ch).collect())
+        for ch in ("email", "sms", "phone")
+    }
+    assert by_channel == {"email": ["C2"], "sms": [], "phone": ["C1"]}
+    with pytest.raises(ValueError, match="unknown channel 'fax'"):
+        consented_audience(c360, members, "mid_income", "fax")
+
+
+def test_shipped_segment_rules_are_valid_over_the_customer_360(built):
+    import yaml
+
+    conf = Path(__file__).resolve().parents[1] / "conf" / "analytics.yaml"
+    rules = [SegmentConfig(**s) for s in yaml.safe_load(conf.read_text(encoding="utf-8"))["segments"]]
+    membership = segment_membership(built["lake"].read("gold/customer_360"), rules)  # analysis checks every rule
+    never = membership.where(F.col("segment") == "never_bought").select("customer_id").collect()
+    assert [r["customer_id"] for r in never] == ["C4"]
+
+
+def test_a_bad_rule_stops_the_run_before_anything_is_written(spark, built):
+    from cdi.gold.customer_360 import run_customer_360
+
+    cfg, lake = built["cfg"], built["lake"]
+    bad = cfg.model_copy(update={"segments": [SegmentConfig(name="typo", where="ordrs > 0")]})
+    before = {t: lake.version(t) for t in ("gold/customer_360", "gold/segments", "gold/unmatched_facts")}
+    with pytest.raises(SegmentRuleError, match="segment 'typo'"):
+        run_customer_360(spark, bad, lake, "r-bad-rule")
+    assert {t: lake.version(t) for t in before} == before
