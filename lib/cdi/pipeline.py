@@ -126,7 +126,7 @@ def run(
         elif stage == "link":
             with summary.step("silver", "standardise") as step:
                 step.rows = functions["standardise"](spark, cfg, lake)
-            result.stages["link"] = functions["link"](spark, cfg, lake, run_id, summary=summary, retrain=retrain)
+            result.stages["link"] = functions["link"](spark, cfg, lake, run_id, summary=summary, force_retrain=retrain)
         elif stage == "gold":
             result.stages["gold"] = functions["gold"](spark, cfg, lake, run_id, summary=summary)
             result.stages["customer_360"] = functions["customer_360"](spark, cfg, lake, run_id, summary=summary)
