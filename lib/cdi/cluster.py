@@ -571,8 +571,11 @@ def write_run_conf(
     persons: int | None = None,
     master: str | None = None,
     checkpoint_dir: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write an environment file that includes ``base_conf`` and points the run at its own folders.
+
+    ``overrides`` are further top-level keys (merged over the included files like any config).
 
     Used to run the same configuration twice (on a cluster and locally) into separate lakes:
 
@@ -591,6 +594,7 @@ def write_run_conf(
     demo = {k: v for k, v in (("out", demo_out and str(demo_out)), ("persons", persons)) if v is not None}
     if demo:
         doc["demo"] = demo
+    doc.update(overrides or {})
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
