@@ -17,9 +17,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -133,7 +134,7 @@ def write_jsonl(path: Path, records: list[dict | str | bytes]) -> Path:
     return write_lines(path, [r if isinstance(r, (str, bytes)) else json.dumps(r, ensure_ascii=False) for r in records])
 
 
-def bronze_config(lake_root, sources: list[dict], **ingest) -> "CdiConfig":
+def bronze_config(lake_root, sources: list[dict], **ingest) -> CdiConfig:
     """A validated config with the given source entries (dicts as in a sources YAML file)."""
     from cdi.config import CdiConfig
 

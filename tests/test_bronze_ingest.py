@@ -12,12 +12,24 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from bronze_fixtures import bronze_config, bronze_rows, quarantine_reasons, write_jsonl, write_lines
-from pyspark.sql import functions as F
-
-from cdi.bronze import LEDGER_TABLE, QUARANTINE_TABLE, IngestError, IngestLedger, format_results, run_ingest
+from bronze_fixtures import (
+    bronze_config,
+    bronze_rows,
+    quarantine_reasons,
+    write_jsonl,
+    write_lines,
+)
+from cdi.bronze import (
+    LEDGER_TABLE,
+    QUARANTINE_TABLE,
+    IngestError,
+    IngestLedger,
+    format_results,
+    run_ingest,
+)
 from cdi.lake import Lake
 from cdi.progress import RunSummary
+from pyspark.sql import functions as F
 
 LINEAGE = ["_source", "_source_record_id", "_batch_id", "_ingested_at", "_source_file", "_source_line", "_row_hash"]
 
@@ -95,7 +107,7 @@ def ingested(spark, tmp_path_factory):
 
 
 def test_bronze_rows_carry_lineage_and_the_source_values_as_written(ingested):
-    cfg, lake, results, _ = ingested
+    _, lake, results, _ = ingested
     crm = lake.read("bronze/crm")
     assert crm.columns == LINEAGE + ["region", "id", "name", "email", "modified"]
     rows = bronze_rows(lake, "crm", "_source", "_source_record_id", "_source_line", "name", "email")

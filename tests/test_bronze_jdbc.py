@@ -7,7 +7,6 @@ import textwrap
 import psycopg
 import pytest
 from bronze_fixtures import bronze_rows, postgres_server  # noqa: F401  (fixture)
-
 from cdi.bronze import LEDGER_TABLE, QUARANTINE_TABLE, run_ingest
 from cdi.config import load_config
 from cdi.lake import Lake
@@ -47,7 +46,7 @@ def jdbc_config(tmp_path, table: str, watermark: str | None = None):
     return load_config(path)
 
 
-def test_full_reread_adds_only_new_and_changed_rows(spark, tmp_path, postgres_server, monkeypatch):
+def test_full_reread_adds_only_new_and_changed_rows(spark, tmp_path, postgres_server, monkeypatch):  # noqa: F811  (fixture)
     monkeypatch.setenv("TEST_PG_URL", postgres_server.jdbc_url)
     monkeypatch.setenv("TEST_PG_PASSWORD", postgres_server.password)
     execute(
@@ -71,7 +70,7 @@ def test_full_reread_adds_only_new_and_changed_rows(spark, tmp_path, postgres_se
     assert lake.read(QUARANTINE_TABLE).count() == 1
 
 
-def test_incremental_read_starts_at_the_high_watermark(spark, tmp_path, postgres_server, monkeypatch):
+def test_incremental_read_starts_at_the_high_watermark(spark, tmp_path, postgres_server, monkeypatch):  # noqa: F811  (fixture)
     monkeypatch.setenv("TEST_PG_URL", postgres_server.jdbc_url)
     monkeypatch.setenv("TEST_PG_PASSWORD", postgres_server.password)
     execute(

@@ -6,16 +6,14 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructType
-
+from bronze_fixtures import write_jsonl, write_lines
 from cdi.bronze.files import list_files
 from cdi.bronze.readers.csv import read_csv
 from cdi.bronze.readers.json_lines import read_json_lines
 from cdi.bronze.readers.parquet import read_parquet
 from cdi.config import SourceConfig
-
-from bronze_fixtures import write_jsonl, write_lines
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructType
 
 
 def source(path, fmt="csv", **extra) -> SourceConfig:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from bronze_fixtures import write_jsonl, write_lines
-from pyspark.sql import functions as F
-
 from cdi.bronze.files import list_files
 from cdi.bronze.readers.csv import read_csv
 from cdi.bronze.readers.json_lines import read_json_lines
 from cdi.bronze.validation import REASON, classify
 from cdi.config import SourceConfig
+from pyspark.sql import functions as F
 
 
 def reasons_by_line(batch, src: SourceConfig, max_len: int = 20) -> dict[int, str | None]:

@@ -6,24 +6,30 @@ each batch consumed, so re-runs are idempotent and incremental.
     >>> results = run_ingest(spark, cfg, lake, run_id="r1")  # doctest: +SKIP
 """
 
-from .errors import CountIdentityError, IngestError, QuarantineLimitError, SourceError, SourceSchemaError
+from .errors import (
+    CountIdentityError,
+    IngestError,
+    QuarantineLimitError,
+    SourceError,
+    SourceSchemaError,
+)
 from .ingest import IngestResult, format_results, ingest_source, run_ingest
 from .ledger import LEDGER_TABLE, QUARANTINE_TABLE, IngestLedger, bronze_table
 from .validation import REASON_CODES
 
 __all__ = [
-    "run_ingest",
-    "ingest_source",
-    "IngestResult",
-    "format_results",
-    "IngestLedger",
-    "bronze_table",
     "LEDGER_TABLE",
     "QUARANTINE_TABLE",
     "REASON_CODES",
+    "CountIdentityError",
     "IngestError",
+    "IngestLedger",
+    "IngestResult",
+    "QuarantineLimitError",
     "SourceError",
     "SourceSchemaError",
-    "QuarantineLimitError",
-    "CountIdentityError",
+    "bronze_table",
+    "format_results",
+    "ingest_source",
+    "run_ingest",
 ]

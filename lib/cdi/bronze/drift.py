@@ -5,6 +5,9 @@
   and the column: silently ingesting nulls would corrupt every later stage.
 * A column that is new to the bronze table is added to it (and logged); bronze keeps all
   columns a source ever had, older rows holding nulls in the new ones.
+* A changed type (a Parquet column turning from int to string) or a new field *inside* a JSON
+  object column cannot be added to an existing column: the batch fails with the lake's schema
+  message naming the table and column, and nothing of it is kept.
 
     >>> missing = missing_columns(source, {"file:/data/crm.csv": ["contact_id", "name"]})  # doctest: +SKIP
 """

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import unquote, urlparse
 
 from pyspark.sql import SparkSession
@@ -64,7 +64,7 @@ def list_files(spark: SparkSession, source: SourceConfig) -> list[SourceFile]:
             continue
         if name_filter and not fnmatch.fnmatchcase(path.getName(), str(name_filter)):
             continue
-        modified = datetime.fromtimestamp(status.getModificationTime() / 1000, tz=timezone.utc)
+        modified = datetime.fromtimestamp(status.getModificationTime() / 1000, tz=UTC)
         listed = path.toString()
         files.append(SourceFile(listed, file_uri(spark, listed), int(status.getLen()), modified))
     return sorted(files, key=lambda f: f.uri)

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pyspark import StorageLevel
 from pyspark.sql import SparkSession
@@ -41,7 +41,13 @@ from cdi.progress import RunSummary
 
 from . import lineage as L
 from .drift import check_required_columns, new_columns
-from .errors import CountIdentityError, IngestError, QuarantineLimitError, SourceError, SourceSchemaError
+from .errors import (
+    CountIdentityError,
+    IngestError,
+    QuarantineLimitError,
+    SourceError,
+    SourceSchemaError,
+)
 from .ledger import QUARANTINE_TABLE, IngestLedger, bronze_table
 from .quarantine import ensure_quarantine_table, quarantine_rows, write_quarantine
 from .readers import SourceBatch, read_source
@@ -161,7 +167,7 @@ def ingest_source(
         return IngestResult(source.name, "up_to_date", seconds=time.perf_counter() - started)
     batch_id = new_batch_id(run_id, source.name)
     log.info("source %s: batch %s reads %s", source.name, batch_id, ", ".join(u.unit for u in batch.units))
-    ingested_at = datetime.now(timezone.utc)
+    ingested_at = datetime.now(UTC)
     table = bronze_table(source.name)
     table_columns = lake.schema(table).fieldNames() if lake.exists(table) else None
 
@@ -178,6 +184,10 @@ def ingest_source(
                 [result],
             )
         result.reasons = reasons
+        if result.rows_read == 0 and source.format == "jdbc":
+            log.info("source %s: the database returned no rows", source.name)
+            result.status = "up_to_date"
+            return result
         check_required_columns(source, batch.unit_columns(checked))
         result.new_columns = new_columns(batch.columns, table_columns)
         if batch.watermark is not None and result.rows_read - result.rows_quarantined:

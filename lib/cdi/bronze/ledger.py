@@ -18,9 +18,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
+from pyspark.sql.types import (
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
 
 from cdi.lake import Lake
 
@@ -56,13 +62,13 @@ def bronze_table(source: str) -> str:
 
 
 def _millis(value: datetime | None) -> int | None:
-    return None if value is None else int(round(value.timestamp() * 1000))
+    return None if value is None else round(value.timestamp() * 1000)
 
 
 def _aware(value):
     """Spark hands timestamps back as naive local datetimes; compare them as UTC instants."""
     if isinstance(value, datetime) and value.tzinfo is None:
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     return value
 
 

@@ -11,8 +11,8 @@ parse). Validation, lineage and writing are the same for all formats (:mod:`cdi.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Union
 
 from pyspark.sql import Column, DataFrame, SparkSession
 
@@ -23,7 +23,7 @@ from ..errors import SourceError
 from ..files import list_files
 from ..ledger import IngestLedger, Unit
 
-ColumnsPerUnit = Union[dict[str, list[str]], Callable[[DataFrame], dict[str, list[str]]]]
+ColumnsPerUnit = dict[str, list[str]] | Callable[[DataFrame], dict[str, list[str]]]
 
 
 @dataclass
