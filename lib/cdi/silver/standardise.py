@@ -409,6 +409,17 @@ def email_match_key(email: Column) -> Column:
     return _let(email, key)
 
 
+# country-code domains that are mostly used for other reasons (.io, .co, .tv, .me ...)
+_VANITY_DOMAINS = ("io", "co", "tv", "me", "ai", "ly", "fm", "gg", "cc", "ws", "to", "la", "eu", "su", "ac")
+
+
+def email_country_hint(email: Column) -> Column:
+    """ISO alpha-2 guessed from an address's country-code domain ("x@web.de" -> DE, "y@bt.co.uk" ->
+    GB); null for generic (.com) and vanity (.io, .co) domains. Only a last-resort phone region."""
+    tld = F.lower(F.regexp_extract(email, r"\.([A-Za-z]{2})$", 1))
+    return F.when(tld == "uk", F.lit("GB")).when((tld != "") & ~tld.isin(*_VANITY_DOMAINS), F.upper(tld))
+
+
 # --------------------------------------------------------------------------- phone
 
 _PHONE_SCHEMA = StructType([StructField("e164", StringType()), StructField("international", StringType())])
@@ -763,6 +774,11 @@ def standardise_records(staged: DataFrame) -> DataFrame:
     )
     df = with_country_code(df.withColumnRenamed("country", "_raw_country"), "_raw_country", "country")
     df = df.withColumn("_home", F.coalesce(F.col("country"), F.col("_default_country")))
+    # a national number is read in the record's country, else the phone mapping's or the source's
+    # default region, else the country of the e-mail's domain
+    phone_region = F.coalesce(
+        F.col("country"), F.col("_phone_region"), F.col("_default_country"), email_country_hint(F.col("email"))
+    )
 
     # 1. every attribute standardised once; names split into structs read by the next step
     col = F.col
@@ -774,7 +790,7 @@ def standardise_records(staged: DataFrame) -> DataFrame:
         standardise_gender(col("gender")).alias("_gender"),
         gender_unknown(col("gender")).alias("_f_gender_unknown"),
         standardise_email(col("email")).alias("_email"),
-        standardise_phone(col("phone"), F.coalesce(col("country"), col("_phone_region"), col("_default_country"))).alias("_phone"),
+        standardise_phone(col("phone"), phone_region).alias("_phone"),
         standardise_postcode(col("postcode"), col("_home")).alias("_postcode"),
         standardise_national_id(col("national_id")).alias("_national_id"),
         standardise_marital_status(col("marital_status")).alias("_marital_status"),
