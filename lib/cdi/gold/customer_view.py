@@ -25,6 +25,7 @@ from datetime import datetime
 from functools import reduce
 from typing import Any
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -238,7 +239,7 @@ def _records(lake: Lake, keys: list[str], as_of: datetime | None) -> list[dict[s
     if as_of is not None:
         try:
             records = lake.read(RECORDS_TABLE, timestamp=utc(as_of))
-        except LakeError:
+        except (LakeError, AnalysisException):  # the table is younger than as_of
             log.info("no version of %s as of %s: showing its current records", RECORDS_TABLE, as_of)
     if records is None:
         records = lake.read(RECORDS_TABLE)
