@@ -21,7 +21,7 @@ def execute(server, *statements: str) -> None:
         conn.commit()
 
 
-def jdbc_config(tmp_path, table: str, watermark: str | None = None):
+def jdbc_config(tmp_path, relation: str, watermark: str | None = None):
     """A config file whose password comes from the environment, as in production."""
     path = tmp_path / "env.yaml"
     path.write_text(
@@ -35,7 +35,7 @@ def jdbc_config(tmp_path, table: str, watermark: str | None = None):
                 format: jdbc
                 jdbc:
                   url: ${{TEST_PG_URL}}
-                  table: {table}
+                  {relation}
                   user: cdi
                   password: ${{TEST_PG_PASSWORD}}
                   watermark_column: {watermark or 'null'}
@@ -55,7 +55,7 @@ def test_full_reread_adds_only_new_and_changed_rows(spark, tmp_path, postgres_se
         "CREATE TABLE full_accounts (id integer, name text, balance numeric(10,2))",
         "INSERT INTO full_accounts VALUES (1, 'Ann', 10.50), (2, 'Bob', 0), (3, 'Cy', NULL), (NULL, 'No id', 1)",
     )
-    cfg = jdbc_config(tmp_path, "full_accounts")
+    cfg = jdbc_config(tmp_path, "table: full_accounts")
     lake = Lake(spark, cfg.lake_root, job="ingest")
     first = run_ingest(spark, cfg, lake, "r1")
     assert [(r.rows_read, r.rows_bronze, r.rows_quarantined) for r in first] == [(4, 3, 1)]
@@ -80,10 +80,12 @@ def test_incremental_read_starts_at_the_high_watermark(spark, tmp_path, postgres
         "INSERT INTO inc_accounts VALUES (1, 'Ann', '2024-01-01 10:00:00'), (2, 'Bob', '2024-01-02 10:00:00'),"
         " (3, 'Cy', '2024-01-03 10:00:00.123456')",
     )
-    cfg = jdbc_config(tmp_path, "inc_accounts", watermark="modified")
+    cfg = jdbc_config(tmp_path, 'query: "SELECT id, name, modified FROM inc_accounts"', watermark="modified")
     lake = Lake(spark, cfg.lake_root, job="ingest")
     first = run_ingest(spark, cfg, lake, "r1")
     assert [(r.rows_read, r.rows_bronze, r.watermark) for r in first] == [(3, 3, "2024-01-03 10:00:00.123456")]
+    assert lake.read("bronze/accounts").schema["modified"].dataType.simpleString() == "timestamp"
+    assert lake.read("bronze/accounts").select("_source_file").first()[0] == f"{postgres_server.jdbc_url}#query"
 
     execute(
         postgres_server,

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pyspark import StorageLevel
+from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -111,12 +112,18 @@ def run_ingest(
                 result = ingest_source(spark, cfg, lake, ledger, source, run_id)
                 step.rows = result.rows_read
                 step.details.update(_details(result))
-        except (IngestError, LakeError) as exc:
+        except (IngestError, LakeError, PySparkException) as exc:
+            # one source's problem (bad file, unreachable database) must not stop the others
             log.error("ingest of source %s failed: %s", source.name, exc)
             result = IngestResult(source.name, "failed")
             if isinstance(exc, IngestError) and exc.results:
                 result = exc.results[0]  # the failed batch's counts
-            result.status, result.error, result.seconds = "failed", str(exc), time.perf_counter() - started
+            if isinstance(exc, IngestError):
+                error = str(exc)
+            else:  # Spark's messages can carry a JVM stack trace: keep the first lines
+                detail = "\n".join(str(exc).splitlines()[:3])[:600]
+                error = f"source '{source.name}': {type(exc).__name__}: {detail}"
+            result.status, result.error, result.seconds = "failed", error, time.perf_counter() - started
         results.append(result)
     ensure_quarantine_table(lake)
     log.info("ingest summary (run %s):\n%s", run_id, format_results(results))

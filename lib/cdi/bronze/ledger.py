@@ -91,6 +91,7 @@ class IngestLedger:
     def __init__(self, lake: Lake):
         self.lake = lake
         self._entries: list[dict] | None = None
+        self._file_keys: dict[str, set[tuple]] = {}
 
     def entries(self, source: str) -> list[dict]:
         if self._entries is None:
@@ -106,8 +107,12 @@ class IngestLedger:
         return {e["batch_id"] for e in self.entries(source)}
 
     def is_ingested(self, source: str, f: SourceFile) -> bool:
-        key = (f.uri, f.size, _millis(f.modified_at))
-        return any((e["unit"], e["size"], _millis(e["modified_at"])) == key for e in self.entries(source))
+        """Same URI, size and modification time as a file a committed batch consumed."""
+        keys = self._file_keys.get(source)
+        if keys is None:
+            keys = {(e["unit"], e["size"], _millis(e["modified_at"])) for e in self.entries(source)}
+            self._file_keys[source] = keys
+        return (f.uri, f.size, _millis(f.modified_at)) in keys
 
     def _latest(self, source: str, field: str):
         found = [e for e in self.entries(source) if e[field] is not None]
@@ -181,5 +186,6 @@ class IngestLedger:
         ]
         df = self.lake.spark.createDataFrame(records, LEDGER_SCHEMA)
         self.lake.write(LEDGER_TABLE, df, mode="append", operation="INGEST LEDGER", metadata={"source": source, "batch_id": batch_id})
+        self._file_keys.pop(source, None)
         if self._entries is not None:
             self._entries.extend({k: _aware(v) for k, v in zip(LEDGER_SCHEMA.fieldNames(), r)} for r in records)

@@ -50,7 +50,8 @@ def _column_names(source: SourceConfig, file: str, fields: list[str], header: bo
     if not header:
         return [f"_c{i}" for i in range(len(fields))]
     names = [name if name != "" else f"_c{i}" for i, name in enumerate(fields)]
-    twice = sorted({n for n in names if names.count(n) > 1})
+    lowered = [n.lower() for n in names]  # Spark resolves column names case-insensitively
+    twice = sorted({n for n in names if lowered.count(n.lower()) > 1})
     if twice:
         raise SourceSchemaError(
             f"source '{source.name}': file {file} has duplicate header column(s) {twice}; "

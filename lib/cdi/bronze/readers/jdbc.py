@@ -66,9 +66,9 @@ def _literal(value: str) -> str:
 
 def relation(jdbc: JdbcConfig, last_watermark: str | None) -> str:
     """The ``dbtable`` Spark reads: the table, or a subquery selecting the rows to read."""
-    base = jdbc.table if jdbc.table else f"({jdbc.query}) cdi_query"
     if not jdbc.watermark_column:
-        return base
+        return jdbc.table if jdbc.table else f"({jdbc.query}) cdi_src"
+    base = jdbc.table if jdbc.table else f"({jdbc.query})"
     wm = jdbc.watermark_column
     sql = f"SELECT s.*, CAST(s.{wm} AS VARCHAR(64)) AS {WATERMARK_TEXT} FROM {base} s"
     if last_watermark is not None:

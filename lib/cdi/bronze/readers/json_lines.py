@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
@@ -48,8 +49,13 @@ def read_json_lines(spark: SparkSession, source: SourceConfig, files: list[Sourc
         reader = reader.option("encoding", encoding)
     if "samplingRatio" in source.options:
         reader = reader.option("samplingRatio", str(source.options["samplingRatio"]))
-    inferred = reader.json([f.path for f in files]).schema
-    fields = [f for f in inferred.fields if f.name != "_corrupt_record"]
+    try:
+        inferred = reader.json([f.path for f in files]).schema.fields
+    except AnalysisException as exc:  # only empty files: nothing to infer from
+        if "UNABLE_TO_INFER_SCHEMA" not in str(exc):
+            raise
+        inferred = []
+    fields = [f for f in inferred if f.name != "_corrupt_record"]
     clash = sorted({f.name for f in fields} & L.RESERVED)
     if clash:
         raise SourceSchemaError(
