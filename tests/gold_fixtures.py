@@ -103,7 +103,7 @@ def record(source: str, source_record_id: str, updated_at: str | None = "2024-01
             value = date.fromisoformat(value)
         row[key] = value
     if row["email"]:
-        row["email_std"] = row["email"].lower()
+        row["email_std"] = row["email"].lower()  # silver's match key for these plain addresses
     return row
 
 

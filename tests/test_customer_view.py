@@ -28,6 +28,7 @@ def c3(story):
         ("C3", ["C3"]),
         ("shop:3", ["C3"]),
         ("BOB.RAY@Shop.Example", ["C3"]),
+        ("bob.ray+news@shop.example", ["C3"]),  # silver's match key drops +tags
         ("+44 7700 900333", ["C3"]),
         ("07700 900333", ["C3"]),  # national form: matched by its trailing digits
         ("0044 7700 900001", ["C1"]),

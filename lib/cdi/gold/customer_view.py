@@ -94,10 +94,12 @@ def find_customer_ids(spark: SparkSession, lake: Lake, key: str) -> list[str]:
         if found:
             return found
     if "@" in key:
-        email = key.lower()
-        match = F.lower(F.trim(F.col("email"))) == email
+        match = F.lower(F.trim(F.col("email"))) == key.lower()
         if "email_std" in records.columns:
-            match = match | (F.col("email_std") == email)
+            from cdi.silver.standardise import email_match_key, standardise_email
+
+            # silver's match key: +tags and gmail dots do not hide a customer
+            match = match | (F.col("email_std") == email_match_key(standardise_email(F.lit(key))))
         return _ids_of_records(lake, records.where(match))
     if _PHONE_KEY.match(key):
         digits = re.sub(r"\D", "", key)
