@@ -1,0 +1,306 @@
+"""The link stage: standardised records in, scored pairs, clusters and stable customer ids out.
+
+Reads ``silver/records``; trains the Splink model (or reuses the latest saved version); predicts
+pairs above ``linkage.predict_threshold``; clusters at ``linkage.cluster_threshold``; assigns
+stable ids; writes ``silver/pairs`` (overwrite), ``silver/id_history`` (append, only when
+something changed) and ``silver/entity_map`` (overwrite). The Splink engine (DuckDB or Spark) is
+chosen per run and invisible to the rest of the pipeline.
+
+    >>> figures = run_link(spark, cfg, lake, run_id="20261124T0600Z")  # doctest: +SKIP
+    >>> figures["backend"], figures["pairs"], figures["clusters"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import DateType, DoubleType, StringType, StructField, StructType
+from splink import Linker
+
+from cdi.config import CdiConfig, LinkageConfig
+from cdi.progress import RunSummary
+from cdi.silver.ids import ENTITY_MAP_SCHEMA, assign_customer_ids
+
+from . import blocking, model
+from .backends import LinkageBackend, choose_backend, make_backend
+
+log = logging.getLogger(__name__)
+
+RECORDS_TABLE = "silver/records"
+PAIRS_TABLE = "silver/pairs"
+ENTITY_MAP_TABLE = "silver/entity_map"
+ID_HISTORY_TABLE = "silver/id_history"
+INPUT_NAME = "cdi_link_input"
+STAGE = "link"
+
+
+def prepared_input(backend: LinkageBackend, lake, cfg: LinkageConfig) -> tuple[Any, list[dict[str, Any]]]:
+    """Register the model's input (records, derived columns, capped block keys) with the backend.
+
+    Returns the SplinkDataFrame and the block key values that were over the cap.
+    """
+    view = backend.load_records(lake, RECORDS_TABLE, model.input_columns(cfg))
+    keys = blocking.block_keys(model.all_rule_sets(cfg))
+    capped_table = backend.create_table(blocking.capped_values_sql(view, keys, cfg.blocking_key_cap), "cdi_capped_keys")
+    capped = backend.query(
+        f"select block_key, value, records from {capped_table} order by records desc, block_key, value limit 50"
+    )
+    for row in capped:
+        log.warning(
+            "blocking key %s: value %r is shared by %s records (> linkage.blocking_key_cap %s); "
+            "it is left out of blocking (still compared when other rules pair the records)",
+            row["block_key"],
+            row["value"],
+            f"{row['records']:,}",
+            cfg.blocking_key_cap,
+        )
+    select = {c: c for c in model.input_columns(cfg)}
+    select.update(model.derived_columns(cfg))
+    sql = blocking.capped_input_sql(view, select, keys, capped_table)
+    return backend.materialise(sql, INPUT_NAME), capped
+
+
+def train(linker: Linker, cfg: LinkageConfig) -> None:
+    """Unsupervised training: prior from deterministic rules, u by sampling, m by EM per rule."""
+    linker.training.estimate_probability_two_random_records_match(
+        [blocking.rule_sql(r) for r in cfg.deterministic_rules], recall=cfg.recall
+    )
+    linker.training.estimate_u_using_random_sampling(max_pairs=cfg.u_max_pairs, seed=cfg.seed)
+    for rule in cfg.training_blocking_rules:
+        sql = blocking.rule_sql(rule)
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(sql)
+        except ValueError as exc:
+            raise RuntimeError(
+                f"expectation maximisation over training blocking rule {rule!r} failed: {exc}. "
+                "Check that the rule pairs mostly matching records and that the comparisons' levels "
+                "occur in the data, or change linkage.training_blocking_rules"
+            ) from exc
+
+
+def save_trained(linker: Linker, cfg: LinkageConfig, lake_root: str, meta: dict[str, Any]) -> model.SavedModel:
+    """Write the next model version with its match-weight chart and parameter summary."""
+    splink_model = linker.misc.save_model_to_json()
+    rows = model.parameter_records(splink_model)
+    meta = dict(
+        meta,
+        fingerprint=model.fingerprint(cfg),
+        recall=cfg.recall,
+        probability_two_random_records_match=splink_model["probability_two_random_records_match"],
+        linkage=cfg.model_dump(mode="json"),
+    )
+    chart = linker.visualisations.match_weights_chart().to_html(inline=True)
+    parameters = {
+        "probability_two_random_records_match": meta["probability_two_random_records_match"],
+        "trained_at": meta["trained_at"],
+        "records": meta["records"],
+        "levels": rows,
+    }
+    artefacts = {
+        "match_weights.html": chart,
+        "parameters.json": json.dumps(parameters, indent=2, default=str),
+        "parameters.md": lambda final: model.summary_markdown(final, rows),
+    }
+    return model.ModelStore(lake_root).save(splink_model, meta, artefacts)
+
+
+def linker_for(
+    input_sdf, cfg: LinkageConfig, saved: model.SavedModel, dialect: str, *, for_explain: bool = False
+) -> Linker:
+    """A linker scoring with a saved model's parameters, rendered for this backend's SQL."""
+    settings = model.settings_creator(cfg, for_explain=for_explain).create_settings_dict(dialect)
+    return Linker(input_sdf, model.apply_parameters(settings, saved.splink_model), log_level=None)
+
+
+def _model(
+    backend: LinkageBackend, input_sdf, cfg: CdiConfig, records: int, run_id: str, force_retrain: bool, at: datetime
+) -> tuple[Linker, model.SavedModel, bool]:
+    link_cfg = cfg.linkage
+    latest = model.ModelStore(cfg.lake_root).latest()
+    reason = None
+    if force_retrain:
+        reason = "retraining was forced"
+    elif link_cfg.retrain:
+        reason = "linkage.retrain is true"
+    elif latest is None:
+        reason = "no saved model yet"
+    elif latest.meta.get("fingerprint") != model.fingerprint(link_cfg):
+        reason = f"linkage.comparisons changed since model v{latest.version:04d} was trained"
+    if reason is None:
+        log.info("link: reusing linkage model v%04d (%s)", latest.version, latest.path)
+        return linker_for(input_sdf, link_cfg, latest, backend.dialect), latest, False
+    log.info("link: training a new linkage model: %s", reason)
+    linker = Linker(input_sdf, model.settings_creator(link_cfg), log_level=None)
+    train(linker, link_cfg)
+    meta = {"trained_at": at.isoformat(), "run_id": run_id, "backend": backend.name, "records": records}
+    saved = save_trained(linker, link_cfg, cfg.lake_root, meta)
+    # Score through the same path as a reused model, so a fresh and a loaded model agree exactly.
+    return linker_for(input_sdf, link_cfg, saved, backend.dialect), saved, True
+
+
+def pair_columns(cfg: LinkageConfig) -> list[str]:
+    """``silver/pairs`` columns as SQL both engines run: keys, scores, and per comparison its
+    partial match weight ``mw_<comparison>`` (log2 Bayes factor, term-frequency adjustment
+    included), which says why a pair scored as it did."""
+    cols = [
+        "cast(record_key_l as string) as record_key_l",
+        "cast(record_key_r as string) as record_key_r",
+        "cast(match_probability as double) as match_probability",
+        "cast(match_weight as double) as match_weight",
+    ]
+    for c in cfg.comparisons:
+        name = model.comparison_name(c)
+        weight = f"mw_{name}"
+        if model.has_tf_adjustment(c):
+            weight = f"{weight} + coalesce(mw_tf_adj_{name}, 0)"
+        cols.append(f"cast({weight} as double) as mw_{name}")
+    cols.append("cast(match_key as string) as match_key")
+    return cols
+
+
+CLUSTER_COLUMNS = [
+    "cast(record_key as string) as record_key",
+    "cast(source as string) as source",
+    "cast(source_record_id as string) as source_record_id",
+    "cast(cluster_id as string) as cluster_id",
+]
+
+
+def _empty_pairs(spark: SparkSession) -> DataFrame:
+    fields = [
+        StructField("record_key_l", StringType()),
+        StructField("record_key_r", StringType()),
+        StructField("match_probability", DoubleType()),
+        StructField("match_weight", DoubleType()),
+    ]
+    return spark.createDataFrame([], StructType(fields))
+
+
+def _check_records(lake) -> int:
+    if not lake.exists(RECORDS_TABLE):
+        raise ValueError(f"table {RECORDS_TABLE} does not exist under {lake.root}: run the standardise stage first")
+    df = lake.read(RECORDS_TABLE)
+    types = {f.name: f.dataType for f in df.schema.fields}
+    if "date_of_birth" in types and not isinstance(types["date_of_birth"], DateType):
+        raise ValueError(
+            f"{RECORDS_TABLE}.date_of_birth is {types['date_of_birth'].simpleString()}, the linkage model needs a "
+            "date: standardisation should parse it (so no backend-specific date format is needed)"
+        )
+    return df.count()
+
+
+def run_link(
+    spark: SparkSession,
+    cfg: CdiConfig,
+    lake,
+    run_id: str,
+    summary: RunSummary | None = None,
+    *,
+    force_retrain: bool = False,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """Run the link stage; return its figures (records, pairs, clusters, backend, seconds per step)."""
+    link_cfg = cfg.linkage
+    model.validate(link_cfg)
+    summary = summary or RunSummary(run_id=run_id)
+    at = at or datetime.now(timezone.utc).replace(tzinfo=None)
+    lake = lake.with_context(job=STAGE, run_id=run_id)
+    figures: dict[str, Any] = {"run_id": run_id, "seconds": {}}
+    steps = []
+
+    with summary.step(STAGE, "count records") as st:
+        records = _check_records(lake)
+        st.rows = records
+        steps.append(st)
+    backend_name, why = choose_backend(link_cfg, spark.sparkContext.master, records)
+    log.info("link: backend %s: %s", backend_name, why)
+    figures.update(records=records, backend=backend_name, backend_reason=why)
+
+    backend = make_backend(backend_name, spark) if records else None
+    try:
+        if backend is None:
+            pairs_df = _empty_pairs(spark)
+            clusters_df = spark.createDataFrame([], "record_key string, source string, source_record_id string, cluster_id string")
+            figures.update(pairs=0, clusters=0, model_version=None, trained=False, capped_keys=[])
+        else:
+            with summary.step(STAGE, f"prepare input ({backend.name})") as st:
+                input_sdf, capped = prepared_input(backend, lake, link_cfg)
+                st.rows = records
+                st.details["capped_keys"] = len(capped)
+                steps.append(st)
+            with summary.step(STAGE, "model") as st:
+                linker, saved, trained = _model(backend, input_sdf, cfg, records, run_id, force_retrain, at)
+                st.details.update(version=f"v{saved.version:04d}", trained=trained)
+                steps.append(st)
+            with summary.step(STAGE, "predict") as st:
+                predictions = linker.inference.predict(
+                    threshold_match_probability=link_cfg.predict_threshold, warning_mode="never"
+                )
+                st.rows = backend.query(f"select count(*) as n from {predictions.physical_name}")[0]["n"]
+                steps.append(st)
+            with summary.step(STAGE, "cluster") as st:
+                clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
+                    predictions, threshold_match_probability=link_cfg.cluster_threshold
+                )
+                st.rows = backend.query(f"select count(distinct cluster_id) as n from {clusters.physical_name}")[0]["n"]
+                steps.append(st)
+            pairs_df = backend.to_spark(predictions, pair_columns(link_cfg))
+            clusters_df = backend.to_spark(clusters, CLUSTER_COLUMNS)
+            figures.update(
+                pairs=steps[-2].rows,
+                clusters=steps[-1].rows,
+                model_version=saved.version,
+                model_path=saved.path,
+                trained=trained,
+                capped_keys=capped,
+            )
+
+        with summary.step(STAGE, "stable ids") as st:
+            previous = lake.read_or_empty(ENTITY_MAP_TABLE, ENTITY_MAP_SCHEMA)
+            assignment = assign_customer_ids(clusters_df, previous, run_id, at, seed=link_cfg.seed).persist()
+            events = assignment.events.persist()
+            n_events = events.count()
+            # History first: both writes read the previous entity map, which the second replaces.
+            if n_events:
+                lake.write(ID_HISTORY_TABLE, events, mode="append", operation="ID EVENTS")
+            by_type = {}
+            if n_events:
+                counts = events.groupBy("event_type").agg(F.count(F.lit(1)).alias("n")).collect()
+                by_type = {r["event_type"]: r["n"] for r in counts}
+            lake.write(ENTITY_MAP_TABLE, assignment.entity_map, mode="overwrite", operation="ASSIGN IDS")
+            events.unpersist()
+            assignment.unpersist()
+            st.rows = records
+            st.details.update(events=n_events)
+            steps.append(st)
+        figures["id_events"] = by_type
+
+        with summary.step(STAGE, "write pairs") as st:
+            lake.write(
+                PAIRS_TABLE,
+                pairs_df.withColumn("run_id", F.lit(run_id)),
+                mode="overwrite",
+                allow_new_columns=True,
+                operation="SCORE PAIRS",
+            )
+            st.rows = figures["pairs"]
+            steps.append(st)
+    finally:
+        if backend is not None:
+            backend.close()
+
+    figures["seconds"] = {st.name: round(st.seconds, 3) for st in steps}
+    log.info(
+        "link: %s records, %s pairs >= %s, %s clusters on %s",
+        f"{records:,}",
+        f"{figures['pairs']:,}",
+        link_cfg.predict_threshold,
+        f"{figures['clusters']:,}",
+        backend_name,
+    )
+    return figures

@@ -1,0 +1,242 @@
+"""Entity resolution: settings from config, blocking caps, model files, backends, accuracy, explain."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cdi.config import LinkageConfig, load_config
+from cdi.lake import Lake
+from cdi.silver.explain import explain_pair
+from cdi.silver.linkage import ModelStore, choose_backend, run_link, settings_creator
+from cdi.silver.linkage.backends import DuckDBBackend
+from cdi.silver.linkage.stage import _model, prepared_input
+from linkage_fixtures import PLACEHOLDER_EMAIL, cluster_pairs, messy_records, records_frame, true_pairs
+
+ROOT = Path(__file__).resolve().parents[1]
+LINKAGE_YAML = ROOT / "conf" / "linkage.yaml"
+
+
+def env_config(tmp_path: Path, lake_root: Path, **linkage):
+    """An environment file that includes conf/linkage.yaml, as conf/demo.yaml does."""
+    overrides = "".join(f"  {k}: {json.dumps(v)}\n" for k, v in linkage.items())
+    env = tmp_path / "env.yaml"
+    env.write_text(f"include: [{LINKAGE_YAML}]\nlake_root: {lake_root}\nlinkage:\n{overrides}", encoding="utf-8")
+    return load_config(env)
+
+
+def default_linkage() -> LinkageConfig:
+    return LinkageConfig(**yaml.safe_load(LINKAGE_YAML.read_text())["linkage"])
+
+
+def with_backend(cfg, backend: str):
+    return cfg.model_copy(update={"linkage": cfg.linkage.model_copy(update={"backend": backend})})
+
+
+def entity_ids(lake) -> dict[str, str]:
+    return {r["record_key"]: r["customer_id"] for r in lake.read("silver/entity_map").collect()}
+
+
+def scored_pairs(lake) -> dict[tuple[str, str], float]:
+    rows = lake.read("silver/pairs").select("record_key_l", "record_key_r", "match_probability").collect()
+    return {(r[0], r[1]): r[2] for r in rows}
+
+
+@pytest.fixture(scope="module")
+def linked(spark, tmp_path_factory):
+    """A lake with messy records from three sources, linked once on DuckDB (run r1)."""
+    base = tmp_path_factory.mktemp("linked")
+    root = base / "lake"
+    cfg = env_config(base, root, backend="duckdb", u_max_pairs=300000)
+    rows, truth = messy_records(persons=160, seed=11)
+    lake = Lake(spark, str(root), job="test", run_id="r0")
+    lake.write("silver/records", records_frame(spark, rows), mode="overwrite")
+    figures = run_link(spark, cfg, lake, "r1")
+    return {"cfg": cfg, "lake": lake, "root": root, "truth": truth, "figures": figures, "base": base}
+
+
+def copy_of(linked, spark, name: str):
+    root = linked["base"] / name
+    shutil.copytree(linked["root"], root)
+    cfg = linked["cfg"].model_copy(update={"lake_root": str(root)})
+    return cfg, Lake(spark, str(root), job="test")
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_settings_are_built_from_the_linkage_config():
+    cfg = default_linkage()
+    settings = settings_creator(cfg).create_settings_dict("duckdb")
+
+    assert settings["link_type"] == "dedupe_only"
+    assert settings["unique_id_column_name"] == "record_key"
+    assert [c["output_column_name"] for c in settings["comparisons"]] == [
+        "name", "date_of_birth", "email", "phone", "address", "city",
+    ]
+    tf_columns = {
+        level.get("tf_adjustment_column")
+        for comp in settings["comparisons"]
+        for level in comp["comparison_levels"]
+        if level.get("tf_adjustment_column")
+    }
+    assert {"first_name_std_last_name_std_concat", "last_name_std", "city_std", "email_std"} <= tf_columns
+    rules = [r["blocking_rule"] for r in settings["blocking_rules_to_generate_predictions"]]
+    assert "l.email_std = r.email_std and l.email_std_block is not null and r.email_std_block is not null" in rules
+    assert any("l.first_name_std = r.last_name_std" in r for r in rules)
+    dob_levels = {lv["label_for_charts"]: lv for lv in settings["comparisons"][1]["comparison_levels"]}
+    twin = dob_levels["Exact date of birth, given name differs"]
+    assert twin["m_probability"] == twin["u_probability"] and twin["fix_m_probability"] and twin["fix_u_probability"]
+    assert "Day and month transposed" in dob_levels
+
+
+def test_settings_render_each_backends_similarity_functions():
+    cfg = default_linkage()
+    duck = json.dumps(settings_creator(cfg).create_settings_dict("duckdb"))
+    spark_sql = json.dumps(settings_creator(cfg).create_settings_dict("spark"))
+    assert "jaro_winkler_similarity(" in duck
+    assert "jaro_winkler(" in spark_sql and "jaro_winkler_similarity(" not in spark_sql
+
+
+def test_linkage_yaml_is_includable_by_an_environment_file(tmp_path):
+    cfg = env_config(tmp_path, tmp_path / "lake", backend="duckdb")
+    assert cfg.linkage.backend == "duckdb"
+    assert len(cfg.linkage.comparisons) == 6 and len(cfg.linkage.training_blocking_rules) >= 2
+
+
+# --------------------------------------------------------------------------- backend choice
+
+
+@pytest.mark.parametrize(
+    ("backend", "master", "records", "expected"),
+    [
+        ("auto", "local[2]", 1_000, "duckdb"),
+        ("auto", "local[*]", 5_000_000, "spark"),
+        ("auto", "yarn", 1_000, "spark"),
+        ("auto", "spark://head:7077", 1_000, "spark"),
+        ("spark", "local[2]", 10, "spark"),
+        ("duckdb", "yarn", 10, "duckdb"),
+    ],
+)
+def test_backend_choice(backend, master, records, expected):
+    cfg = LinkageConfig(backend=backend, max_local_records=3_000_000)
+    chosen, reason = choose_backend(cfg, master, records)
+    assert chosen == expected
+    assert reason
+
+
+# --------------------------------------------------------------------------- blocking cap
+
+
+def test_blocking_cap_nulls_a_too_common_key_and_logs_it(spark, tmp_path, caplog):
+    rows, _ = messy_records(persons=12, seed=3)
+    for row in rows[:6]:
+        row["email_std"], row["email_user"] = PLACEHOLDER_EMAIL, "noemail"
+    for row in rows[6:]:
+        if row["email_std"] == PLACEHOLDER_EMAIL:
+            row["email_std"] = None
+    lake = Lake(spark, str(tmp_path / "lake"), job="test")
+    lake.write("silver/records", records_frame(spark, rows), mode="overwrite")
+    cfg = default_linkage().model_copy(
+        update={"blocking_key_cap": 5}
+    )
+    backend = DuckDBBackend(spark)
+    try:
+        with caplog.at_level(logging.WARNING, logger="cdi.silver.linkage.stage"):
+            input_sdf, capped = prepared_input(backend, lake, cfg)
+        got = backend.query(
+            f"select email_std, email_std_block, email_user_date_of_birth_block from {input_sdf.physical_name}"
+        )
+    finally:
+        backend.close()
+    assert {"block_key": "email_std_block", "value": PLACEHOLDER_EMAIL, "records": 6} in capped
+    placeholder = [r for r in got if r["email_std"] == PLACEHOLDER_EMAIL]
+    others = [r for r in got if r["email_std"] not in (None, PLACEHOLDER_EMAIL)]
+    assert len(placeholder) == 6 and all(r["email_std_block"] is None for r in placeholder)
+    assert others and all(r["email_std_block"] == r["email_std"] for r in others)
+    assert "email_std_block" in caplog.text and PLACEHOLDER_EMAIL in caplog.text
+
+
+# --------------------------------------------------------------------------- the stage on DuckDB
+
+
+def test_first_run_trains_and_saves_a_versioned_model_with_charts(linked):
+    figures = linked["figures"]
+    assert figures["backend"] == "duckdb" and figures["trained"] and figures["model_version"] == 1
+    assert figures["records"] > 300 and figures["pairs"] > 0 and 0 < figures["clusters"] < figures["records"]
+    assert set(figures["seconds"]) >= {"model", "predict", "cluster", "stable ids"}
+    folder = Path(linked["root"]) / "models" / "linkage" / "v0001"
+    model_json = json.loads((folder / "model.json").read_text())
+    meta = json.loads((folder / "meta.json").read_text())
+    # the prior comes from the deterministic rules, not Splink's default of 1e-4
+    assert model_json["probability_two_random_records_match"] != pytest.approx(0.0001)
+    assert meta["records"] == figures["records"] and meta["backend"] == "duckdb" and meta["version"] == 1
+    assert "<html" in (folder / "match_weights.html").read_text().lower()
+    summary = (folder / "parameters.md").read_text()
+    assert "| name | Exact given name and surname |" in summary and "prior" in summary
+
+
+def test_rerun_reuses_the_saved_model_and_keeps_every_customer_id(linked, spark):
+    lake = linked["lake"]
+    before = entity_ids(lake)
+    figures = run_link(spark, linked["cfg"], lake, "r2")
+    assert figures["trained"] is False and figures["model_version"] == 1
+    assert entity_ids(lake) == before
+    assert figures["id_events"] == {}
+    history_runs = {r["run_id"] for r in lake.read("silver/id_history").select("run_id").distinct().collect()}
+    assert history_runs == {"r1"}
+    assert ModelStore(str(linked["root"])).versions() == [1]
+
+
+def test_retraining_when_asked_writes_the_next_model_version(linked, spark):
+    cfg, lake = copy_of(linked, spark, "retrain")
+    backend = DuckDBBackend(spark)
+    try:
+        input_sdf, _ = prepared_input(backend, lake, cfg.linkage)
+        _, saved, trained = _model(backend, input_sdf, cfg, 100, "r9", True, datetime(2024, 5, 1))
+    finally:
+        backend.close()
+    assert trained and saved.version == 2
+    assert ModelStore(cfg.lake_root).versions() == [1, 2]
+
+
+def test_linkage_finds_messy_matches_but_keeps_twins_and_generations_apart(linked):
+    found = cluster_pairs(entity_ids(linked["lake"]))
+    truth = true_pairs(linked["truth"])
+    precision = len(found & truth) / len(found)
+    recall = len(found & truth) / len(truth)
+    assert precision >= 0.95, precision
+    assert recall >= 0.9, recall
+
+
+def test_explain_writes_the_waterfall_of_a_pair(linked, tmp_path):
+    lake = linked["lake"]
+    pair = lake.read("silver/pairs").orderBy("match_probability").first()
+    out = tmp_path / "why" / "pair.html"
+    result = explain_pair(linked["cfg"], lake, pair["record_key_l"], pair["record_key_r"], out)
+    html = out.read_text()
+    assert str(result) == str(out)
+    assert "Final score" in html and "Prior" in html and "date_of_birth" in html
+    assert result.match_probability == pytest.approx(pair["match_probability"], abs=1e-9)
+    with pytest.raises(KeyError, match="nope:1"):
+        explain_pair(linked["cfg"], lake, pair["record_key_l"], "nope:1", tmp_path / "x.html")
+
+
+# --------------------------------------------------------------------------- Spark parity
+
+
+def test_spark_scores_the_same_pairs_as_duckdb_with_the_same_model(linked, spark):
+    cfg, lake = copy_of(linked, spark, "parity")
+    duck_pairs, duck_ids = scored_pairs(lake), entity_ids(lake)
+    figures = run_link(spark, with_backend(cfg, "spark"), lake, "r3")
+    assert figures["backend"] == "spark" and figures["trained"] is False
+    spark_pairs = scored_pairs(lake)
+    assert set(spark_pairs) == set(duck_pairs)
+    assert max(abs(spark_pairs[k] - duck_pairs[k]) for k in duck_pairs) < 1e-6
+    assert entity_ids(lake) == duck_ids  # same clusters, so every customer keeps its id
