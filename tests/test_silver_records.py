@@ -7,12 +7,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from pyspark.sql import functions as F
-
 from cdi.config import CdiConfig, SourceConfig
 from cdi.lake import Lake
 from cdi.silver import records as R
 from cdi.silver.standardise import RECORD_COLUMNS, RECORD_TYPES
+from pyspark.sql import functions as F
 
 T0 = dt.datetime(2024, 1, 1, 6, 0)
 
@@ -177,7 +176,7 @@ def test_a_path_into_a_scalar_or_a_missing_field_is_explained(spark):
         R.resolve_column(df, "address.street", "bronze/shop")
     with pytest.raises(R.MappingError, match=r"'income' is a double, not a struct"):
         R.resolve_column(df, "income.amount", "bronze/shop")
-    col, dtype = R.resolve_column(df, "ADDRESS.City", "bronze/shop")
+    _, dtype = R.resolve_column(df, "ADDRESS.City", "bronze/shop")
     assert dtype.simpleString() == "string"
 
 

@@ -22,7 +22,10 @@ Naming: every attribute keeps a *display* column under its canonical name (``fir
 ``email_std``               lower-cased e-mail; ``+tag`` removed, and for gmail/googlemail the dots
                             of the local part too and the domain as gmail.com
 ``email_user``              local part of ``email_std``
-``phone_std``               E.164 ("+48601234567"); ``phone`` is the international display form
+``phone_std``               E.164 ("+48601234567"); ``phone`` is the international display form.
+                            A number without a country prefix is read in the record's country,
+                            else the phone mapping's ``default_region``, else the source's
+                            ``default_country``, else the country of the e-mail's domain (".de")
 ``postcode_std``            postcode without spaces or dashes ("SW1A1AA"); ``postcode`` is laid out
                             per country ("SW1A 1AA", "00-950")
 ``city_std``                :func:`fold` of ``city``
@@ -47,12 +50,12 @@ data and no row is dropped.
 from __future__ import annotations
 
 import csv
-import json
 import functools
 import importlib.resources
+import json
 import logging
 import re
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 import phonenumbers
@@ -71,7 +74,7 @@ class LookupTableError(RuntimeError):
     """A shipped lookup table is missing or inconsistent (a packaging or editing mistake)."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_table(name: str) -> tuple[dict[str, str], ...]:
     """Rows of ``cdi/data/<name>`` (``#`` lines are comments), read with importlib.resources."""
     resource = importlib.resources.files("cdi").joinpath("data", name)
@@ -89,7 +92,7 @@ def load_table(name: str) -> tuple[dict[str, str], ...]:
     return rows
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _keyed(name: str, key: str, value: str, where: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
     """``fold(row[key]) -> row[value]`` of one table (rows matching ``where`` pairs); two different
     values for one key is an error."""
@@ -128,7 +131,7 @@ _COMBINING = (0x0300, 0x036F)
 _APOSTROPHES = "'’ʼ‘`´"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fold_map() -> dict[str, str]:
     """Character -> ASCII letters ("" to delete) for Latin, Greek and Cyrillic letters and
     combining marks, derived from unidecode once so Spark and Python fold alike."""
@@ -139,7 +142,7 @@ def fold_map() -> dict[str, str]:
     return table
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _python_fold_table() -> dict[int, str]:
     table = {ord(k): v for k, v in fold_map().items()}
     table.update({ord(c): "" for c in _APOSTROPHES})
@@ -216,13 +219,13 @@ def _honorific_alternatives(kind: str) -> str:
     return "|".join(re.escape(t) for t in sorted(tokens, key=lambda t: (-len(t), t)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _title_regex() -> str:
     """Leading titles: "Dr. ", "Prof. Dr. hab. ", "Sra " (a dot or a space must follow each)."""
     return rf"(?iu)^((?:(?:{_honorific_alternatives('title')})(?:\.\s*|\s+))+)(?=\S)"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _suffix_regex() -> str:
     """Trailing suffixes after a space or comma: " Jr.", ", III", " PhD"."""
     return rf"(?iu)(?<=[^\s,])((?:[\s,]+(?:{_honorific_alternatives('suffix')})\.?)+)[\s,]*$"
@@ -436,7 +439,7 @@ def format_phone(raw: str, region: str | None) -> tuple[str | None, str | None]:
             phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
             phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
         )
-    except Exception:  # libphonenumber raises NumberParseException and, on odd input, others
+    except Exception:  # noqa: BLE001 - libphonenumber raises NumberParseException and, on odd input, others
         return None, None
 
 
@@ -507,7 +510,7 @@ def dob_out_of_range(dob: Column) -> Column:
 # --------------------------------------------------------------------------- places
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _postcode_rules() -> dict[str, dict[str, str]]:
     """Per rule column (valid, layout, display, pad): country -> value, for literal-map lookups."""
     rows = load_table("postcode_formats.csv")
@@ -550,7 +553,7 @@ def postcode_match_key(postcode: Column) -> Column:
     return compact_postcode(postcode)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _street_maps() -> tuple[dict[str, str], dict[str, str]]:
     anywhere = _keyed("street_types.csv", "token", "canonical", where=(("position", "any"),))
     first = _keyed("street_types.csv", "token", "canonical", where=(("position", "first"),))
@@ -592,7 +595,7 @@ def with_country_code(df: DataFrame, raw: str, out: str = "country") -> DataFram
     return keyed.join(lookup, keyed["_country_key"] == lookup["_country_alias"], "left").drop("_country_key", "_country_alias")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def nickname_rows() -> tuple[tuple[str, str | None, str | None, str | None], ...]:
     """(folded nickname, canonical for anyone, for men, for women), canonical as its folded first word.
 
