@@ -210,7 +210,8 @@ def unmatched_facts(lake: Lake) -> pd.DataFrame:
 
 def export_audience(lake: Lake, segment: str, out_dir: str, channel: str = "email") -> dict:
     """Write the members of ``segment`` who consented to ``channel`` (and have its contact point)
-    as one CSV with a header, through Spark, into ``<out_dir>/<segment>_<channel>/``.
+    as one CSV with a header, through Spark, into ``<out_dir>/<segment>_<channel>/`` (an earlier
+    export of the same segment and channel is replaced).
 
     Returns ``{"path": folder, "file": the CSV file, "customers": rows written}``.
     """
