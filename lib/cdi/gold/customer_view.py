@@ -73,6 +73,14 @@ def _digits(col) -> Any:
     return F.regexp_replace(col.cast("string"), r"[^0-9]", "")
 
 
+def _is_customer_id(lake: Lake, key: str) -> bool:
+    """Known to the entity map (live) or to the golden history (also retired ids): one query."""
+    ids = [lake.read(t).select("customer_id") for t in (ENTITY_MAP_TABLE, GOLDEN_TABLE) if lake.exists(t)]
+    if not ids:
+        return False
+    return reduce(lambda a, b: a.unionByName(b), ids).where(F.col("customer_id") == key).limit(1).count() > 0
+
+
 def find_customer_ids(spark: SparkSession, lake: Lake, key: str) -> list[str]:
     """Customer ids a key names, tried in this order: customer id (current or past), record key,
     e-mail (case-insensitive), phone (digits of the E.164 form; a national number without its
@@ -80,11 +88,7 @@ def find_customer_ids(spark: SparkSession, lake: Lake, key: str) -> list[str]:
     key = key.strip()
     if not key:
         return []
-    if lake.exists(ENTITY_MAP_TABLE):
-        em = lake.read(ENTITY_MAP_TABLE)
-        if em.where(F.col("customer_id") == key).limit(1).count():
-            return [key]
-    if lake.exists(GOLDEN_TABLE) and lake.read(GOLDEN_TABLE).where(F.col("customer_id") == key).limit(1).count():
+    if "@" not in key and _is_customer_id(lake, key):
         return [key]
     if not (lake.exists(RECORDS_TABLE) and lake.exists(ENTITY_MAP_TABLE)):
         return []
