@@ -29,7 +29,9 @@ when every rule tied. Query it as ``SELECT email, email_prov.source FROM golden`
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -98,8 +100,12 @@ class Unit:
 
     @property
     def key(self) -> str:
-        """Name used in internal columns (groups and attributes may share a name)."""
-        return f"g_{self.name}" if self.from_group else f"a_{self.name}"
+        """Name used in internal columns: groups and attributes may share a name, and a group's
+        name from YAML may hold characters a column name should not."""
+        if not self.from_group:
+            return f"a_{self.name}"
+        safe = re.sub(r"[^0-9A-Za-z_]", "_", self.name)
+        return f"g_{safe}_{hashlib.sha1(self.name.encode()).hexdigest()[:8]}"
 
 
 def plan_units(rules: SurvivorshipConfig, attributes: Sequence[str] = GOLDEN_ATTRIBUTES) -> list[Unit]:
