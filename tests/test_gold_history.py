@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from pyspark.sql import functions as F
 
 from cdi.gold.history import GOLDEN_TABLE, customer_as_of, versions_of
@@ -89,3 +90,12 @@ def test_rerun_without_new_input_adds_no_table_version(story):
 def test_delta_versions_give_table_level_time_travel(story):
     first = story["lake"].read(GOLDEN_TABLE, version=0)
     assert first.count() == 5 and first.where(F.col("valid_to").isNotNull()).count() == 0
+
+
+def test_gold_stage_without_silver_says_which_table_and_what_to_run(spark, tmp_path):
+    from cdi.gold.stage import GoldInputError, run_gold
+    from cdi.lake import Lake
+    from gold_fixtures import make_config
+
+    with pytest.raises(GoldInputError, match=r"silver/records does not exist .* run the link stage"):
+        run_gold(spark, make_config(tmp_path), Lake(spark, str(tmp_path)), "r0")
