@@ -207,6 +207,8 @@ class ComparisonConfig(_Strict):
     # date_of_birth / address: agreement counts only when this given-name column agrees too
     # (twins share a birth date, families an address); otherwise the level carries no weight
     given_name_column: str | None = None
+    # address: agreement counts only when these birth dates do not conflict (parent and child)
+    date_of_birth_column: str | None = None
     thresholds: list[float] = Field(default_factory=list)
     term_frequency: bool = False
 

@@ -54,8 +54,16 @@ def concat_column(c: ComparisonConfig) -> str:
     return f"{c.column}_{c.second_column}_concat"
 
 
+# Term frequencies damp common values ("maria garcia", a shared office number) but may not
+# turn a rare value into near-proof: a different person with the same rare name is still
+# likelier than 1 in 10,000 comparisons.
+TF_MINIMUM_U = 1e-4
+
+
 def _exact(col: str, tf: bool, label: str | None = None):
     level = cll.ExactMatchLevel(col, term_frequency_adjustments=tf)
+    if tf:
+        level.configure(tf_minimum_u_value=TF_MINIMUM_U)
     return level.configure(label_for_charts=label) if label else level
 
 
@@ -102,27 +110,45 @@ def _forename_surname(c: ComparisonConfig):
 NEUTRAL = dict(m_probability=0.01, u_probability=0.01, fix_m_probability=True, fix_u_probability=True)
 
 
-def _given_name_agrees(c: ComparisonConfig):
-    """Given names agree (similar, same alias, or one missing): the person can be the same."""
-    given = c.given_name_column
-    agrees = [cll.NullLevel(given), cll.JaroWinklerLevel(given, 0.88)]
-    if c.alias_column:
-        agrees.append(cll.ExactMatchLevel(c.alias_column))
-    return cll.Or(*agrees)
+def _same_person_possible(c: ComparisonConfig):
+    """The two records can be one person: given names agree (similar, same alias, or one is
+    missing) and birth dates do not conflict (within a year, or one is missing)."""
+    conditions = []
+    if c.given_name_column:
+        given = c.given_name_column
+        agrees = [cll.NullLevel(given), cll.JaroWinklerLevel(given, 0.88)]
+        if c.alias_column:
+            agrees.append(cll.ExactMatchLevel(c.alias_column))
+        conditions.append(cll.Or(*agrees))
+    if c.date_of_birth_column:
+        dob = c.date_of_birth_column
+        conditions.append(
+            cll.Or(
+                cll.NullLevel(dob),
+                cll.AbsoluteDateDifferenceLevel(dob, input_is_string=False, threshold=1, metric="year"),
+            )
+        )
+    return conditions
 
 
-def _household_split(c: ComparisonConfig, agreement, label: str) -> list:
-    """``agreement`` as two levels: with given names agreeing (trained), and differing (neutral).
+def _household_split(c: ComparisonConfig, agreement, label: str, tf_column: str | None = None) -> list:
+    """``agreement`` as two levels: when the records can be one person (trained), and when the
+    given names or birth dates conflict (neutral).
 
-    Twins share a date of birth and families an address; under Splink's independence
-    assumption that agreement would add the same evidence for a sibling as for the person, so
-    with conflicting given names it is made to count for nothing.
+    Twins share a date of birth, and families an address; under Splink's independence
+    assumption that agreement would add as much evidence for a sibling or a parent as for the
+    person, so next to a conflicting given name or birth date it is made to count for nothing.
     """
-    if not c.given_name_column:
-        return [agreement.configure(label_for_charts=label)]
+    tf = {"tf_adjustment_column": tf_column, "tf_minimum_u_value": TF_MINIMUM_U} if tf_column else {}
+    conditions = _same_person_possible(c)
+    if not conditions:
+        return [agreement.configure(label_for_charts=label, **tf)]
+    names = [w for w, col in (("given name", c.given_name_column), ("birth date", c.date_of_birth_column)) if col]
+    fits = f"{' and '.join(names)} agree" if len(names) > 1 else f"{names[0]} agrees"
+    conflicts = f"{' or '.join(names)} differs"
     return [
-        cll.And(agreement, _given_name_agrees(c)).configure(label_for_charts=f"{label}, given name agrees"),
-        copy.deepcopy(agreement).configure(label_for_charts=f"{label}, given name differs", **NEUTRAL),
+        cll.And(agreement, *conditions).configure(label_for_charts=f"{label}, {fits}", **tf),
+        copy.deepcopy(agreement).configure(label_for_charts=f"{label}, {conflicts}", **NEUTRAL),
     ]
 
 
@@ -149,14 +175,17 @@ def _date_of_birth(c: ComparisonConfig):
 
 
 def _email(c: ComparisonConfig):
-    user = ColumnExpression(c.second_column) if c.second_column else ColumnExpression(c.column).regex_extract("^[^@]+")
-    levels = [
-        cll.NullLevel(c.column),
-        _exact(c.column, c.term_frequency, "Exact e-mail"),
-        cll.ExactMatchLevel(user).configure(label_for_charts="Exact e-mail user part"),
-    ]
-    for t in c.thresholds or [0.88]:
-        levels.append(cll.JaroWinklerLevel(user, t).configure(label_for_charts=f"Jaro-Winkler >= {t} on user part"))
+    """Exact e-mail; with ``second_column`` (the user part) also same / similar user part.
+
+    User-part levels are opt-in: user parts are made of names ("jfisher"), so namesakes agree on
+    them far more often than random pairs do, and the level would count the name twice.
+    """
+    levels = [cll.NullLevel(c.column), _exact(c.column, c.term_frequency, "Exact e-mail")]
+    if c.second_column:
+        user = ColumnExpression(c.second_column)
+        levels.append(cll.ExactMatchLevel(user).configure(label_for_charts="Exact e-mail user part"))
+        for t in c.thresholds:
+            levels.append(cll.JaroWinklerLevel(user, t).configure(label_for_charts=f"Jaro-Winkler >= {t} on user part"))
     return levels + [cll.ElseLevel()]
 
 
@@ -177,7 +206,7 @@ def _address(c: ComparisonConfig):
     thresholds = c.thresholds or [0.9, 0.8]
     if not pc:
         levels = [cll.NullLevel(addr)]
-        levels += _household_split(c, _exact(addr, c.term_frequency), "Exact address")
+        levels += _household_split(c, cll.ExactMatchLevel(addr), "Exact address", addr if c.term_frequency else None)
         levels += [cll.JaroWinklerLevel(addr, t) for t in thresholds]
         return levels + [cll.ElseLevel()]
     levels = [cll.And(cll.NullLevel(addr), cll.NullLevel(pc))]
@@ -188,7 +217,7 @@ def _address(c: ComparisonConfig):
                 label_for_charts=f"Address Jaro-Winkler >= {t}, same postcode"
             )
         )
-    levels.append(cll.ExactMatchLevel(pc).configure(label_for_charts="Same postcode, address differs"))
+    levels += _household_split(c, cll.ExactMatchLevel(pc), "Same postcode, address differs or missing")
     levels.append(
         cll.JaroWinklerLevel(addr, thresholds[0]).configure(label_for_charts=f"Address Jaro-Winkler >= {thresholds[0]}")
     )
@@ -196,7 +225,9 @@ def _address(c: ComparisonConfig):
 
 
 def _simple(c: ComparisonConfig):
-    levels = [cll.NullLevel(c.column), _exact(c.column, c.term_frequency)]
+    levels = [cll.NullLevel(c.column)]
+    tf_column = c.column if c.term_frequency else None
+    levels += _household_split(c, cll.ExactMatchLevel(c.column), f"Exact {c.column}", tf_column)
     if c.kind == "jaro_winkler":
         levels += [cll.JaroWinklerLevel(c.column, t) for t in (c.thresholds or [0.9])]
     elif c.kind == "levenshtein":
@@ -252,7 +283,7 @@ def input_columns(cfg: LinkageConfig) -> list[str]:
     """The ``silver/records`` columns the model reads (comparisons and blocking rules)."""
     cols = [UNIQUE_ID] + RETAINED_COLUMNS
     for c in cfg.comparisons:
-        cols += [x for x in (c.column, c.second_column, c.alias_column, c.given_name_column) if x]
+        cols += [x for x in (c.column, c.second_column, c.alias_column, c.given_name_column, c.date_of_birth_column) if x]
     cols += sorted(blocking.columns_used(all_rule_sets(cfg)))
     out: list[str] = []
     for col in cols:
