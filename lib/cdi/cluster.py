@@ -345,7 +345,8 @@ class StandaloneCluster:
                 "SPARK_PID_DIR": str(Path(self.work_dir, "logs")),
                 "SPARK_DAEMON_MEMORY": self.daemon_memory,
                 # fail on a taken port instead of silently moving to the next one
-                "SPARK_DAEMON_JAVA_OPTS": "-Dspark.port.maxRetries=0",
+                # and no REST submission server: its fixed port 6066 would clash between clusters
+                "SPARK_DAEMON_JAVA_OPTS": "-Dspark.port.maxRetries=0 -Dspark.master.rest.enabled=false",
             }
         )
 
