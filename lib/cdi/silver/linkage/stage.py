@@ -21,6 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, DoubleType, StringType, StructField, StructType
 from splink import Linker
+from splink.internals.exceptions import EMTrainingException
 
 from cdi.config import CdiConfig, LinkageConfig
 from cdi.progress import RunSummary
@@ -71,16 +72,27 @@ def train(linker: Linker, cfg: LinkageConfig) -> None:
         [blocking.rule_sql(r) for r in cfg.deterministic_rules], recall=cfg.recall
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=cfg.u_max_pairs, seed=cfg.seed)
+    trained = 0
     for rule in cfg.training_blocking_rules:
         sql = blocking.rule_sql(rule)
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(sql)
+            trained += 1
+        except EMTrainingException as exc:
+            # a source set without, say, e-mail addresses gives that rule no pairs: skip it, the
+            # other rules still estimate the model (checked below)
+            log.warning("training blocking rule %r skipped: it pairs no records in this data (%s)", rule, exc)
         except ValueError as exc:
             raise RuntimeError(
                 f"expectation maximisation over training blocking rule {rule!r} failed: {exc}. "
                 "Check that the rule pairs mostly matching records and that the comparisons' levels "
                 "occur in the data, or change linkage.training_blocking_rules"
             ) from exc
+    if not trained:
+        raise RuntimeError(
+            "no training blocking rule paired any records, so the model cannot be estimated; "
+            "change linkage.training_blocking_rules to rules on columns this data has"
+        )
 
 
 def save_trained(linker: Linker, cfg: LinkageConfig, lake_root: str, meta: dict[str, Any]) -> model.SavedModel:
