@@ -3,10 +3,11 @@ kept as versioned files in the lake (``<lake_root>/models/linkage/v0001/model.js
 
 Comparisons are authored once, dialect-free (Splink's comparison level library), and rendered
 for whichever backend runs. A trained model is stored as Splink's own JSON (loadable with
-``splink.Linker(df, "model.json")`` on the backend that trained it) plus ``meta.json``; to use
-it on any backend, the settings are rebuilt from the config snapshot stored with the model and
-the trained m/u probabilities and prior are copied in level by level
-(:func:`apply_parameters`). That is what makes DuckDB and Spark score identically.
+``splink.Linker(df, "model.json")`` on the backend that trained it) plus ``meta.json`` (config
+snapshot, comparisons fingerprint, prior, records, when and where it was trained). To score on
+any backend the settings are rendered afresh for that backend's SQL from the same comparisons
+(the fingerprint must match) and the trained m/u probabilities and prior are copied in level by
+level (:func:`apply_parameters`). That is what makes DuckDB and Spark score identically.
 
     >>> creator = settings_creator(cfg.linkage)  # doctest: +SKIP
     >>> store = ModelStore(cfg.lake_root)  # doctest: +SKIP
