@@ -32,16 +32,20 @@ def _log_facts(log_text: str) -> dict:
     master = re.search(r"spark session: master=(\S+?),", log_text)
     engine = re.search(r"storage engine=([^\n]+)", log_text)
     backend = re.search(r"link: backend (\w+)", log_text)
+    model = re.search(r"link: (training a new linkage model|reusing linkage model)[^\n]*", log_text)
     summary = log_text[log_text.find("\nrun ") + 1 :].splitlines() if "\nrun " in log_text else []
     return {
         "master": master.group(1) if master else None,
         "storage_engine": engine.group(1).strip() if engine else None,
         "linkage_backend": backend.group(1) if backend else None,
+        "linkage_model": model.group(0).removeprefix("link: ") if model else None,
         "summary": [line for line in summary if line.strip()][:40],
     }
 
 
-def run(persons: int, workers: int, driver_memory: str, out: Path, timeout: float) -> dict:
+def run(persons: int, workers: int, driver_memory: str, out: Path, timeout: float, keep: bool = False) -> dict:
+    # the generator adds a fixed handful of malformed rows per source: a small demo needs a looser limit
+    overrides = {"ingest": {"max_quarantine_share": 0.25}} if persons < 1000 else {}
     from cdi.cluster import StandaloneCluster, clean_env, package, run_differences, run_submit, submit_command, write_run_conf
     from cdi.config import load_config
     from cdi.lake import Lake
@@ -60,10 +64,12 @@ def run(persons: int, workers: int, driver_memory: str, out: Path, timeout: floa
                 demo_out=str(demo_out),
                 persons=persons,
                 checkpoint_dir=str(work / mode / "checkpoints"),
+                overrides={"propagation": {"outbox_dir": str(work / mode / "outbox")}, **overrides},
             )
             for mode in ("cluster", "local")
         }
         started = time.perf_counter()
+        os.environ["CDI_DEMO_DATA"] = str(demo_out)  # the demo sources' paths name this variable
         ensure_demo_data(load_config(confs["local"]))
         generate_seconds = time.perf_counter() - started
         zip_path = package(work / "dist")
@@ -130,7 +136,10 @@ def run(persons: int, workers: int, driver_memory: str, out: Path, timeout: floa
         out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         return report
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if keep:
+            print(f"kept the work folder {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:
@@ -140,8 +149,9 @@ def main() -> None:
     parser.add_argument("--driver-memory", default="2g")
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cluster.json")
+    parser.add_argument("--keep", action="store_true", help="keep the lakes and logs (printed path)")
     args = parser.parse_args()
-    report = run(args.persons, args.workers, args.driver_memory, args.out, args.timeout)
+    report = run(args.persons, args.workers, args.driver_memory, args.out, args.timeout, args.keep)
     brief = {k: report[k] for k in ("persons", "silver_records", "cluster_over_local", "results_equal")}
     brief.update({f"{m}_seconds": r["seconds"] for m, r in report["runs"].items()})
     brief.update({f"{m}_backend": r["linkage_backend"] for m, r in report["runs"].items()})
