@@ -130,8 +130,8 @@ def test_pipeline_on_the_cluster_equals_a_local_mode_run(standalone_cluster, pyf
             lake_root=str(tmp_path / mode / "lake"),
             demo_out=str(demo_out),
             persons=DEMO_PERSONS,
-            # the file names the cluster; spark-submit's --master must win, and in-process runs use the given session
-            master=standalone_cluster.master_url,
+            # the cluster run's file names a local master on purpose: spark-submit's --master must win
+            master="local[1]" if mode == "cluster" else None,
             checkpoint_dir=str(tmp_path / mode / "checkpoints"),
             overrides={
                 # a tiny demo still gets the generator's fixed handful of malformed rows per source
