@@ -16,7 +16,7 @@ from cdi.lake import Lake
 from cdi.silver.explain import explain_pair
 from cdi.silver.linkage import ModelStore, choose_backend, run_link, settings_creator
 from cdi.silver.linkage.backends import DuckDBBackend
-from cdi.silver.linkage.stage import _model, prepared_input
+from cdi.silver.linkage.stage import prepared_input, train_or_load
 from linkage_fixtures import PLACEHOLDER_EMAIL, cluster_pairs, messy_records, records_frame, true_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,7 +199,7 @@ def test_retraining_when_asked_writes_the_next_model_version(linked, spark):
     backend = DuckDBBackend(spark)
     try:
         input_sdf, _ = prepared_input(backend, lake, cfg.linkage)
-        _, saved, trained = _model(backend, input_sdf, cfg, 100, "r9", True, datetime(2024, 5, 1))
+        _, saved, trained = train_or_load(backend, input_sdf, cfg, 100, "r9", True, datetime(2024, 5, 1))
     finally:
         backend.close()
     assert trained and saved.version == 2

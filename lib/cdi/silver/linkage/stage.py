@@ -129,9 +129,11 @@ def linker_for(
     return Linker(input_sdf, model.apply_parameters(settings, saved.splink_model), log_level=None)
 
 
-def _model(
+def train_or_load(
     backend: LinkageBackend, input_sdf, cfg: CdiConfig, records: int, run_id: str, force_retrain: bool, at: datetime
 ) -> tuple[Linker, model.SavedModel, bool]:
+    """The latest saved model, or a newly trained and saved one when retraining is asked for, none
+    exists yet, or the comparisons changed. Returns (linker, model, trained)."""
     link_cfg = cfg.linkage
     latest = model.ModelStore(cfg.lake_root).latest()
     reason = None
@@ -246,7 +248,7 @@ def run_link(
                 st.details["capped_keys"] = len(capped)
                 steps.append(st)
             with summary.step(STAGE, "model") as st:
-                linker, saved, trained = _model(backend, input_sdf, cfg, records, run_id, force_retrain, at)
+                linker, saved, trained = train_or_load(backend, input_sdf, cfg, records, run_id, force_retrain, at)
                 st.details.update(version=f"v{saved.version:04d}", trained=trained)
                 steps.append(st)
             with summary.step(STAGE, "predict") as st:
