@@ -78,7 +78,7 @@ def publication_frame(lake: Lake, run_id: str) -> DataFrame:
         (F.col("c.change_type") == "retired") & (F.col("g.valid_to") == F.col("c.changed_at"))
     )
     joined = changes.join(golden, (F.col("g.customer_id") == F.col("c.customer_id")) & produced, "inner")
-    record = F.struct(
+    golden_fields = [
         F.col("g.customer_id").alias("customer_id"),
         *[F.col(f"g.{a}").alias(a) for a in GOLDEN_ATTRIBUTES],
         provenance_struct().alias("provenance"),
@@ -87,7 +87,8 @@ def publication_frame(lake: Lake, run_id: str) -> DataFrame:
         F.col("g.valid_from").alias("valid_from"),
         F.col("g.valid_to").alias("valid_to"),
         F.col("g.is_current").alias("is_current"),
-    )
+    ]
+    record = F.struct(*golden_fields)
     message = F.struct(
         F.col("c.run_id").alias("run_id"),
         F.col("c.customer_id").alias("customer_id"),
@@ -99,14 +100,7 @@ def publication_frame(lake: Lake, run_id: str) -> DataFrame:
         record.alias("golden"),
     )
     row = F.struct(
-        F.col("g.customer_id").alias("customer_id"),
-        *[F.col(f"g.{a}").alias(a) for a in GOLDEN_ATTRIBUTES],
-        provenance_struct().alias("provenance"),
-        F.col("g.source_record_keys").alias("source_record_keys"),
-        F.col("g.record_hash").alias("record_hash"),
-        F.col("g.valid_from").alias("valid_from"),
-        F.col("g.valid_to").alias("valid_to"),
-        F.col("g.is_current").alias("is_current"),
+        *golden_fields,
         F.col("c.run_id").alias("cdi_run_id"),
         F.col("c.change_type").alias("cdi_change_type"),
         F.col("c.changed_at").alias("cdi_changed_at"),
