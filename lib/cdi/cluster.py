@@ -125,7 +125,7 @@ def package(out_dir: str | os.PathLike, include: Sequence[str] = ()) -> Path:
         if compiled:
             raise ClusterError(
                 f"package {name!r} has compiled extensions ({compiled[0].name}, ...) that cannot be imported "
-                "from a zip: install it on the workers or ship an environment with --archives (see docs/cluster.md)"
+                "from a zip: install it on the workers or ship an environment with --archives (see 'Running on a cluster' in README.md)"
             )
     files = 0
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as zf:
