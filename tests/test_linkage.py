@@ -206,6 +206,38 @@ def test_retraining_when_asked_writes_the_next_model_version(linked, spark):
     assert ModelStore(cfg.lake_root).versions() == [1, 2]
 
 
+def test_data_without_emails_trains_the_model_it_would_without_the_email_rule(spark, tmp_path, caplog):
+    """A source set with no e-mail gives the e-mail training rule no pairs. Skipping it must give
+    the same model as not configuring it (Splink takes the rule's comparisons out of the model, and
+    changes the prior, while it trains), and that model scores and is reused like any other."""
+    rows, truth = messy_records(persons=120, seed=5)
+    for row in rows:
+        row["email"] = row["email_std"] = row["email_user"] = None
+    models = {}
+    for name, rules in (("with", None), ("without", [["first_name_std", "last_name_std"], ["date_of_birth"]])):
+        root = tmp_path / name / "lake"
+        extra = {"training_blocking_rules": rules} if rules else {}
+        (tmp_path / name).mkdir()
+        cfg = env_config(tmp_path / name, root, backend="duckdb", u_max_pairs=200000, **extra)
+        lake = Lake(spark, str(root), job="test", run_id="r0")
+        lake.write("silver/records", records_frame(spark, rows), mode="overwrite")
+        with caplog.at_level(logging.WARNING, logger="cdi.silver.linkage.stage"):
+            figures = run_link(spark, cfg, lake, "r1")
+        models[name] = json.loads((root / "models" / "linkage" / "v0001" / "model.json").read_text())
+        if name == "with":
+            assert "training blocking rule ['email_std'] skipped" in caplog.text
+            assert figures["trained"] and figures["pairs"] > 0
+            found, expected = cluster_pairs(entity_ids(lake)), true_pairs(truth)
+            assert len(found & expected) / len(found) >= 0.9
+            again = run_link(spark, cfg, lake, "r2")
+            assert again["trained"] is False and again["id_events"] == {}
+    assert [c["output_column_name"] for c in models["with"]["comparisons"]] == [c.name for c in cfg.linkage.comparisons]
+    assert models["with"]["comparisons"] == models["without"]["comparisons"]
+    assert models["with"]["probability_two_random_records_match"] == pytest.approx(
+        models["without"]["probability_two_random_records_match"]
+    )
+
+
 def test_linkage_finds_messy_matches_but_keeps_twins_and_generations_apart(linked):
     found = cluster_pairs(entity_ids(linked["lake"]))
     truth = true_pairs(linked["truth"])

@@ -75,12 +75,17 @@ def train(linker: Linker, cfg: LinkageConfig) -> None:
     trained = 0
     for rule in cfg.training_blocking_rules:
         sql = blocking.rule_sql(rule)
+        # Splink's EM session removes the comparisons a rule uses up, and sets a blocking-adjusted
+        # prior, on the linker's own model before it trains, and restores them only on success:
+        # a rule that raises would leave the model without those comparisons and with that prior.
+        before = linker._settings_obj.core_model_settings.copy()
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(sql)
             trained += 1
         except EMTrainingException as exc:
             # a source set without, say, e-mail addresses gives that rule no pairs: skip it, the
             # other rules still estimate the model (checked below)
+            linker._settings_obj.core_model_settings = before
             log.warning("training blocking rule %r skipped: it pairs no records in this data (%s)", rule, exc)
         except ValueError as exc:
             raise RuntimeError(
