@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -180,6 +181,23 @@ def test_first_run_trains_and_saves_a_versioned_model_with_charts(linked):
     assert "<html" in (folder / "match_weights.html").read_text().lower()
     summary = (folder / "parameters.md").read_text()
     assert "| name | Exact given name and surname |" in summary and "prior" in summary
+
+
+def test_household_aware_levels_carry_the_u_of_the_whole_agreement(linked):
+    """'Exact date of birth, given name agrees' must weigh the shared birth date only: its u is the
+    share of random pairs with the same birth date, not of those with the same date *and* a
+    fitting given name (the name comparison weighs the name; counting it here again is what
+    over-merged namesakes sharing a postcode at a million records)."""
+    records = linked["lake"].read("silver/records").select("date_of_birth").collect()
+    dobs = [r[0] for r in records if r[0] is not None]
+    same = sum(n * (n - 1) // 2 for n in Counter(dobs).values())
+    share = same / (len(dobs) * (len(dobs) - 1) // 2)  # the u sample covers every pair here
+    saved = json.loads((Path(linked["root"]) / "models" / "linkage" / "v0001" / "model.json").read_text())
+    dob = next(c for c in saved["comparisons"] if c["output_column_name"] == "date_of_birth")
+    levels = {lv.get("label_for_charts"): lv for lv in dob["comparison_levels"]}
+    fits = levels["Exact date of birth, given name agrees"]
+    assert fits["u_probability"] == pytest.approx(share, rel=1e-6)
+    assert levels["Exact date of birth, given name differs"]["u_probability"] == 0.01  # neutral, fixed
 
 
 def test_rerun_reuses_the_saved_model_and_keeps_every_customer_id(linked, spark):

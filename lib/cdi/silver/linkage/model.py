@@ -153,6 +153,32 @@ def _household_split(c: ComparisonConfig, agreement, label: str, tf_column: str 
     ]
 
 
+def pool_household_u(comparisons) -> list[str]:
+    """Give each household split's trained level the u of the whole agreement; return its labels.
+
+    Call after u estimation, on the linker's Splink comparisons. Random pairs that share an
+    address but conflict on given name or birth date are counted by the neutral level, so the
+    trained level's u alone is that of "agrees *and* the names fit", which is far rarer than
+    "agrees": the name evidence, already weighed by the name comparison, would be counted again
+    (at a million records a shared postcode plus "maria" outweighed a different surname and
+    phone). With the u of the whole agreement the level weighs only the address (or phone, or
+    birth date) itself. The pooled u is fixed so later EM sessions keep it.
+    """
+    pooled = []
+    for comp in comparisons:
+        levels = [cl for cl in comp.comparison_levels if not cl.is_null_level]
+        for fits, conflicts in zip(levels, levels[1:]):
+            if not (conflicts._fix_u_probability and conflicts._fix_m_probability) or fits._fix_u_probability:
+                continue
+            u_fits, u_conflicts = fits._trained_u_median, conflicts._trained_u_median
+            if u_fits is None:
+                continue
+            fits.u_probability = u_fits + (u_conflicts or 0.0)
+            fits._fix_u_probability = True
+            pooled.append(f"{comp.output_column_name}: {fits.label_for_charts}")
+    return pooled
+
+
 def _date_of_birth(c: ComparisonConfig):
     dob = c.column
     levels: list = [cll.NullLevel(dob)]

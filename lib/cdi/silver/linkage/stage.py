@@ -72,6 +72,8 @@ def train(linker: Linker, cfg: LinkageConfig) -> None:
         [blocking.rule_sql(r) for r in cfg.deterministic_rules], recall=cfg.recall
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=cfg.u_max_pairs, seed=cfg.seed)
+    pooled = model.pool_household_u(linker._settings_obj.comparisons)
+    log.info("link: u of the whole agreement given to %d household-aware level(s): %s", len(pooled), pooled)
     trained = 0
     for rule in cfg.training_blocking_rules:
         sql = blocking.rule_sql(rule)
