@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from splink import Linker
 
 from cdi.config import LinkageConfig, load_config
 from cdi.lake import Lake
 from cdi.silver.explain import explain_pair
 from cdi.silver.linkage import ModelStore, choose_backend, run_link, settings_creator
 from cdi.silver.linkage.backends import DuckDBBackend
-from cdi.silver.linkage.stage import prepared_input, train_or_load
+from cdi.silver.linkage.stage import prepared_input, train, train_or_load
 from linkage_fixtures import PLACEHOLDER_EMAIL, cluster_pairs, messy_records, records_frame, true_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -254,6 +255,26 @@ def test_data_without_emails_trains_the_model_it_would_without_the_email_rule(sp
     assert models["with"]["probability_two_random_records_match"] == pytest.approx(
         models["without"]["probability_two_random_records_match"]
     )
+
+
+def test_em_trains_on_a_sample_of_the_pairs_when_a_rule_pairs_more_than_em_max_pairs(linked, spark):
+    cfg, lake = copy_of(linked, spark, "em_sample")
+    # below the config's minimum (model_copy does not validate): the test data's rules pair a few hundred
+    small = cfg.model_copy(update={"linkage": cfg.linkage.model_copy(update={"em_max_pairs": 50})})
+    backend = DuckDBBackend(spark)
+    try:
+        input_sdf, _ = prepared_input(backend, lake, small.linkage)
+        linker = Linker(input_sdf, settings_creator(small.linkage), log_level=None)
+        train(linker, small.linkage, records=lake.read("silver/records").count())
+        sessions = linker._em_training_sessions
+        assert len(sessions) == len(small.linkage.training_blocking_rules)
+        sampled = [s._sample_info for s in sessions]
+        assert any(info["sampling_applied"] for info in sampled), sampled
+        assert all(info["max_pairs"] == 50 for info in sampled)
+        applied = [info for info in sampled if info["sampling_applied"]]
+        assert all(info["expected_pairs_after_sampling"] <= 60 for info in applied), applied
+    finally:
+        backend.close()
 
 
 def test_linkage_finds_messy_matches_but_keeps_twins_and_generations_apart(linked):

@@ -223,6 +223,9 @@ class LinkageConfig(_Strict):
     recall: float = Field(0.7, gt=0, le=1)
     blocking_key_cap: int = Field(200, ge=2)
     u_max_pairs: int = Field(2_000_000, ge=1000)
+    # EM on at most about this many pairs per training rule (Splink samples records by a hash of
+    # their key, so the match share of the rule's pairs is kept); null trains on every pair
+    em_max_pairs: int | None = Field(2_000_000, ge=1000)
     predict_threshold: float = Field(0.5, ge=0, le=1)
     cluster_threshold: float = Field(0.9, ge=0, le=1)
     retrain: bool = False

@@ -167,7 +167,10 @@ class SparkBackend(LinkageBackend):
         from splink import SparkAPI
 
         super().__init__(spark)
-        partitions = num_partitions or int(spark.conf.get("spark.sql.shuffle.partitions", "8"))
+        shuffle = int(spark.conf.get("spark.sql.shuffle.partitions", "8"))
+        # Splink repartitions some tables to a sixth or a tenth of this (blocked pairs, the input
+        # with term frequencies): at least six tasks per core keeps every core busy on those too.
+        partitions = num_partitions or max(shuffle, 6 * spark.sparkContext.defaultParallelism)
         self._ensure_checkpoint_dir()
         # Splink repartitions its big intermediate tables to this many partitions and writes them
         # to Parquet under the checkpoint dir, so EM iterations do not recompute the blocking.

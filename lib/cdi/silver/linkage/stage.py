@@ -38,6 +38,7 @@ ENTITY_MAP_TABLE = "silver/entity_map"
 ID_HISTORY_TABLE = "silver/id_history"
 INPUT_NAME = "cdi_link_input"
 STAGE = "link"
+EM_PROBE_RECORDS = 50_000
 
 
 def prepared_input(backend: LinkageBackend, lake, cfg: LinkageConfig) -> tuple[Any, list[dict[str, Any]]]:
@@ -66,7 +67,7 @@ def prepared_input(backend: LinkageBackend, lake, cfg: LinkageConfig) -> tuple[A
     return backend.materialise(sql, INPUT_NAME), capped
 
 
-def train(linker: Linker, cfg: LinkageConfig) -> None:
+def train(linker: Linker, cfg: LinkageConfig, records: int) -> None:
     """Unsupervised training: prior from deterministic rules, u by sampling, m by EM per rule."""
     linker.training.estimate_probability_two_random_records_match(
         [blocking.rule_sql(r) for r in cfg.deterministic_rules], recall=cfg.recall
@@ -74,6 +75,9 @@ def train(linker: Linker, cfg: LinkageConfig) -> None:
     linker.training.estimate_u_using_random_sampling(max_pairs=cfg.u_max_pairs, seed=cfg.seed)
     pooled = model.pool_household_u(linker._settings_obj.comparisons)
     log.info("link: u of the whole agreement given to %d household-aware level(s): %s", len(pooled), pooled)
+    # Splink counts a rule's pairs on this share of the records to decide how far to sample for
+    # em_max_pairs; its default 1% finds too few pairs to count on below a few million records.
+    probe = min(1.0, max(0.01, EM_PROBE_RECORDS / max(records, 1)))
     trained = 0
     for rule in cfg.training_blocking_rules:
         sql = blocking.rule_sql(rule)
@@ -82,7 +86,9 @@ def train(linker: Linker, cfg: LinkageConfig) -> None:
         # a rule that raises would leave the model without those comparisons and with that prior.
         before = linker._settings_obj.core_model_settings.copy()
         try:
-            linker.training.estimate_parameters_using_expectation_maximisation(sql)
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                sql, max_pairs=cfg.em_max_pairs, record_sample_proportion=probe
+            )
             trained += 1
         except EMTrainingException as exc:
             # a source set without, say, e-mail addresses gives that rule no pairs: skip it, the
@@ -157,7 +163,7 @@ def train_or_load(
         return linker_for(input_sdf, link_cfg, latest, backend.dialect), latest, False
     log.info("link: training a new linkage model: %s", reason)
     linker = Linker(input_sdf, model.settings_creator(link_cfg), log_level=None)
-    train(linker, link_cfg)
+    train(linker, link_cfg, records)
     meta = {"trained_at": at.isoformat(), "run_id": run_id, "backend": backend.name, "records": records}
     saved = save_trained(linker, link_cfg, cfg.lake_root, meta)
     # Score through the same path as a reused model, so a fresh and a loaded model agree exactly.
