@@ -257,6 +257,25 @@ def test_data_without_emails_trains_the_model_it_would_without_the_email_rule(sp
     )
 
 
+def test_a_model_from_an_older_training_procedure_is_retrained_once(linked, spark, caplog):
+    cfg, lake = copy_of(linked, spark, "old_procedure")
+    meta_path = Path(cfg.lake_root) / "models" / "linkage" / "v0001" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["training_procedure"] >= 2
+    del meta["training_procedure"]  # as written before the procedure was versioned
+    meta_path.write_text(json.dumps(meta))
+    backend = DuckDBBackend(spark)
+    try:
+        input_sdf, _ = prepared_input(backend, lake, cfg.linkage)
+        with caplog.at_level(logging.INFO, logger="cdi.silver.linkage.stage"):
+            _, saved, trained = train_or_load(backend, input_sdf, cfg, 100, "r7", False, datetime(2024, 5, 1))
+        _, again, retrained = train_or_load(backend, input_sdf, cfg, 100, "r8", False, datetime(2024, 5, 2))
+    finally:
+        backend.close()
+    assert trained and saved.version == 2 and "older procedure" in caplog.text
+    assert not retrained and again.version == 2
+
+
 def test_em_trains_on_a_sample_of_the_pairs_when_a_rule_pairs_more_than_em_max_pairs(linked, spark):
     cfg, lake = copy_of(linked, spark, "em_sample")
     # below the config's minimum (model_copy does not validate): the test data's rules pair a few hundred

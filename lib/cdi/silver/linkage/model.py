@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 UNIQUE_ID = "record_key"
 RETAINED_COLUMNS = ["source", "source_record_id"]
 MODEL_FORMAT = 1
+# Bumped when training changes what a model means; an older saved model is retrained once.
+# 2: household-aware levels carry the u of the whole agreement (pool_household_u).
+TRAINING_PROCEDURE = 2
 _VERSION_DIR = re.compile(r"^v(\d{4,})$")
 
 

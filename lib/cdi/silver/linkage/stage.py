@@ -115,6 +115,7 @@ def save_trained(linker: Linker, cfg: LinkageConfig, lake_root: str, meta: dict[
     meta = dict(
         meta,
         fingerprint=model.fingerprint(cfg),
+        training_procedure=model.TRAINING_PROCEDURE,
         recall=cfg.recall,
         probability_two_random_records_match=splink_model["probability_two_random_records_match"],
         linkage=cfg.model_dump(mode="json"),
@@ -158,6 +159,11 @@ def train_or_load(
         reason = "no saved model yet"
     elif latest.meta.get("fingerprint") != model.fingerprint(link_cfg):
         reason = f"linkage.comparisons changed since model v{latest.version:04d} was trained"
+    elif latest.meta.get("training_procedure", 1) < model.TRAINING_PROCEDURE:
+        reason = (
+            f"model v{latest.version:04d} was trained by an older procedure "
+            f"({latest.meta.get('training_procedure', 1)} < {model.TRAINING_PROCEDURE}: see model.TRAINING_PROCEDURE)"
+        )
     if reason is None:
         log.info("link: reusing linkage model v%04d (%s)", latest.version, latest.path)
         return linker_for(input_sdf, link_cfg, latest, backend.dialect), latest, False
