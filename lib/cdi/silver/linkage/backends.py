@@ -10,8 +10,9 @@ Nothing outside this module knows which engine ran.
 * :class:`SparkBackend` reads the table through the lake, caches the prepared input once, and
   lets Splink break lineage between its iterative steps by writing Parquet checkpoints.
 
-Measured on this project's hardware Splink on Spark local mode is 13-20x slower than DuckDB,
-hence :func:`choose_backend`.
+Measured on this project's 2-core machine Splink on Spark local mode takes 7-9x as long as DuckDB
+for the same model and data (100k and 1M records, ``bench/results/linkage.json``), hence
+:func:`choose_backend`.
 
     >>> name, why = choose_backend(cfg.linkage, spark.sparkContext.master, records=120_000)  # doctest: +SKIP
 """
