@@ -147,7 +147,8 @@ def train_or_load(
     backend: LinkageBackend, input_sdf, cfg: CdiConfig, records: int, run_id: str, force_retrain: bool, at: datetime
 ) -> tuple[Linker, model.SavedModel, bool]:
     """The latest saved model, or a newly trained and saved one when retraining is asked for, none
-    exists yet, or the comparisons changed. Returns (linker, model, trained)."""
+    exists yet, the comparisons changed, or it was trained by an older procedure. Returns (linker,
+    model, trained)."""
     link_cfg = cfg.linkage
     latest = model.ModelStore(cfg.lake_root).latest()
     reason = None
