@@ -76,7 +76,7 @@ def train(linker: Linker, cfg: LinkageConfig, records: int) -> None:
     pooled = model.pool_household_u(linker._settings_obj.comparisons)
     log.info("link: u of the whole agreement given to %d household-aware level(s): %s", len(pooled), pooled)
     # Splink counts a rule's pairs on this share of the records to decide how far to sample for
-    # em_max_pairs; its default 1% finds too few pairs to count on below a few million records.
+    # em_max_pairs; its default 1% finds few or no pairs to count on in small data.
     probe = min(1.0, max(0.01, EM_PROBE_RECORDS / max(records, 1)))
     trained = 0
     for rule in cfg.training_blocking_rules:
