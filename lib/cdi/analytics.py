@@ -76,6 +76,7 @@ def connect(
     root = lake_root or (cfg.lake_root if cfg else None)
     if not root:
         raise ValueError("give conf_path (an environment YAML) or lake_root (the lake folder)")
+    engine = cfg.storage.engine if cfg else "auto"
     spark = build_session(
         SparkSettings(
             master=master,
@@ -83,10 +84,11 @@ def connect(
             shuffle_partitions=shuffle_partitions,
             driver_memory=driver_memory,
             conf={"spark.ui.enabled": "false", "spark.default.parallelism": str(shuffle_partitions)},
+            storage_engine=engine,
         )
     )
     spark.sparkContext.setLogLevel("ERROR")
-    return Workspace(spark=spark, lake=Lake(spark, str(root), job="notebook"), cfg=cfg)
+    return Workspace(spark=spark, lake=Lake(spark, str(root), job="notebook", engine=engine), cfg=cfg)
 
 
 def require_tables(lake: Lake, *tables: str) -> None:

@@ -130,7 +130,7 @@ def _cmd_evaluate(args) -> int:
     if not Path(args.truth).exists():
         raise FileNotFoundError(f"truth file {args.truth} does not exist")
     spark = open_session(cfg)
-    lake = Lake(spark, cfg.lake_root, job="evaluate")
+    lake = Lake(spark, cfg.lake_root, job="evaluate", engine=cfg.storage.engine)
     report = evaluate(lake.read("silver/entity_map"), read_truth(spark, args.truth))
     out = args.out or f"{cfg.lake_root}/reports/evaluation-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
     Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -147,7 +147,7 @@ def _cmd_explain(args) -> int:
     cfg = _load(args.conf)
     explain_pair = _stage_function("cdi.silver.explain", "explain_pair", "explain")
     spark = open_session(cfg)
-    lake = Lake(spark, cfg.lake_root, job="explain")
+    lake = Lake(spark, cfg.lake_root, job="explain", engine=cfg.storage.engine)
     path = explain_pair(cfg, lake, args.record_key_a, args.record_key_b, args.out)
     print(f"waterfall chart written to {path}")
     return EXIT_OK
@@ -160,7 +160,7 @@ def _cmd_customer(args) -> int:
     cfg = _load(args.conf)
     customer_view = _stage_function("cdi.gold.customer_view", "customer_view", "customer")
     spark = open_session(cfg)
-    lake = Lake(spark, cfg.lake_root, job="customer")
+    lake = Lake(spark, cfg.lake_root, job="customer", engine=cfg.storage.engine)
     view = customer_view(spark, cfg, lake, args.key, as_of=args.as_of)
     print(view.format())
     return EXIT_OK

@@ -95,6 +95,19 @@ class SparkConfig(_Strict):
         return value
 
 
+class StorageConfig(_Strict):
+    """How the lake's Delta tables are written.
+
+    ``auto`` (default) and ``delta-spark`` use delta-spark's jars (``auto`` falls back to the
+    ``deltalake`` package, with a warning, where the jars cannot be had); ``deltalake`` always
+    uses that package (for machines that can never reach the jars).
+    """
+
+    engine: Literal["auto", "delta-spark", "deltalake"] = "auto"
+    # hours of history VACUUM keeps (time travel and --as-of reach back this far)
+    vacuum_retention_hours: float = Field(168, ge=0)
+
+
 class DemoConfig(_Strict):
     """Where the bundled demo data lives and how to generate it when it is absent."""
 
@@ -317,6 +330,7 @@ class CdiConfig(_Strict):
     name: str = "cdi"
     lake_root: str
     spark: SparkConfig = SparkConfig()
+    storage: StorageConfig = StorageConfig()
     demo: DemoConfig | None = None
     ingest: IngestConfig = IngestConfig()
     sources: list[SourceConfig] = Field(default_factory=list)

@@ -50,6 +50,7 @@ def spark_settings(cfg: CdiConfig):
         driver_memory=s.driver_memory,
         checkpoint_dir=s.checkpoint_dir,
         conf=_with_jdbc_jars(cfg, dict(s.conf)),
+        storage_engine=cfg.storage.engine,
     )
 
 
@@ -120,7 +121,7 @@ def run(
     for stage in STAGES:
         if stage not in stages:
             continue
-        lake = Lake(spark, cfg.lake_root, job=stage, run_id=run_id)
+        lake = Lake(spark, cfg.lake_root, job=stage, run_id=run_id, engine=cfg.storage.engine)
         if stage == "ingest":
             result.stages["ingest"] = functions["ingest"](spark, cfg, lake, run_id, summary=summary, sources=sources)
         elif stage == "link":

@@ -1,9 +1,14 @@
 """One place that builds the SparkSession, so jobs, tests and notebooks run Spark alike.
 
 Local mode is the default; a master given by ``spark-submit`` is respected. Splink's similarity
-jar is always added (Splink's Spark backend needs its UDFs on the executors). Delta's session
-extension is switched on only when the Delta classes are on the classpath; otherwise the lake
-falls back to the ``deltalake`` engine (see :mod:`cdi.lake`).
+jar is always added (Splink's Spark backend needs its UDFs on the executors).
+
+Delta Lake means delta-spark: outside ``spark-submit`` the session asks for the jars matching
+the installed pyspark and delta-spark through ``spark.jars.packages`` (what
+``configure_spark_with_delta_pip`` does; Ivy resolves them from Maven Central into its cache,
+which ``install.sh`` fills). Under ``spark-submit`` the jars come from ``--packages``/``--jars``.
+Only when they cannot be had (``storage.engine: auto`` and no jars) does the lake fall back to
+the ``deltalake`` package, and the log says so; ``storage.engine: deltalake`` asks for it.
 
     >>> spark = build_session(SparkSettings(master="local[2]"))  # doctest: +SKIP
 """
@@ -21,6 +26,7 @@ log = logging.getLogger(__name__)
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+ENGINES = ("auto", "delta-spark", "deltalake")
 
 
 class JavaMissingError(RuntimeError):
@@ -37,6 +43,9 @@ class SparkSettings:
     driver_memory: str | None = None
     checkpoint_dir: str | None = None
     conf: Mapping[str, str] = field(default_factory=dict)
+    # auto: delta-spark, falling back to deltalake when its jars cannot be resolved;
+    # delta-spark: the jars or fail; deltalake: no Delta jars, the lake uses the deltalake package
+    storage_engine: str = "auto"
 
 
 def check_java() -> str:
@@ -81,7 +90,25 @@ def _submitted_master() -> str | None:
 
 def _jars_conf_has_delta(conf: Mapping[str, str]) -> bool:
     packages = conf.get("spark.jars.packages", "") + "," + conf.get("spark.jars", "")
-    return "delta" in packages
+    return "delta-spark" in packages or "delta-core" in packages
+
+
+def delta_package() -> str:
+    """Maven coordinates of the delta-spark jar for the installed pyspark and delta-spark wheels.
+
+    The same rule as ``delta.configure_spark_with_delta_pip``: the artifact is named after
+    Spark's major.minor and Scala 2.13, the version is the pip package's.
+    """
+    from importlib.metadata import version
+
+    import pyspark
+
+    spark_major_minor = ".".join(pyspark.__version__.split(".")[:2])
+    return f"io.delta:delta-spark_{spark_major_minor}_2.13:{version('delta-spark')}"
+
+
+class DeltaJarsUnavailableError(RuntimeError):
+    """delta-spark was asked for but Spark could not load its jars."""
 
 
 def build_session(settings: SparkSettings | None = None):
@@ -93,6 +120,8 @@ def build_session(settings: SparkSettings | None = None):
     from pyspark.sql import SparkSession
 
     settings = settings or SparkSettings()
+    if settings.storage_engine not in ENGINES:
+        raise ValueError(f"unknown storage engine {settings.storage_engine!r}: use one of {', '.join(ENGINES)}")
     check_java()
     active = SparkSession.getActiveSession()
     if active is not None:
@@ -100,6 +129,35 @@ def build_session(settings: SparkSettings | None = None):
         return active
 
     under_submit = "PYSPARK_GATEWAY_PORT" in os.environ or os.environ.get("SPARK_SUBMIT") == "1"
+    want_delta = settings.storage_engine != "deltalake"
+    try:
+        spark = _new_session(settings, under_submit, with_delta=want_delta)
+    except Exception as exc:
+        if not want_delta or under_submit or not _is_gateway_failure(exc):
+            raise
+        if settings.storage_engine == "delta-spark":
+            raise DeltaJarsUnavailableError(
+                f"storage.engine is delta-spark but Spark could not load {delta_package()}: make Maven "
+                "Central reachable once (install.sh fills Ivy's cache) or pass the jars with --jars"
+            ) from exc
+        log.warning(
+            "delta-spark's jars (%s) could not be resolved: Spark started without them and the lake "
+            "falls back to the deltalake package (run install.sh with Maven Central reachable to fix)",
+            delta_package(),
+        )
+        spark = _new_session(settings, under_submit, with_delta=False)
+    _configure_runtime(spark, settings)
+    return spark
+
+
+def _is_gateway_failure(exc: Exception) -> bool:
+    """Spark's JVM died before answering: with ``spark.jars.packages`` that is Ivy failing to resolve."""
+    return "JAVA_GATEWAY_EXITED" in str(exc) or "Java gateway process exited" in str(exc)
+
+
+def _new_session(settings: SparkSettings, under_submit: bool, with_delta: bool):
+    from pyspark.sql import SparkSession
+
     builder = SparkSession.builder.appName(settings.app_name)
     if not under_submit and settings.master:
         builder = builder.master(_submitted_master() or settings.master)
@@ -125,7 +183,12 @@ def build_session(settings: SparkSettings | None = None):
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.legacy.timeParserPolicy": "CORRECTED",
     }
-    if _jars_conf_has_delta({**submitted, **extra}):
+    has_delta = _jars_conf_has_delta({**submitted, **extra})
+    if with_delta and not under_submit and not has_delta:
+        packages = [p for p in extra.pop("spark.jars.packages", "").split(",") if p]
+        extra["spark.jars.packages"] = ",".join([delta_package(), *packages])
+        has_delta = True
+    if with_delta and has_delta:
         base["spark.sql.extensions"] = DELTA_EXTENSION
         base["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
     base.update(extra)
@@ -134,7 +197,6 @@ def build_session(settings: SparkSettings | None = None):
     spark = builder.getOrCreate()
     if under_submit:
         _add_jars_to_running_driver(spark, jars, submitted.get("spark.jars", ""))
-    _configure_runtime(spark, settings)
     return spark
 
 
@@ -163,7 +225,12 @@ def _configure_runtime(spark, settings: SparkSettings) -> None:
     spark.conf.set("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
     checkpoint_dir = settings.checkpoint_dir or os.path.join(tempfile.gettempdir(), "cdi-checkpoints")
     spark.sparkContext.setCheckpointDir(checkpoint_dir)
-    engine = "delta-spark (native)" if delta_classes_available(spark) else "deltalake (delta-rs)"
+    if settings.storage_engine == "deltalake":
+        engine = "deltalake (chosen by storage.engine)"
+    elif delta_classes_available(spark):
+        engine = "delta-spark"
+    else:
+        engine = "deltalake (fallback: delta-spark's classes are not on the classpath)"
     log.info(
         "spark session: master=%s, version=%s, storage engine=%s",
         spark.sparkContext.master,

@@ -11,24 +11,32 @@ package otherwise; both produce standard Delta tables with the same history meta
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterator, Sequence
 from urllib.parse import unquote, urlparse
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructField
 
+from .contracts import constraint_name, contract_for
 from .engine import (
+    CHANGE_FEED_PROPERTY,
+    CONSTRAINT_PREFIX,
     CommitContext,
     ConcurrentWriteError,
+    ConstraintViolationError,
     Engine,
     LakeError,
+    MergeSpec,
     ReplaceWhereMismatchError,
     SchemaMismatchError,
     TableNotFoundError,
     WriteResult,
+    nullable,
 )
 
 __all__ = [
@@ -37,7 +45,9 @@ __all__ = [
     "SchemaMismatchError",
     "TableNotFoundError",
     "ConcurrentWriteError",
+    "ConstraintViolationError",
     "ReplaceWhereMismatchError",
+    "MergeSpec",
     "WriteResult",
     "select_engine",
 ]
@@ -45,21 +55,32 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+ENGINE_NAMES = {"auto": "auto", "delta-spark": "native", "native": "native", "deltalake": "deltalake"}
+
+
 def select_engine(spark: SparkSession, prefer: str = "auto") -> Engine:
-    """delta-spark when its classes are loaded (or when asked for), delta-rs otherwise."""
+    """delta-spark when its classes are loaded (or when asked for), the deltalake package otherwise.
+
+    ``prefer`` is ``auto``, ``delta-spark`` (alias ``native``) or ``deltalake``; the fallback is
+    logged as such, so a run that meant to use delta-spark never silently writes another way.
+    """
     from cdi.spark import delta_classes_available
 
-    if prefer not in ("auto", "native", "deltalake"):
-        raise ValueError(f"unknown storage engine {prefer!r}: use auto, native or deltalake")
-    if prefer == "native" or (prefer == "auto" and delta_classes_available(spark)):
+    choice = ENGINE_NAMES.get(prefer)
+    if choice is None:
+        raise ValueError(f"unknown storage engine {prefer!r}: use auto, delta-spark or deltalake")
+    if choice == "native" or (choice == "auto" and delta_classes_available(spark)):
         if not delta_classes_available(spark):
             raise LakeError(
-                "the native Delta engine was requested but delta-spark's classes are not on the Spark "
-                "classpath; start Spark with --packages io.delta:delta-spark_2.13:<version>"
+                "the delta-spark engine was requested but delta-spark's classes are not on the Spark "
+                "classpath; start Spark with --packages io.delta:delta-spark_<spark>_2.13:<version> "
+                "(cdi's own sessions add it) or set storage.engine: deltalake"
             )
         from .native import NativeDeltaEngine
 
         return NativeDeltaEngine(spark)
+    if choice == "auto":
+        log.warning("storage: delta-spark's classes are not loaded; falling back to the deltalake package")
     from .deltars import DeltaRsEngine
 
     return DeltaRsEngine(spark)
@@ -96,7 +117,14 @@ class Lake:
 
     def with_context(self, job: str | None = None, run_id: str | None = None) -> "Lake":
         """The same lake, committing under another job name or run id."""
-        return Lake(self.spark, self.root, job or self.ctx.job, run_id or self.ctx.run_id, self.engine)
+        lake = Lake(self.spark, self.root, job or self.ctx.job, run_id or self.ctx.run_id, self.engine)
+        lake.ctx = dataclasses.replace(lake.ctx, txn_id=self.ctx.txn_id)
+        return lake
+
+    @property
+    def engine_name(self) -> str:
+        """``delta-spark`` or ``deltalake``: what writes this lake's tables in this session."""
+        return self.engine.name
 
     def path(self, table: str) -> str:
         if not table or table.startswith("/") or ".." in table.split("/"):
@@ -156,6 +184,8 @@ class Lake:
         if replace_where and replace_partitions:
             raise ValueError("give replace_where or replace_partitions, not both")
         op = operation or ("APPEND" if mode == "append" else "OVERWRITE")
+        if not self.exists(table):
+            self._create(table, df, partition_by)
         result = self.engine.write(
             self.path(table),
             df,
@@ -170,6 +200,98 @@ class Lake:
         )
         log.debug("wrote %s at version %s (%s)", table, result.version, op)
         return result
+
+    def _create(self, table: str, df: DataFrame, partition_by: list[str] | None) -> None:
+        """A contract table starts empty with its Change Data Feed and CHECK constraint on, so
+        the feed covers its first rows and no row ever lands without its keys."""
+        contract = contract_for(table)
+        if contract is None or (not contract.change_feed and contract.check() is None):
+            return
+        properties = {CHANGE_FEED_PROPERTY: "true"} if contract.change_feed else {}
+        self.engine.create(self.path(table), nullable(df.schema), partition_by, properties, self.ctx)
+        self.ensure_contract(table)
+
+    def ensure_contract(self, table: str) -> list[str]:
+        """Switch on what the table's contract asks for and it lacks; returns what was added.
+
+        Tables created before a contract existed get it here (``cdi maintain`` calls this).
+        """
+        contract = contract_for(table)
+        if contract is None or not self.exists(table):
+            return []
+        path = self.path(table)
+        props = self.engine.properties(path)
+        added = []
+        if contract.change_feed and props.get(CHANGE_FEED_PROPERTY) != "true":
+            self.engine.set_properties(path, {CHANGE_FEED_PROPERTY: "true"}, self.ctx)
+            added.append("change data feed")
+        check = contract.check()
+        name = constraint_name(table)
+        if check is not None and f"{CONSTRAINT_PREFIX}{name}" not in props:
+            self.engine.add_constraint(path, name, check, self.ctx)
+            added.append(f"constraint {name}")
+        return added
+
+    def properties(self, table: str) -> dict[str, str]:
+        return self.engine.properties(self.path(table))
+
+    def merge(self, table: str, source: DataFrame, spec: MergeSpec, *, operation: str = "MERGE") -> WriteResult:
+        """Apply ``spec`` (see :class:`MergeSpec`) to ``table`` in one commit.
+
+        delta-spark runs ``MERGE INTO``; the deltalake fallback commits the merged rows as one
+        overwrite. Example: close the current version of changed customers and add new ones::
+
+            MergeSpec(keys=(("customer_id", "merge_key"),), target_condition="t.is_current",
+                      update=(("is_current", "false"), ("valid_to", "s.valid_from")),
+                      insert_condition="s.merge_key IS NULL")
+        """
+        result = self.engine.merge(self.path(table), source, spec, self.ctx, operation)
+        log.debug("merged into %s at version %s (%s)", table, result.version, operation)
+        return result
+
+    def changes(self, table: str, start_version: int, end_version: int | None = None) -> DataFrame:
+        """The table's Change Data Feed from ``start_version`` to ``end_version`` (inclusive)."""
+        return self.engine.changes(self.path(table), start_version, end_version)
+
+    def restore(self, table: str, version: int) -> WriteResult:
+        """Make ``version`` current again in a new commit (``RESTORE``); history is kept."""
+        return self.engine.restore(self.path(table), version, self.ctx)
+
+    def optimize(self, table: str) -> dict[str, Any]:
+        """Compact the table's small files (``OPTIMIZE``); readers see the same rows."""
+        return self.engine.optimize(self.path(table), self.ctx)
+
+    def tables(self) -> list[str]:
+        """Every Delta table under the root (``bronze/crm``, ``silver/records``, ...), sorted."""
+        from .files import delta_tables_under
+
+        return delta_tables_under(self.root)
+
+    @contextmanager
+    def transaction(self, name: str, tables: Sequence[str]) -> Iterator["Lake"]:
+        """Commits to several tables that land together or not at all.
+
+        Inside the block, write through the lake it yields; each commit carries the transaction
+        id. A Python error rolls the tables back at once (``RESTORE`` to their versions before
+        the block); a killed process leaves an open marker that the next transaction or
+        :meth:`recover` rolls back. Only one writer may hold a lake at a time.
+
+            >>> with lake.transaction("stable ids", ["silver/id_history", "silver/entity_map"]) as tx:  # doctest: +SKIP
+            ...     tx.write("silver/id_history", events)
+            ...     tx.write("silver/entity_map", entity_map, mode="overwrite")
+        """
+        from .transactions import Transactions
+
+        with Transactions(self).open(name, tables) as txn_id:
+            tx = Lake(self.spark, self.root, self.ctx.job, self.ctx.run_id, self.engine)
+            tx.ctx = dataclasses.replace(self.ctx, txn_id=txn_id)
+            yield tx
+
+    def recover(self) -> list[str]:
+        """Roll back transactions whose process died before they finished; their names."""
+        from .transactions import Transactions
+
+        return Transactions(self).recover()
 
     def delete(self, table: str, predicate: str) -> WriteResult:
         """Remove the rows matching ``predicate`` (a Spark SQL condition); other rows stay."""

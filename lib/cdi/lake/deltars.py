@@ -37,15 +37,21 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
 from .engine import (
+    CHANGE_FEED_PROPERTY,
+    CONSTRAINT_MARKER,
+    CONSTRAINT_PREFIX,
     CommitContext,
     ConcurrentWriteError,
+    ConstraintViolationError,
     Engine,
+    MergeSpec,
     LakeError,
     SchemaMismatchError,
     TableNotFoundError,
     WriteResult,
     conform,
     guard_replace,
+    merged_rows,
     nullable,
     partition_predicate,
     reconcile_schema,
@@ -429,7 +435,7 @@ class DeltaRsEngine(Engine):
                 )
             partition_by = table_parts
             target, new_fields = reconcile_schema(path, _spark_schema(dt), df.schema, allow_new_columns)
-            df = conform(df, target)
+            df = _guard_constraints(conform(df, target), path, _constraints(dt))
         else:
             partition_by = list(partition_by or [])
             missing = [c for c in partition_by if c not in df.columns]
@@ -542,6 +548,12 @@ class DeltaRsEngine(Engine):
             mismatch = replace_mismatch(exc, path, described) if described else None
             if mismatch is not None:
                 raise mismatch from exc
+            if CONSTRAINT_MARKER in str(exc):
+                broken = str(exc).split(CONSTRAINT_MARKER + ": ", 1)[1].splitlines()[0]
+                raise ConstraintViolationError(
+                    f"table {path}: a written row breaks CHECK constraint {broken}; nothing was written. "
+                    "Fix the rows the stage writes."
+                ) from exc
             raise
 
     def _create(
@@ -580,6 +592,94 @@ class DeltaRsEngine(Engine):
             path, version if version is not None else self.version(path), files_added=added, files_removed=removed
         )
 
+    def create(
+        self, path: str, schema: StructType, partition_by: list[str] | None, properties: dict[str, str], ctx: CommitContext
+    ) -> None:
+        props = CommitProperties(custom_metadata=ctx.metadata("CREATE TABLE", {"properties": properties}))
+        create_table_with_add_actions(
+            path, _delta_schema(nullable(schema)), [], mode="error", partition_by=partition_by or None,
+            configuration=properties, commit_properties=props,
+        )
+
+    def merge(self, path: str, source: DataFrame, spec: MergeSpec, ctx: CommitContext, operation: str) -> WriteResult:
+        """MERGE as one overwrite commit of the merged rows (delta-rs's own merge would pull the
+        source through the driver); the table is read at one pinned version."""
+        dt = self._table(path)
+        merged = merged_rows(self._read_snapshot(path, dt), source, spec)
+        schema = _spark_schema(dt)
+        merged = _guard_constraints(merged, path, _constraints(dt))
+        partition_by = list(dt.metadata().partition_columns)
+        affected = [a["path"] for a in self._add_actions(dt)]
+        return self._commit_rewrite(
+            path, dt, merged, schema, partition_by, affected, "append", ctx, operation,
+            {"merge_on": spec.on(), "base_version": dt.version()}, [], "",
+        )
+
+    def changes(self, path: str, start_version: int, end_version: int | None = None) -> DataFrame:
+        """The change feed inferred from each commit's added and removed files, as delta-spark
+        infers it for commits without change-data files: rows only in removed files are
+        ``delete``, rows only in added files ``insert`` (a rewritten unchanged row cancels out)."""
+        dt = self._table(path)
+        if CHANGE_FEED_PROPERTY not in dt.metadata().configuration:
+            raise LakeError(f"table {path} has no Change Data Feed ({CHANGE_FEED_PROPERTY} is not set)")
+        end = dt.version() if end_version is None else end_version
+        schema = _spark_schema(dt)
+        parts = []
+        for version, at, adds, removes in _log_file_actions(path, start_version, end):
+            for files, sign in ((adds, 1), (removes, -1)):
+                if files:
+                    rows = self._kept_rows(path, schema, files, F.lit(False))
+                    parts.append(
+                        rows.withColumn("_sign", F.lit(sign))
+                        .withColumn("_commit_version", F.lit(version).cast("long"))
+                        .withColumn("_commit_timestamp", F.lit(at).cast("timestamp"))
+                    )
+        if not parts:
+            empty = StructType(list(schema.fields))
+            return self.spark.createDataFrame([], empty).select(
+                "*",
+                F.lit(None).cast("string").alias("_change_type"),
+                F.lit(None).cast("long").alias("_commit_version"),
+                F.lit(None).cast("timestamp").alias("_commit_timestamp"),
+            )
+        union = parts[0]
+        for part in parts[1:]:
+            union = union.unionByName(part)
+        keys = [*schema.fieldNames(), "_commit_version", "_commit_timestamp"]
+        net = union.groupBy(*[F.col(f"`{k}`") for k in keys]).agg(F.sum("_sign").alias("_n")).where(F.col("_n") != 0)
+        return net.select(
+            *[F.col(f"`{n}`") for n in schema.fieldNames()],
+            F.when(F.col("_n") > 0, F.lit("insert")).otherwise(F.lit("delete")).alias("_change_type"),
+            "_commit_version",
+            "_commit_timestamp",
+        )
+
+    def restore(self, path: str, version: int, ctx: CommitContext) -> WriteResult:
+        commit_id = uuid.uuid4().hex
+        meta = ctx.metadata("RESTORE", {"to_version": version, "commit_id": commit_id})
+        self._table(path).restore(version, commit_properties=CommitProperties(custom_metadata=meta))
+        return self._result(path, commit_id, 0, 0)
+
+    def optimize(self, path: str, ctx: CommitContext) -> dict[str, Any]:
+        metrics = self._table(path).optimize.compact(commit_properties=CommitProperties(custom_metadata=ctx.metadata("OPTIMIZE")))
+        return {"files_added": int(metrics.get("numFilesAdded", 0)), "files_removed": int(metrics.get("numFilesRemoved", 0))}
+
+    def properties(self, path: str) -> dict[str, str]:
+        return dict(self._table(path).metadata().configuration)
+
+    def set_properties(self, path: str, properties: dict[str, str], ctx: CommitContext) -> None:
+        props = CommitProperties(custom_metadata=ctx.metadata("SET PROPERTIES", {"properties": properties}))
+        self._table(path).alter.set_table_properties(properties, raise_if_not_exists=False, commit_properties=props)
+
+    def add_constraint(self, path: str, name: str, expression: str, ctx: CommitContext) -> None:
+        """Checked here on the current rows with Spark, then recorded as delta-rs records it;
+        this engine's writes enforce it themselves (see ``_guard_constraints``)."""
+        dt = self._table(path)
+        bad = self._read_snapshot(path, dt).where(~F.coalesce(F.expr(expression), F.lit(False))).limit(1).count()
+        if bad:
+            raise ConstraintViolationError(f"table {path}: existing rows break the new constraint {name} ({expression})")
+        self.set_properties(path, {f"{CONSTRAINT_PREFIX}{name}": expression}, ctx)
+
     def add_columns(self, path: str, fields: list[StructField], ctx: CommitContext) -> None:
         delta_fields = DeltaSchema.from_json(nullable(StructType(fields)).json()).fields
         props = CommitProperties(custom_metadata=ctx.metadata("ADD COLUMNS", {"columns": [f.name for f in fields]}))
@@ -605,6 +705,43 @@ class DeltaRsEngine(Engine):
                 if not dry_run:
                     fs.delete_dir(info.path)
         return list(removed)
+
+
+def _constraints(dt: DeltaTable) -> dict[str, str]:
+    conf = dt.metadata().configuration
+    return {k[len(CONSTRAINT_PREFIX):]: v for k, v in conf.items() if k.startswith(CONSTRAINT_PREFIX)}
+
+
+def _guard_constraints(df: DataFrame, path: str, constraints: dict[str, str]) -> DataFrame:
+    """Fail the write's own tasks on a row that breaks a CHECK constraint (delta-spark checks
+    them itself; delta-rs's checks run only in its own writers, which this engine does not use)."""
+    for name, expression in constraints.items():
+        message = F.lit(f"{CONSTRAINT_MARKER}: {name} ({expression}) in {path}")
+        df = df.where(F.when(F.coalesce(F.expr(expression), F.lit(False)), F.lit(True)).otherwise(F.raise_error(message)))
+    return df
+
+
+def _log_file_actions(path: str, start: int, end: int):
+    """(version, commit time, added files, removed files) of each commit in [start, end], from
+    the commit files of ``_delta_log`` (kept for the log retention, 30 days by default)."""
+    fs, base = _filesystem(path)
+    for version in range(start, end + 1):
+        log_file = f"{base.rstrip('/')}/_delta_log/{version:020d}.json"
+        try:
+            with fs.open_input_stream(log_file) as stream:
+                lines = stream.read().decode("utf-8").splitlines()
+        except FileNotFoundError as exc:
+            raise LakeError(f"table {path}: the log of version {version} is gone (log retention); no change feed") from exc
+        adds, removes, at = [], [], None
+        for line in lines:
+            action = json.loads(line)
+            if "add" in action and action["add"].get("dataChange", True):
+                adds.append(unquote(action["add"]["path"]))
+            elif "remove" in action and action["remove"].get("dataChange", True):
+                removes.append(unquote(action["remove"]["path"]))
+            elif "commitInfo" in action:
+                at = datetime.fromtimestamp(action["commitInfo"].get("timestamp", 0) / 1000, tz=timezone.utc)
+        yield version, at, adds, removes
 
 
 def _wait_for_group(sc, group: str, timeout: float = 60.0) -> None:

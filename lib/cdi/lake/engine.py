@@ -34,6 +34,10 @@ class ConcurrentWriteError(LakeError):
     """Another writer committed a conflicting change while this write ran."""
 
 
+class ConstraintViolationError(LakeError):
+    """A written row breaks one of the table's CHECK constraints; nothing was written."""
+
+
 class ReplaceWhereMismatchError(LakeError):
     """A ``replace_where``/``replace_partitions`` write carried rows outside what it replaces.
 
@@ -44,13 +48,17 @@ class ReplaceWhereMismatchError(LakeError):
 
 @dataclass(frozen=True)
 class CommitContext:
-    """What every commit records in the table history: the operation, the job and the run."""
+    """What every commit records in the table history: the operation, the job, the run and,
+    inside :meth:`cdi.lake.Lake.transaction`, the transaction the commit belongs to."""
 
     job: str = "cdi"
     run_id: str | None = None
+    txn_id: str | None = None
 
     def metadata(self, operation: str, extra: dict[str, Any] | None = None) -> dict[str, str]:
         meta = {"cdi.operation": operation, "cdi.job": self.job, "cdi.run_id": self.run_id or ""}
+        if self.txn_id:
+            meta["cdi.txn_id"] = self.txn_id
         for key, value in (extra or {}).items():
             meta[f"cdi.{key}"] = value if isinstance(value, str) else json.dumps(value, default=str)
         return meta
@@ -63,6 +71,76 @@ class WriteResult:
     files_added: int = 0
     files_removed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MergeSpec:
+    """One MERGE: how source rows (alias ``s``) meet target rows (alias ``t``) and what happens.
+
+    ``keys`` pairs target and source columns that must be equal (a null source key never
+    matches, the usual way to insert a new version of a matched row). ``target_condition``
+    limits the target rows that can match (e.g. ``t.is_current``). Matched rows get ``update``
+    (column -> SQL over ``t``/``s``) where ``update_condition`` holds; unmatched source rows are
+    inserted (every target column by name) where ``insert_condition`` holds; with
+    ``delete_unmatched`` the target rows (within ``target_condition``) no source row matches are
+    deleted.
+    """
+
+    keys: tuple[tuple[str, str], ...]
+    target_condition: str | None = None
+    update: tuple[tuple[str, str], ...] = ()
+    update_condition: str | None = None
+    insert: bool = True
+    insert_condition: str | None = None
+    delete_unmatched: bool = False
+
+    def on(self) -> str:
+        cond = " AND ".join(f"t.`{tk}` = s.`{sk}`" for tk, sk in self.keys)
+        return f"({cond}) AND ({self.target_condition})" if self.target_condition else cond
+
+
+def merged_rows(target: DataFrame, source: DataFrame, spec: MergeSpec) -> DataFrame:
+    """The table's rows after ``spec`` is applied: MERGE's result computed with joins.
+
+    Engines without a MERGE command commit this as an overwrite (one transaction). Every target
+    column comes back in the table's order; a source column the table lacks is only usable in
+    conditions and update expressions.
+    """
+    cols = target.columns
+    t_in = F.coalesce(F.expr(spec.target_condition), F.lit(False)) if spec.target_condition else F.lit(True)
+    t_all = target.alias("t")
+    t_side = t_all.where(t_in).withColumn("__t", F.lit(True)).alias("t")
+    rest = t_all.where(~t_in)
+    s_side = source.withColumn("__s", F.lit(True)).alias("s")
+    on = None
+    for tk, sk in spec.keys:
+        cond = F.col(f"t.`{tk}`") == F.col(f"s.`{sk}`")
+        on = cond if on is None else on & cond
+    joined = t_side.join(s_side, on, "full_outer")
+    matched = F.col("t.__t").isNotNull() & F.col("s.__s").isNotNull()
+    target_only = F.col("t.__t").isNotNull() & F.col("s.__s").isNull()
+    source_only = F.col("t.__t").isNull()
+    updates = dict(spec.update)
+    do_update = matched & (F.expr(spec.update_condition) if spec.update_condition else F.lit(True))
+    src_cols = set(source.columns)
+
+    def value(c: str) -> Column:
+        from_s = F.col(f"s.`{c}`") if c in src_cols else F.lit(None)
+        kept = F.col(f"t.`{c}`")
+        updated = F.expr(updates[c]) if c in updates else kept
+        return (
+            F.when(source_only, from_s)
+            .when(do_update, updated)
+            .otherwise(kept)
+            .cast(target.schema[c].dataType)
+            .alias(c)
+        )
+
+    keep = matched | (target_only & F.lit(not spec.delete_unmatched))
+    if spec.insert:
+        insert_ok = F.expr(spec.insert_condition) if spec.insert_condition else F.lit(True)
+        keep = keep | (source_only & F.coalesce(insert_ok, F.lit(False)))
+    return joined.where(keep).select(*[value(c) for c in cols]).unionByName(rest)
 
 
 def relaxed(dtype: DataType) -> DataType:
@@ -86,6 +164,9 @@ def nullable(schema: StructType) -> StructType:
 
 
 REPLACE_MISMATCH_MARKER = "cdi-replace-mismatch"
+CONSTRAINT_MARKER = "cdi-constraint-violated"
+CONSTRAINT_PREFIX = "delta.constraints."
+CHANGE_FEED_PROPERTY = "delta.enableChangeDataFeed"
 
 
 def partition_predicate(values: dict[str, Any]) -> Column:
@@ -211,3 +292,36 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def file_paths(self, path: str, version: int | None = None) -> list[str]:
         """Data files of a snapshot (for readers outside Spark, such as DuckDB)."""
+
+    @abc.abstractmethod
+    def create(
+        self, path: str, schema: StructType, partition_by: list[str] | None, properties: dict[str, str], ctx: CommitContext
+    ) -> None:
+        """Create an empty table whose first commit already carries ``properties``."""
+
+    @abc.abstractmethod
+    def merge(self, path: str, source: DataFrame, spec: MergeSpec, ctx: CommitContext, operation: str) -> WriteResult: ...
+
+    @abc.abstractmethod
+    def changes(self, path: str, start_version: int, end_version: int | None = None) -> DataFrame:
+        """Rows changed between two versions (inclusive) with ``_change_type``, ``_commit_version``
+        and ``_commit_timestamp``, as Delta's Change Data Feed gives them."""
+
+    @abc.abstractmethod
+    def optimize(self, path: str, ctx: CommitContext) -> dict[str, Any]:
+        """Compact small files; returns what it did (files added/removed)."""
+
+    @abc.abstractmethod
+    def restore(self, path: str, version: int, ctx: CommitContext) -> WriteResult:
+        """Make ``version`` the current state again, in a new commit (history is kept)."""
+
+    @abc.abstractmethod
+    def properties(self, path: str) -> dict[str, str]:
+        """The table's properties (``delta.*`` settings, ``delta.constraints.*``)."""
+
+    @abc.abstractmethod
+    def set_properties(self, path: str, properties: dict[str, str], ctx: CommitContext) -> None: ...
+
+    @abc.abstractmethod
+    def add_constraint(self, path: str, name: str, expression: str, ctx: CommitContext) -> None:
+        """Add a CHECK constraint that every later write must satisfy."""

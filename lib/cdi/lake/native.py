@@ -1,27 +1,39 @@
-"""Delta tables through delta-spark, used when its classes are on the Spark classpath
-(clusters started with ``--packages io.delta:delta-spark_2.13:<version>``)."""
+"""Delta tables through delta-spark: the engine wherever its jars are on the Spark classpath
+(every cdi session asks for them, see :mod:`cdi.spark`; clusters pass ``--packages``).
+
+delta-spark does the transactions; this class maps the lake's calls onto its commands (writes
+with ``replaceWhere``, ``MERGE``, Change Data Feed, ``RESTORE``, ``OPTIMIZE``, ``VACUUM``, CHECK
+constraints) and its typed errors (``delta.exceptions``) onto the lake's.
+"""
 
 from __future__ import annotations
 
 import json
+import threading
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any
-from urllib.parse import unquote, urlparse
+from typing import Any, Iterator
 
+from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
 from .engine import (
+    CHANGE_FEED_PROPERTY,
+    CONSTRAINT_PREFIX,
     CommitContext,
     ConcurrentWriteError,
+    ConstraintViolationError,
     Engine,
     LakeError,
+    MergeSpec,
     ReplaceWhereMismatchError,
     SchemaMismatchError,
     TableNotFoundError,
     WriteResult,
+    conform,
     guard_replace,
     partition_predicate,
     reconcile_schema,
@@ -29,6 +41,9 @@ from .engine import (
 )
 
 _META_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+# Delta commands without a writer option take commit metadata from this session setting; one
+# lock keeps two threads of one session from swapping each other's metadata
+_META_LOCK = threading.RLock()
 
 
 def _sql_literal(value: Any) -> str:
@@ -36,13 +51,70 @@ def _sql_literal(value: Any) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _table_ref(path: str) -> str:
+    return "delta.`" + path.replace("`", "``") + "`"
+
+
 def _local(path: str) -> str:
-    parsed = urlparse(path)
-    return unquote(parsed.path) if parsed.scheme == "file" else path
+    """A local file's path from a Hadoop path string (``file:/x/k=a b``: not percent-encoded)."""
+    if path.startswith("file:"):
+        rest = path[len("file:") :]
+        return "/" + rest.lstrip("/")
+    return path
+
+
+def _delta_conflict_types() -> tuple[type[BaseException], ...]:
+    from delta.exceptions import (
+        ConcurrentAppendException,
+        ConcurrentDeleteDeleteException,
+        ConcurrentDeleteReadException,
+        ConcurrentTransactionException,
+        ConcurrentWriteException,
+        DeltaConcurrentModificationException,
+        MetadataChangedException,
+        ProtocolChangedException,
+    )
+
+    return (
+        ConcurrentAppendException,
+        ConcurrentDeleteDeleteException,
+        ConcurrentDeleteReadException,
+        ConcurrentTransactionException,
+        ConcurrentWriteException,
+        DeltaConcurrentModificationException,
+        MetadataChangedException,
+        ProtocolChangedException,
+    )
+
+
+def _condition(exc: BaseException | None) -> str:
+    """Spark's error condition (``DELTA_VIOLATE_CONSTRAINT_WITH_VALUES``, ...), or ''.
+
+    Errors PySpark converts carry it; a raw ``Py4JJavaError`` carries the JVM exception, whose
+    ``getCondition`` (Spark's ``SparkThrowable``) says the same.
+    """
+    from py4j.protocol import Py4JJavaError
+
+    while exc is not None:
+        if isinstance(exc, PySparkException):
+            return exc.getCondition() or ""
+        if isinstance(exc, Py4JJavaError):
+            java = exc.java_exception
+            while java is not None:
+                try:
+                    condition = java.getCondition()
+                except Exception:  # not a SparkThrowable
+                    condition = None
+                if condition:
+                    return str(condition)
+                java = java.getCause()
+            return ""
+        exc = exc.__cause__
+    return ""
 
 
 class NativeDeltaEngine(Engine):
-    """delta-spark does the transactions; this class maps the lake's calls and errors onto it."""
+    """The lake's operations as delta-spark commands."""
 
     name = "delta-spark"
 
@@ -51,6 +123,7 @@ class NativeDeltaEngine(Engine):
         from delta.tables import DeltaTable  # imported lazily: only valid with the jars present
 
         self._DeltaTable = DeltaTable
+        self._conflicts = _delta_conflict_types()
 
     def _dt(self, path: str):
         if not self.exists(path):
@@ -64,17 +137,25 @@ class NativeDeltaEngine(Engine):
         if not self.exists(path):
             raise TableNotFoundError(f"no Delta table at {path}")
         reader = self.spark.read.format("delta")
+        if timestamp is not None:
+            version = self._version_at(path, timestamp)
         if version is not None:
             reader = reader.option("versionAsOf", version)
-        if timestamp is not None:
-            ts = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=timezone.utc)
-            reader = reader.option("timestampAsOf", ts.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f"))
         try:
             return reader.load(path)
-        except Exception as exc:  # time travel outside the table's history
-            if version is not None or timestamp is not None:
-                raise LakeError(f"table {path} has no version {version if version is not None else timestamp}: {exc}") from exc
+        except Exception as exc:  # time travel outside the table's (vacuumed) history
+            if version is not None:
+                raise LakeError(f"table {path} has no readable version {version}: {exc}") from exc
             raise
+
+    def _version_at(self, path: str, timestamp: datetime) -> int:
+        """The newest version committed at or before ``timestamp`` (delta-spark itself refuses
+        a timestamp after the last commit, which for "as of" means the current version)."""
+        ts = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=timezone.utc)
+        for h in self.history(path):  # newest first; one row per commit
+            if h["timestamp"] <= ts:
+                return int(h["version"])
+        raise LakeError(f"table {path} did not exist at {ts.isoformat()}: its first commit is later")
 
     def schema(self, path: str) -> StructType:
         return self.read(path).schema
@@ -82,9 +163,14 @@ class NativeDeltaEngine(Engine):
     def version(self, path: str) -> int:
         return int(self._dt(path).history(1).select("version").first()[0])
 
+    def _detail(self, path: str):
+        return self._dt(path).detail().select("partitionColumns", "properties").first()
+
     def partition_columns(self, path: str) -> list[str]:
-        row = self.spark.sql(f"DESCRIBE DETAIL delta.`{path}`").select("partitionColumns").first()
-        return list(row[0])
+        return list(self._detail(path)["partitionColumns"])
+
+    def properties(self, path: str) -> dict[str, str]:
+        return dict(self._detail(path)["properties"] or {})
 
     def file_paths(self, path: str, version: int | None = None) -> list[str]:
         # inputFiles() lists the snapshot's files from the Delta log without scanning the data
@@ -108,31 +194,36 @@ class NativeDeltaEngine(Engine):
             )
         return out
 
-    def _with_metadata(self, path: str, meta: dict[str, str] | None, action):
-        """Run a Delta command, its commit carrying ``meta``; map delta-spark's conflict errors.
+    @contextmanager
+    def _committing(self, path: str, meta: dict[str, str] | None) -> Iterator[None]:
+        """Run a Delta command whose commit carries ``meta``; map delta-spark's typed errors.
 
-        Commands without a writer option take the metadata from a session setting, so two of
-        them racing in one session could swap metadata; DataFrame writes pass ``meta=None`` and
-        carry theirs in the ``userMetadata`` option instead.
+        DataFrame writes pass ``meta=None`` and carry theirs in the ``userMetadata`` option.
         """
-        previous = self.spark.conf.get(_META_CONF, None)
-        if meta is not None:
-            self.spark.conf.set(_META_CONF, json.dumps(meta))
-        try:
-            return action()
-        except Exception as exc:
-            if "Concurrent" in type(exc).__name__ or "concurrent" in str(exc).lower():
-                raise ConcurrentWriteError(
-                    f"table {path}: another writer committed a conflicting change; nothing was written and "
-                    f"the table is as the other writer left it. Re-run the stage. ({exc})"
-                ) from exc
-            raise
-        finally:
+        with _META_LOCK:
+            previous = self.spark.conf.get(_META_CONF, None)
             if meta is not None:
-                if previous is None:
-                    self.spark.conf.unset(_META_CONF)
-                else:
-                    self.spark.conf.set(_META_CONF, previous)
+                self.spark.conf.set(_META_CONF, json.dumps(meta))
+            try:
+                yield
+            except self._conflicts as exc:
+                raise ConcurrentWriteError(
+                    f"table {path}: another writer committed a conflicting change ({type(exc).__name__}); "
+                    "nothing was written and the table is as the other writer left it. Re-run the stage."
+                ) from exc
+            except Exception as exc:
+                if _condition(exc).startswith("DELTA_VIOLATE_CONSTRAINT"):
+                    raise ConstraintViolationError(
+                        f"table {path}: a written row breaks a CHECK constraint; nothing was written. "
+                        f"Fix the rows the stage writes. ({str(exc).splitlines()[0]})"
+                    ) from exc
+                raise
+            finally:
+                if meta is not None:
+                    if previous is None:
+                        self.spark.conf.unset(_META_CONF)
+                    else:
+                        self.spark.conf.set(_META_CONF, previous)
 
     def _committed_version(self, path: str, commit_id: str) -> int:
         """The version our commit landed at (another writer may have committed since)."""
@@ -154,9 +245,12 @@ class NativeDeltaEngine(Engine):
         allow_new_columns: bool = False,
         extra: dict[str, Any] | None = None,
     ) -> WriteResult:
+        if mode not in ("append", "overwrite"):
+            raise ValueError(f"mode must be 'append' or 'overwrite', got {mode!r}")
         exists = self.exists(path)
         if exists:
-            reconcile_schema(path, self.schema(path), df.schema, allow_new_columns)
+            target, _ = reconcile_schema(path, self.schema(path), df.schema, allow_new_columns)
+            df = conform(df, target)
             table_parts = self.partition_columns(path)
             if partition_by and list(partition_by) != table_parts:
                 raise SchemaMismatchError(
@@ -164,6 +258,13 @@ class NativeDeltaEngine(Engine):
                 )
         described = ""
         if replace_partitions:
+            parts = self.partition_columns(path) if exists else list(partition_by or [])
+            not_parts = [k for k in replace_partitions if k not in parts]
+            if not_parts:
+                raise SchemaMismatchError(
+                    f"table {path}: replace_partitions names {not_parts}, which are not partition columns "
+                    f"({parts}); use replace_where for data columns"
+                )
             described = f"replace_partitions {replace_partitions!r}"
             df = guard_replace(df, path, partition_predicate(replace_partitions), described)
             replace_where = " AND ".join(
@@ -183,42 +284,113 @@ class NativeDeltaEngine(Engine):
         if allow_new_columns:
             writer = writer.option("mergeSchema", "true")
         if replace_where:
-            if mode != "overwrite":
-                raise LakeError("replace_where needs mode='overwrite'")
             if not exists:
                 writer = writer.mode("append")
             else:
                 # delta-spark's replaceWhere on data columns rewrites only matching rows' files
                 writer = writer.option("replaceWhere", replace_where)
         try:
-            self._with_metadata(path, None, lambda: writer.save(path))
+            with self._committing(path, None):
+                writer.save(path)
+        except (ConcurrentWriteError, ConstraintViolationError):
+            raise
         except Exception as exc:
             mismatch = replace_mismatch(exc, path, described) if described else None
             if mismatch is not None:
                 raise mismatch from exc
-            if described and "replaceWhere" in str(exc):
+            if described and _condition(exc).startswith("DELTA_REPLACE_WHERE"):
                 raise ReplaceWhereMismatchError(f"table {path}: the data holds rows outside {described}: {exc}") from exc
-            if "schema" in str(exc).lower() and "mismatch" in str(exc).lower():
+            if "SCHEMA" in _condition(exc) or "MERGE_INCOMPATIBLE" in _condition(exc):
                 raise SchemaMismatchError(f"table {path}: {exc}") from exc
             raise
         return WriteResult(path, self._committed_version(path, commit_id))
+
+    def create(
+        self, path: str, schema: StructType, partition_by: list[str] | None, properties: dict[str, str], ctx: CommitContext
+    ) -> None:
+        builder = self._DeltaTable.create(self.spark).location(path).addColumns(schema)
+        if partition_by:
+            builder = builder.partitionedBy(*partition_by)
+        for key, value in properties.items():
+            builder = builder.property(key, value)
+        with self._committing(path, ctx.metadata("CREATE TABLE", {"properties": properties})):
+            builder.execute()
+
+    def merge(self, path: str, source: DataFrame, spec: MergeSpec, ctx: CommitContext, operation: str) -> WriteResult:
+        dt = self._dt(path)
+        target = self.schema(path)
+        commit_id = uuid.uuid4().hex
+        meta = ctx.metadata(operation, {"commit_id": commit_id, "merge_on": spec.on()})
+        builder = dt.alias("t").merge(source.alias("s"), spec.on())
+        if spec.update:
+            builder = builder.whenMatchedUpdate(condition=spec.update_condition, set=dict(spec.update))
+        if spec.insert:
+            present = {c.lower() for c in source.columns}
+            values = {f.name: f"s.`{f.name}`" if f.name.lower() in present else "NULL" for f in target.fields}
+            builder = builder.whenNotMatchedInsert(condition=spec.insert_condition, values=values)
+        if spec.delete_unmatched:
+            builder = builder.whenNotMatchedBySourceDelete(condition=spec.target_condition)
+        with self._committing(path, meta):
+            builder.execute()
+        return WriteResult(path, self._committed_version(path, commit_id))
+
+    def changes(self, path: str, start_version: int, end_version: int | None = None) -> DataFrame:
+        if CHANGE_FEED_PROPERTY not in self.properties(path):
+            raise LakeError(f"table {path} has no Change Data Feed ({CHANGE_FEED_PROPERTY} is not set)")
+        reader = (
+            self.spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", start_version)
+        )
+        if end_version is not None:
+            reader = reader.option("endingVersion", end_version)
+        return reader.load(path)
 
     def delete(self, path: str, predicate: str, ctx: CommitContext) -> WriteResult:
         dt = self._dt(path)
         commit_id = uuid.uuid4().hex
         meta = ctx.metadata("DELETE", {"predicate": predicate, "commit_id": commit_id})
-        self._with_metadata(path, meta, lambda: dt.delete(predicate))
+        with self._committing(path, meta):
+            dt.delete(predicate)
         return WriteResult(path, self._committed_version(path, commit_id))
+
+    def restore(self, path: str, version: int, ctx: CommitContext) -> WriteResult:
+        dt = self._dt(path)
+        commit_id = uuid.uuid4().hex
+        with self._committing(path, ctx.metadata("RESTORE", {"to_version": version, "commit_id": commit_id})):
+            dt.restoreToVersion(version)
+        return WriteResult(path, self._committed_version(path, commit_id))
+
+    def optimize(self, path: str, ctx: CommitContext) -> dict[str, Any]:
+        dt = self._dt(path)
+        with self._committing(path, ctx.metadata("OPTIMIZE")):
+            metrics = dt.optimize().executeCompaction().select("metrics.numFilesAdded", "metrics.numFilesRemoved").first()
+        return {"files_added": int(metrics[0] or 0), "files_removed": int(metrics[1] or 0)}
+
+    def set_properties(self, path: str, properties: dict[str, str], ctx: CommitContext) -> None:
+        self._dt(path)
+        assignments = ", ".join(f"{_sql_literal(k)} = {_sql_literal(v)}" for k, v in properties.items())
+        with self._committing(path, ctx.metadata("SET PROPERTIES", {"properties": properties})):
+            self.spark.sql(f"ALTER TABLE {_table_ref(path)} SET TBLPROPERTIES ({assignments})")
+
+    def add_constraint(self, path: str, name: str, expression: str, ctx: CommitContext) -> None:
+        self._dt(path)
+        with self._committing(path, ctx.metadata("ADD CONSTRAINT", {"constraint": name, "check": expression})):
+            self.spark.sql(f"ALTER TABLE {_table_ref(path)} ADD CONSTRAINT `{name}` CHECK ({expression})")
+
+    def constraints(self, path: str) -> dict[str, str]:
+        return {k[len(CONSTRAINT_PREFIX):]: v for k, v in self.properties(path).items() if k.startswith(CONSTRAINT_PREFIX)}
 
     def add_columns(self, path: str, fields: list[StructField], ctx: CommitContext) -> None:
         cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in fields)
-        meta = ctx.metadata("ADD COLUMNS", {"columns": [f.name for f in fields]})
-        self._with_metadata(path, meta, lambda: self.spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({cols})"))
+        with self._committing(path, ctx.metadata("ADD COLUMNS", {"columns": [f.name for f in fields]})):
+            self.spark.sql(f"ALTER TABLE {_table_ref(path)} ADD COLUMNS ({cols})")
 
     def vacuum(self, path: str, retention_hours: float, dry_run: bool, ctx: CommitContext) -> list[str]:
         self._dt(path)
+        # the lake asks for the retention it means; delta-spark's 7-day floor is a guard for
+        # interactive users, and time travel beyond retention is documented as gone
         self.spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
-        rows = self.spark.sql(f"VACUUM delta.`{path}` RETAIN {retention_hours} HOURS DRY RUN").collect()
+        rows = self.spark.sql(f"VACUUM {_table_ref(path)} RETAIN {retention_hours} HOURS DRY RUN").collect()
         if not dry_run:
-            self._with_metadata(path, ctx.metadata("VACUUM"), lambda: self._dt(path).vacuum(retention_hours))
+            with self._committing(path, ctx.metadata("VACUUM")):
+                self._dt(path).vacuum(retention_hours)
         return [r[0] for r in rows]
