@@ -191,6 +191,9 @@ def _new_session(settings: SparkSettings, under_submit: bool, with_delta: bool):
     if with_delta and has_delta:
         base["spark.sql.extensions"] = DELTA_EXTENSION
         base["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
+        # Delta rebuilds a table's snapshot from its log in this many tasks (default 50); the
+        # lake's logs are small, and 50 tasks per table read dominate a local run's time
+        base["spark.databricks.delta.snapshotPartitions"] = str(settings.shuffle_partitions)
     base.update(extra)
     for key, value in base.items():
         builder = builder.config(key, value)
