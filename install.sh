@@ -20,4 +20,16 @@ fi
 export PIP_ROOT_USER_ACTION=ignore
 PY=${PYTHON:-python3}
 "$PY" -m pip install -q --disable-pip-version-check -e '.[dev]'
+# delta-spark's jars: Spark's own package mechanism (Ivy) fetches them from Maven Central once
+# into ~/.ivy2*/; every later session finds them there
+"$PY" - <<'PY'
+import logging
+from cdi.spark import SparkSettings, build_session, delta_classes_available, delta_package
+logging.basicConfig(level=logging.WARNING)
+spark = build_session(SparkSettings(master="local[1]", app_name="cdi-install", shuffle_partitions=1,
+                                    conf={"spark.ui.enabled": "false"}, storage_engine="delta-spark"))
+ok = delta_classes_available(spark)
+spark.stop()
+print(f"install.sh: delta-spark jars {delta_package()} {'ready' if ok else 'NOT loaded'}")
+PY
 echo "install.sh: done ($("$PY" -c 'import pyspark, splink, deltalake; print("pyspark", pyspark.__version__, "splink", splink.__version__, "deltalake", deltalake.__version__)'))"

@@ -50,7 +50,7 @@ def run(persons: int, workers: int, driver_memory: str, out: Path, timeout: floa
     from cdi.config import load_config
     from cdi.lake import Lake
     from cdi.pipeline import ensure_demo_data
-    from cdi.spark import SparkSettings, build_session
+    from cdi.spark import SparkSettings, build_session, delta_package
 
     work = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     load_before = os.getloadavg()
@@ -83,6 +83,7 @@ def run(persons: int, workers: int, driver_memory: str, out: Path, timeout: floa
                 PIPELINE_JOB,
                 ["--conf", str(confs["cluster"])],
                 py_files=[zip_path],
+                packages=[delta_package()],
                 driver_memory=driver_memory,
                 timeout=timeout,
                 cwd=work,
@@ -97,6 +98,7 @@ def run(persons: int, workers: int, driver_memory: str, out: Path, timeout: floa
             ["--conf", str(confs["local"])],
             master="local[2]",
             driver_memory=driver_memory,
+            packages=[delta_package()],
             conf={"spark.ui.enabled": "false"},
         )
         result = run_submit(local_cmd, env=env, cwd=work, timeout=timeout, log_dir=work / "local" / "submit")

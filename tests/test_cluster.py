@@ -23,6 +23,7 @@ from cdi.cluster import (
 from cdi.config import load_config
 from cdi.lake import Lake
 from cdi.pipeline import run
+from cdi.spark import delta_package
 from tests.cluster_fixtures import pyfiles_zip, require_success, standalone_cluster  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,6 +152,7 @@ def test_pipeline_on_the_cluster_equals_a_local_mode_run(standalone_cluster, pyf
         PIPELINE_JOB,
         ["--conf", str(confs["cluster"])],
         py_files=[pyfiles_zip],
+        packages=[delta_package()],  # the jars as a cluster user ships them
         driver_memory="2g",
         timeout=900,
         cwd=tmp_path,
@@ -160,7 +162,7 @@ def test_pipeline_on_the_cluster_equals_a_local_mode_run(standalone_cluster, pyf
     require_success(on_cluster, standalone_cluster)
     driver_log = on_cluster.stdout  # spark-submit merges the Python driver's stderr (our logging) into stdout
     assert f"master={standalone_cluster.master_url}" in driver_log
-    assert "storage engine=deltalake" in driver_log
+    assert "storage engine=delta-spark" in driver_log
     assert "link: backend spark" in driver_log
     assert "link: reusing linkage model v0001" in driver_log
     # the executors ran the tasks: each worker launched an executor for this application

@@ -35,6 +35,16 @@ def _parse_timestamp(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
+def _hours(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number of hours: {text!r}") from exc
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"hours must be >= 0, got {text}")
+    return value
+
+
 def _add_conf(p: argparse.ArgumentParser) -> None:
     p.add_argument("--conf", required=True, help="environment config file, e.g. conf/demo.yaml")
 
@@ -62,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gold", help="golden records, history, change feed and propagation")
     _add_conf(p)
     p.add_argument("--run-id")
+
+    p = sub.add_parser("maintain", help="OPTIMIZE and VACUUM every table; roll back what a dead run left")
+    _add_conf(p)
+    p.add_argument("--retain-hours", type=_hours, help="history VACUUM keeps (default: storage.vacuum_retention_hours)")
+    p.add_argument("--no-optimize", action="store_true", help="skip compaction")
+    p.add_argument("--dry-run", action="store_true", help="only list the files VACUUM would remove")
 
     p = sub.add_parser("demo-data", help="generate the demo source systems with ground truth")
     p.add_argument("--persons", type=int, default=3000)
@@ -106,6 +122,20 @@ def _cmd_stages(args, stages: Sequence[str]) -> int:
         sources=getattr(args, "source", None),
     )
     print(result.summary.format())
+    return EXIT_OK
+
+
+def _cmd_maintain(args) -> int:
+    from cdi.lake import Lake
+    from cdi.lake.maintenance import maintain
+    from cdi.pipeline import open_session
+
+    cfg = _load(args.conf)
+    retain = cfg.storage.vacuum_retention_hours if args.retain_hours is None else args.retain_hours
+    spark = open_session(cfg)
+    lake = Lake(spark, cfg.lake_root, job="maintain", engine=cfg.storage.engine)
+    report = maintain(lake, retention_hours=retain, optimize=not args.no_optimize, dry_run=args.dry_run)
+    print(report.format())
     return EXIT_OK
 
 
@@ -181,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_stages(args, (args.command,))
         if args.command == "demo-data":
             return _cmd_demo_data(args)
+        if args.command == "maintain":
+            return _cmd_maintain(args)
         if args.command == "evaluate":
             return _cmd_evaluate(args)
         if args.command == "explain":

@@ -9,11 +9,11 @@ newer record) is not a new version. A customer id that disappears from the entit
 (retired) and gets no current row.
 
 A run computes the new current golden set, compares it with the current rows (:func:`diff_golden`)
-and replaces the current rows in one Delta commit (:func:`write_history`, ``replace_where`` over
-the current rows and those closed at the run's time): unchanged rows as they were, changed and
-retired rows closed (``valid_to`` = run time, into the ``is_current=false`` partition) and the new
-versions added. No change, no commit. Delta versions
-of the table add table-level time travel (``lake.read("gold/golden_records", timestamp=...)``).
+and applies the difference in one Delta ``MERGE`` (:func:`write_history`): the current versions
+of changed and retired customers are closed (``valid_to`` = run time, ``is_current`` false) and
+the new versions inserted; unchanged rows are not touched. No change, no commit. The table keeps a
+Change Data Feed (inserts, and updates with pre/post images, per version), and Delta versions add
+table-level time travel (``lake.read("gold/golden_records", timestamp=...)``).
 
     >>> diff = diff_golden(lake, golden)  # doctest: +SKIP
     >>> write_history(lake, diff, run_id, run_at)  # doctest: +SKIP
@@ -31,7 +31,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, StringType, StructField, StructType, TimestampType
 
-from cdi.lake import Lake
+from cdi.lake import Lake, MergeSpec
 
 from .survivorship import GOLDEN_ATTRIBUTES, golden_columns, golden_schema
 
@@ -143,39 +143,38 @@ def new_versions(diff: GoldenDiff, run_id: str, run_at: datetime) -> DataFrame:
     )
 
 
-def closed_versions(diff: GoldenDiff, run_at: datetime) -> DataFrame:
-    """The current versions this run closes (changed and retired customers)."""
-    cols = [F.col(f"old.{c}").alias(c) for c in history_columns()]
-    return (
-        diff.rows.where(F.col("old").isNotNull() & F.col("status").isin(CHANGED, RETIRED))
-        .select(*cols)
-        .withColumn("valid_to", F.lit(utc(run_at)).cast("timestamp"))
-        .withColumn("is_current", F.lit(False))
-    )
+SCD2_MERGE_KEY = "_merge_key"
 
 
 def write_history(lake: Lake, diff: GoldenDiff, run_id: str, run_at: datetime) -> int | None:
     """Close changed/retired versions and add new ones in one commit; the new table version.
 
-    Nothing is written (``None``) when nothing changed, so a re-run adds no table version.
+    One ``MERGE``: rows keyed by ``customer_id`` close the matching current version, rows with a
+    null key (the new versions) never match and are inserted. Nothing is written (``None``) when
+    nothing changed, so a re-run adds no table version.
     """
     if diff.empty:
         log.info("golden records unchanged: no new version of %s", GOLDEN_TABLE)
         return None
-    touched = diff.rows.select("customer_id")
-    unchanged = diff.current.join(touched, "customer_id", "left_anti").select(*history_columns())
-    rows = unchanged.unionByName(closed_versions(diff, run_at)).unionByName(new_versions(diff, run_id, run_at))
-    # the current rows, plus the versions closed at this run's time (none exist before it commits)
-    closed_now = f"valid_to = TIMESTAMP '{utc(run_at).strftime('%Y-%m-%d %H:%M:%S.%f')}'"
-    result = lake.write(
-        GOLDEN_TABLE,
-        rows,
-        mode="overwrite",
-        replace_where=f"is_current = true OR {closed_now}",
-        partition_by=["is_current"],
-        operation="SCD2 UPDATE",
-        metadata={"base_version": diff.base_version, **{f"customers_{k}": v for k, v in diff.counts.items()}},
-    )
+    added = new_versions(diff, run_id, run_at)
+    meta = {"base_version": diff.base_version, **{f"customers_{k}": v for k, v in diff.counts.items()}}
+    if not lake.exists(GOLDEN_TABLE):
+        result = lake.write(
+            GOLDEN_TABLE, added, mode="append", partition_by=["is_current"], operation="SCD2 UPDATE", metadata=meta
+        )
+    else:
+        closing = diff.rows.where(F.col("old").isNotNull() & F.col("status").isin(CHANGED, RETIRED)).select(
+            F.col("customer_id").alias(SCD2_MERGE_KEY), *[F.col(f"old.{c}").alias(c) for c in history_columns()]
+        )
+        source = closing.unionByName(added.withColumn(SCD2_MERGE_KEY, F.lit(None).cast("string")))
+        closed_at = utc(run_at).strftime("%Y-%m-%d %H:%M:%S.%f")
+        spec = MergeSpec(
+            keys=(("customer_id", SCD2_MERGE_KEY),),
+            target_condition="t.is_current",
+            update=(("is_current", "false"), ("valid_to", f"TIMESTAMP '{closed_at}'")),
+            insert_condition=f"s.{SCD2_MERGE_KEY} IS NULL",
+        )
+        result = lake.merge(GOLDEN_TABLE, source, spec, operation="SCD2 UPDATE", metadata=meta)
     log.info("%s: version %s written by run %s (%s)", GOLDEN_TABLE, result.version, run_id, diff.counts)
     return result.version
 

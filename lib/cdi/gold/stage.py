@@ -20,8 +20,8 @@ from cdi.config import CdiConfig
 from cdi.lake import Lake
 from cdi.progress import RunSummary
 
-from .changes import build_changes, count_by_type, write_changes
-from .history import diff_golden, write_history
+from .changes import CHANGES_TABLE, build_changes, count_by_type, write_changes
+from .history import GOLDEN_TABLE, diff_golden, write_history
 from .propagation import publish
 from .survivorship import survive, trust_ranks
 
@@ -79,20 +79,22 @@ def run_gold(
             step.rows = sum(diff.counts.values())
             step.details.update(diff.counts)
         try:
-            with summary.step("gold", "change feed") as step:
-                counts = {}
-                if not diff.empty:
-                    id_history = lake.read(ID_HISTORY_TABLE) if lake.exists(ID_HISTORY_TABLE) else None
-                    changes = build_changes(diff, id_history, run_id, run_at).persist()
-                    counts = count_by_type(changes)
-                    write_changes(lake, changes, run_id)
-                    changes.unpersist()
-                step.rows = sum(counts.values())
-                step.details.update({k: v for k, v in counts.items() if v})
-            with summary.step("gold", "golden history") as step:
-                version = write_history(lake, diff, run_id, run_at)
-                step.rows = diff.counts["new"] + diff.counts["changed"]
-                step.details["table_version"] = version
+            # the change rows and the versions they describe land together or not at all
+            with lake.transaction("golden history", [CHANGES_TABLE, GOLDEN_TABLE]) as tx:
+                with summary.step("gold", "change feed") as step:
+                    counts = {}
+                    if not diff.empty:
+                        id_history = tx.read(ID_HISTORY_TABLE) if tx.exists(ID_HISTORY_TABLE) else None
+                        changes = build_changes(diff, id_history, run_id, run_at).persist()
+                        counts = count_by_type(changes)
+                        write_changes(tx, changes, run_id)
+                        changes.unpersist()
+                    step.rows = sum(counts.values())
+                    step.details.update({k: v for k, v in counts.items() if v})
+                with summary.step("gold", "golden history") as step:
+                    version = write_history(tx, diff, run_id, run_at)
+                    step.rows = diff.counts["new"] + diff.counts["changed"]
+                    step.details["table_version"] = version
         finally:
             diff.unpersist()
     finally:

@@ -235,7 +235,15 @@ class Lake:
     def properties(self, table: str) -> dict[str, str]:
         return self.engine.properties(self.path(table))
 
-    def merge(self, table: str, source: DataFrame, spec: MergeSpec, *, operation: str = "MERGE") -> WriteResult:
+    def merge(
+        self,
+        table: str,
+        source: DataFrame,
+        spec: MergeSpec,
+        *,
+        operation: str = "MERGE",
+        metadata: dict[str, Any] | None = None,
+    ) -> WriteResult:
         """Apply ``spec`` (see :class:`MergeSpec`) to ``table`` in one commit.
 
         delta-spark runs ``MERGE INTO``; the deltalake fallback commits the merged rows as one
@@ -245,7 +253,7 @@ class Lake:
                       update=(("is_current", "false"), ("valid_to", "s.valid_from")),
                       insert_condition="s.merge_key IS NULL")
         """
-        result = self.engine.merge(self.path(table), source, spec, self.ctx, operation)
+        result = self.engine.merge(self.path(table), source, spec, self.ctx, operation, metadata)
         log.debug("merged into %s at version %s (%s)", table, result.version, operation)
         return result
 

@@ -601,7 +601,15 @@ class DeltaRsEngine(Engine):
             configuration=properties, commit_properties=props,
         )
 
-    def merge(self, path: str, source: DataFrame, spec: MergeSpec, ctx: CommitContext, operation: str) -> WriteResult:
+    def merge(
+        self,
+        path: str,
+        source: DataFrame,
+        spec: MergeSpec,
+        ctx: CommitContext,
+        operation: str,
+        extra: dict[str, Any] | None = None,
+    ) -> WriteResult:
         """MERGE as one overwrite commit of the merged rows (delta-rs's own merge would pull the
         source through the driver); the table is read at one pinned version."""
         dt = self._table(path)
@@ -612,7 +620,7 @@ class DeltaRsEngine(Engine):
         affected = [a["path"] for a in self._add_actions(dt)]
         return self._commit_rewrite(
             path, dt, merged, schema, partition_by, affected, "append", ctx, operation,
-            {"merge_on": spec.on(), "base_version": dt.version()}, [], "",
+            {**(extra or {}), "merge_on": spec.on(), "read_version": dt.version()}, [], "",
         )
 
     def changes(self, path: str, start_version: int, end_version: int | None = None) -> DataFrame:

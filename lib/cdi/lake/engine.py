@@ -300,7 +300,15 @@ class Engine(abc.ABC):
         """Create an empty table whose first commit already carries ``properties``."""
 
     @abc.abstractmethod
-    def merge(self, path: str, source: DataFrame, spec: MergeSpec, ctx: CommitContext, operation: str) -> WriteResult: ...
+    def merge(
+        self,
+        path: str,
+        source: DataFrame,
+        spec: MergeSpec,
+        ctx: CommitContext,
+        operation: str,
+        extra: dict[str, Any] | None = None,
+    ) -> WriteResult: ...
 
     @abc.abstractmethod
     def changes(self, path: str, start_version: int, end_version: int | None = None) -> DataFrame:

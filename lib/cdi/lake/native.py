@@ -316,11 +316,19 @@ class NativeDeltaEngine(Engine):
         with self._committing(path, ctx.metadata("CREATE TABLE", {"properties": properties})):
             builder.execute()
 
-    def merge(self, path: str, source: DataFrame, spec: MergeSpec, ctx: CommitContext, operation: str) -> WriteResult:
+    def merge(
+        self,
+        path: str,
+        source: DataFrame,
+        spec: MergeSpec,
+        ctx: CommitContext,
+        operation: str,
+        extra: dict[str, Any] | None = None,
+    ) -> WriteResult:
         dt = self._dt(path)
         target = self.schema(path)
         commit_id = uuid.uuid4().hex
-        meta = ctx.metadata(operation, {"commit_id": commit_id, "merge_on": spec.on()})
+        meta = ctx.metadata(operation, {**(extra or {}), "commit_id": commit_id, "merge_on": spec.on()})
         builder = dt.alias("t").merge(source.alias("s"), spec.on())
         if spec.update:
             builder = builder.whenMatchedUpdate(condition=spec.update_condition, set=dict(spec.update))

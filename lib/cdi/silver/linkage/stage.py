@@ -2,8 +2,9 @@
 
 Reads ``silver/records``; trains the Splink model (or reuses the latest saved version); predicts
 pairs above ``linkage.predict_threshold``; clusters at ``linkage.cluster_threshold``; assigns
-stable ids; writes ``silver/pairs`` (overwrite), ``silver/id_history`` (append, only when
-something changed) and ``silver/entity_map`` (overwrite). The Splink engine (DuckDB or Spark) is
+stable ids; writes ``silver/pairs`` (overwrite), and ``silver/id_history`` (append, only when
+something changed) with ``silver/entity_map`` (MERGE) in one lake transaction, so a crash
+between them is rolled back by the next run. The Splink engine (DuckDB or Spark) is
 chosen per run and invisible to the rest of the pipeline.
 
     >>> figures = run_link(spark, cfg, lake, run_id="20261124T0600Z")  # doctest: +SKIP
@@ -24,6 +25,7 @@ from splink import Linker
 from splink.internals.exceptions import EMTrainingException
 
 from cdi.config import CdiConfig, LinkageConfig
+from cdi.lake import Lake, MergeSpec
 from cdi.progress import RunSummary
 from cdi.silver.ids import ENTITY_MAP_SCHEMA, assign_customer_ids
 
@@ -228,6 +230,27 @@ def _check_records(lake) -> int:
     return df.count()
 
 
+ENTITY_MAP_CHANGES = MergeSpec(
+    keys=(("record_key", "record_key"),),
+    update=tuple((c, f"s.`{c}`") for c in ENTITY_MAP_SCHEMA.fieldNames()),
+    update_condition=" OR ".join(
+        f"NOT (t.`{c}` <=> s.`{c}`)" for c in ENTITY_MAP_SCHEMA.fieldNames() if c != "run_id"
+    ),
+    delete_unmatched=True,
+)
+
+
+def write_entity_map(lake: Lake, entity_map: DataFrame) -> None:
+    """Bring ``silver/entity_map`` to this run's assignment in one MERGE: only records whose
+    customer (or id lineage) changed are updated, so each row's ``run_id`` is the run that last
+    assigned it and the Change Data Feed shows exactly the moves; records gone from the sources
+    are deleted."""
+    if lake.exists(ENTITY_MAP_TABLE):
+        lake.merge(ENTITY_MAP_TABLE, entity_map, ENTITY_MAP_CHANGES, operation="ASSIGN IDS")
+    else:
+        lake.write(ENTITY_MAP_TABLE, entity_map, mode="overwrite", operation="ASSIGN IDS")
+
+
 def run_link(
     spark: SparkSession,
     cfg: CdiConfig,
@@ -299,14 +322,15 @@ def run_link(
             assignment = assign_customer_ids(clusters_df, previous, run_id, at, seed=link_cfg.seed).persist()
             events = assignment.events.persist()
             n_events = events.count()
-            # History first: both writes read the previous entity map, which the second replaces.
-            if n_events:
-                lake.write(ID_HISTORY_TABLE, events, mode="append", operation="ID EVENTS")
             by_type = {}
             if n_events:
                 counts = events.groupBy("event_type").agg(F.count(F.lit(1)).alias("n")).collect()
                 by_type = {r["event_type"]: r["n"] for r in counts}
-            lake.write(ENTITY_MAP_TABLE, assignment.entity_map, mode="overwrite", operation="ASSIGN IDS")
+            # the events and the map they describe land together or not at all
+            with lake.transaction("stable ids", [ID_HISTORY_TABLE, ENTITY_MAP_TABLE]) as tx:
+                if n_events:
+                    tx.write(ID_HISTORY_TABLE, events, mode="append", operation="ID EVENTS")
+                write_entity_map(tx, assignment.entity_map)
             events.unpersist()
             assignment.unpersist()
             st.rows = records
