@@ -330,3 +330,12 @@ def story(spark, tmp_path_factory) -> dict[str, Any]:
         cfg, results = run_story(spark, base / "lake", propagation={"outbox_dir": str(outbox)})
         _STORY.update(cfg=cfg, lake=Lake(spark, str(base / "lake"), job="test"), outbox=outbox, results=results)
     return _STORY
+
+
+SETUP_OPERATIONS = {"CREATE TABLE", "ADD CONSTRAINT", "SET PROPERTIES"}
+
+
+def data_commits(lake, table: str) -> list[dict]:
+    """The table's commits that changed rows, newest first (not the creation of a contract
+    table and its constraint, which come before its first rows)."""
+    return [h for h in lake.history(table) if h["operation"] not in SETUP_OPERATIONS]

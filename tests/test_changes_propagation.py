@@ -9,7 +9,7 @@ import pytest
 
 from cdi.gold.changes import CHANGES_TABLE
 from cdi.gold.propagation import outbox_path, publication_frame, publish, publish_postgres
-from gold_fixtures import RUN_TIMES, make_config, start_postgres, story  # noqa: F401  (fixture)
+from gold_fixtures import RUN_TIMES, data_commits, make_config, start_postgres, story  # noqa: F401  (fixture)
 
 
 def feed(story, run_id):
@@ -67,7 +67,7 @@ def test_split_marks_both_sides_and_deleted_records_retire_their_customer(story)
 def test_rerun_with_no_new_input_writes_no_changes(story):
     assert story["results"]["r3"]["changes"] == {}
     assert feed(story, "r3") == {}
-    assert [h["run_id"] for h in story["lake"].history(CHANGES_TABLE)] == ["r2", "r1"]
+    assert [h["run_id"] for h in data_commits(story["lake"], CHANGES_TABLE)] == ["r2", "r1"]
 
 
 def test_stage_reports_changes_by_type(story):

@@ -349,3 +349,47 @@ def test_spark_scores_the_same_pairs_as_duckdb_with_the_same_model(linked, spark
     assert set(spark_pairs) == set(duck_pairs)
     assert max(abs(spark_pairs[k] - duck_pairs[k]) for k in duck_pairs) < 1e-6
     assert entity_ids(lake) == duck_ids  # same clusters, so every customer keeps its id
+
+
+_KILLED_LINK = """
+import os, signal, sys
+from cdi.config import load_config
+from cdi.lake import Lake
+from cdi.spark import SparkSettings, build_session
+import cdi.silver.linkage.stage as stage
+
+cfg = load_config(sys.argv[1])
+spark = build_session(SparkSettings(master="local[1]", shuffle_partitions=2, conf={"spark.ui.enabled": "false"}))
+# the id events have landed; die before the entity map they describe is written
+stage.write_entity_map = lambda tx, entity_map: os.kill(os.getpid(), signal.SIGKILL)
+stage.run_link(spark, cfg, Lake(spark, cfg.lake_root, job="link", run_id="dead-run"), "dead-run")
+"""
+
+
+def test_a_link_run_killed_between_id_events_and_entity_map_is_rolled_back_by_the_next_run(linked, spark, tmp_path):
+    import subprocess
+    import sys
+
+    root = tmp_path / "lake"
+    shutil.copytree(linked["root"], root)
+    cfg = env_config(tmp_path, root, backend="duckdb", u_max_pairs=300000)
+    lake = Lake(spark, str(root), job="test")
+    records = lake.read("silver/records")
+    # a fifth of the records leave the sources: their customers retire, so the run has id events
+    lake.write("silver/records", records.where("hash(record_key) % 5 != 0"), mode="overwrite")
+    map_before = entity_ids(lake)
+
+    done = subprocess.run([sys.executable, "-c", _KILLED_LINK, str(cfg.config_file)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == -9, done.stderr[-3000:]
+    assert lake.read("silver/id_history").where("run_id = 'dead-run'").count() > 0  # half landed
+    assert entity_ids(lake) == map_before
+
+    figures = run_link(spark, cfg, lake, "r3")
+
+    history = lake.read("silver/id_history")
+    assert history.where("run_id = 'dead-run'").count() == 0
+    assert figures["id_events"].get("retired", 0) > 0
+    assert history.where("run_id = 'r3'").count() == sum(figures["id_events"].values())
+    assert set(entity_ids(lake)) == {r["record_key"] for r in lake.read("silver/records").select("record_key").collect()}
+    markers = lake.read("_cdi/transactions").where("state = 'rolled_back'").select("run_id").collect()
+    assert [m["run_id"] for m in markers] == ["dead-run"]

@@ -124,6 +124,8 @@ class NativeDeltaEngine(Engine):
 
         self._DeltaTable = DeltaTable
         self._conflicts = _delta_conflict_types()
+        # a table's partitioning never changes once created; asking Delta costs a Spark job
+        self._partitions: dict[str, list[str]] = {}
 
     def _dt(self, path: str):
         if not self.exists(path):
@@ -167,7 +169,9 @@ class NativeDeltaEngine(Engine):
         return self._dt(path).detail().select("partitionColumns", "properties").first()
 
     def partition_columns(self, path: str) -> list[str]:
-        return list(self._detail(path)["partitionColumns"])
+        if path not in self._partitions:
+            self._partitions[path] = list(self._detail(path)["partitionColumns"])
+        return list(self._partitions[path])
 
     def properties(self, path: str) -> dict[str, str]:
         return dict(self._detail(path)["properties"] or {})
@@ -227,6 +231,9 @@ class NativeDeltaEngine(Engine):
 
     def _committed_version(self, path: str, commit_id: str) -> int:
         """The version our commit landed at (another writer may have committed since)."""
+        latest = self._dt(path).history(1).select("version", "userMetadata").first()
+        if latest["userMetadata"] and commit_id in latest["userMetadata"]:
+            return int(latest["version"])
         for row in self._dt(path).history(20).select("version", "userMetadata").collect():
             if row["userMetadata"] and commit_id in row["userMetadata"]:
                 return int(row["version"])
@@ -315,6 +322,7 @@ class NativeDeltaEngine(Engine):
             builder = builder.property(key, value)
         with self._committing(path, ctx.metadata("CREATE TABLE", {"properties": properties})):
             builder.execute()
+        self._partitions[path] = list(partition_by or [])
 
     def merge(
         self,

@@ -76,8 +76,9 @@ class Transactions:
         self.lake = lake.with_context(job="transactions")
         self.stale_after = stale_after
 
-    def _mark(self, txn_id: str, name: str, state: str, tables: dict[str, int]) -> None:
-        row = (txn_id, name, state, self.lake.ctx.run_id, _holder(), tables, datetime.now(timezone.utc))
+    def _mark(self, txn_id: str, name: str, state: str, tables: dict[str, int], run_id: str | None = None) -> None:
+        """Append one marker row; ``run_id`` is the transaction's run (default: this lake's)."""
+        row = (txn_id, name, state, run_id or self.lake.ctx.run_id, _holder(), tables, datetime.now(timezone.utc))
         marker = self.lake.spark.createDataFrame([row], MARKER_SCHEMA)
         self.lake.write(TRANSACTIONS_TABLE, marker, mode="append", operation=f"TXN {state.upper()}")
 
@@ -121,7 +122,7 @@ class Transactions:
                 marker["name"], marker["run_id"], marker["txn_id"], sorted(marker["tables"]),
             )
             self._roll_back(marker["txn_id"], marker["tables"])
-            self._mark(marker["txn_id"], marker["name"], ROLLED_BACK, marker["tables"])
+            self._mark(marker["txn_id"], marker["name"], ROLLED_BACK, marker["tables"], marker["run_id"])
             recovered.append(marker["name"])
         return recovered
 
