@@ -105,28 +105,28 @@ def test_polars_reads_what_the_lake_wrote_after_appends_overwrites_and_deletes(s
 
     parts = "id long, country string, amount decimal(10,2)"
     lake.write(
-        "bronze/parts",
+        "extra/parts",
         spark.createDataFrame(
             [(1, "a b", Decimal("1.00")), (2, "x/y", None), (3, "p%q:r,s=t", Decimal("3.50")), (4, None, Decimal("4.00")), (5, "ü", None)],
             parts,
         ),
         partition_by=["country"],
     )
-    lake.write("bronze/parts", spark.createDataFrame([(20, "x/y", Decimal("2.00"))], parts), mode="overwrite", replace_partitions={"country": "x/y"})
-    lake.delete("bronze/parts", "country = 'a b' OR id = 4")
-    lake.write("bronze/parts", spark.createDataFrame([(6, "a b", None)], parts))
+    lake.write("extra/parts", spark.createDataFrame([(20, "x/y", Decimal("2.00"))], parts), mode="overwrite", replace_partitions={"country": "x/y"})
+    lake.delete("extra/parts", "country = 'a b' OR id = 4")
+    lake.write("extra/parts", spark.createDataFrame([(6, "a b", None)], parts))
 
     polars = read_with_polars(
         {
             "mixed": (str(lake_root / "silver/mixed"), None),
             "mixed_v0": (str(lake_root / "silver/mixed"), 0),
-            "parts": (str(lake_root / "bronze/parts"), None),
+            "parts": (str(lake_root / "extra/parts"), None),
         }
     )
     ours = {
         "mixed": read_with_lake(lake, "silver/mixed"),
         "mixed_v0": read_with_lake(lake, "silver/mixed", version=0),
-        "parts": read_with_lake(lake, "bronze/parts"),
+        "parts": read_with_lake(lake, "extra/parts"),
     }
     assert len(ours["mixed"]["rows"]) == 2 and len(ours["mixed_v0"]["rows"]) == 4 and len(ours["parts"]["rows"]) == 4
     for key in ours:

@@ -194,6 +194,8 @@ def _new_session(settings: SparkSettings, under_submit: bool, with_delta: bool):
         # Delta rebuilds a table's snapshot from its log in this many tasks (default 50); the
         # lake's logs are small, and 50 tasks per table read dominate a local run's time
         base["spark.databricks.delta.snapshotPartitions"] = str(settings.shuffle_partitions)
+        # VACUUM lists a table's files in this many tasks (Spark's default: 10,000)
+        base["spark.sql.sources.parallelPartitionDiscovery.parallelism"] = str(max(8, settings.shuffle_partitions))
     base.update(extra)
     for key, value in base.items():
         builder = builder.config(key, value)

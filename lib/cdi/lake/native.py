@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
@@ -202,10 +202,11 @@ class NativeDeltaEngine(Engine):
     def _committing(self, path: str, meta: dict[str, str] | None) -> Iterator[None]:
         """Run a Delta command whose commit carries ``meta``; map delta-spark's typed errors.
 
-        DataFrame writes pass ``meta=None`` and carry theirs in the ``userMetadata`` option.
+        DataFrame writes pass ``meta=None`` and carry theirs in the ``userMetadata`` option, so
+        they run concurrently; commands that take metadata from the session setting hold a lock.
         """
-        with _META_LOCK:
-            previous = self.spark.conf.get(_META_CONF, None)
+        with _META_LOCK if meta is not None else nullcontext():
+            previous = self.spark.conf.get(_META_CONF, None) if meta is not None else None
             if meta is not None:
                 self.spark.conf.set(_META_CONF, json.dumps(meta))
             try:
@@ -299,9 +300,11 @@ class NativeDeltaEngine(Engine):
         try:
             with self._committing(path, None):
                 writer.save(path)
-        except (ConcurrentWriteError, ConstraintViolationError):
-            raise
-        except Exception as exc:
+        except BaseException as exc:
+            if not exists:
+                self._remove_uncommitted_table(path)
+            if isinstance(exc, (ConcurrentWriteError, ConstraintViolationError)) or not isinstance(exc, Exception):
+                raise
             mismatch = replace_mismatch(exc, path, described) if described else None
             if mismatch is not None:
                 raise mismatch from exc
@@ -323,6 +326,19 @@ class NativeDeltaEngine(Engine):
         with self._committing(path, ctx.metadata("CREATE TABLE", {"properties": properties})):
             builder.execute()
         self._partitions[path] = list(partition_by or [])
+
+    def _remove_uncommitted_table(self, path: str) -> None:
+        """A first write that failed leaves a folder of part files and no log: remove it (an
+        existing table's leftovers are unreferenced files that VACUUM removes)."""
+        from .files import filesystem
+
+        if self.exists(path):
+            return
+        fs, local = filesystem(_local(path))
+        try:
+            fs.delete_dir(local)
+        except FileNotFoundError:
+            pass
 
     def merge(
         self,
