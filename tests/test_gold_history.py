@@ -93,9 +93,10 @@ def test_delta_versions_give_table_level_time_travel(story):
 
 
 def test_gold_stage_without_silver_says_which_table_and_what_to_run(spark, tmp_path):
-    from cdi.gold.stage import GoldInputError, run_gold
+    from cdi.errors import MissingTableError
+    from cdi.gold.stage import run_gold
     from cdi.lake import Lake
     from gold_fixtures import make_config
 
-    with pytest.raises(GoldInputError, match=r"silver/records does not exist .* run the link stage"):
+    with pytest.raises(MissingTableError, match=r"silver/records does not exist .* run the link stage"):
         run_gold(spark, make_config(tmp_path), Lake(spark, str(tmp_path)), "r0")

@@ -27,6 +27,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from cdi import schema
 from cdi.config import CdiConfig, load_config
 from cdi.gold.segments import (
     CROSSTAB_DIMENSIONS,
@@ -38,11 +39,11 @@ from cdi.lake import Lake
 
 log = logging.getLogger(__name__)
 
-CUSTOMER_360 = "gold/customer_360"
-SEGMENTS = "gold/segments"
-ENTITY_MAP = "silver/entity_map"
-PAIRS = "silver/pairs"
-UNMATCHED_FACTS = "gold/unmatched_facts"
+CUSTOMER_360 = schema.CUSTOMER_360
+SEGMENTS = schema.SEGMENTS
+ENTITY_MAP = schema.ENTITY_MAP
+PAIRS = schema.PAIRS
+UNMATCHED_FACTS = schema.UNMATCHED_FACTS
 
 
 # ---------------------------------------------------------------- session

@@ -12,9 +12,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-log = logging.getLogger("cdi")
+from cdi import schema
+from cdi.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CdiError, ConfigError, exit_code, one_line
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+log = logging.getLogger("cdi")
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -110,9 +111,9 @@ def _cmd_stages(args, stages: Sequence[str]) -> int:
 
 
 def _cmd_demo_data(args) -> int:
-    from cdi.pipeline import _stage_function
+    from cdi.pipeline import demo_generator
 
-    generate = _stage_function("cdi.demo", "generate", "demo-data")
+    generate = demo_generator()
     manifest = generate(persons=args.persons, seed=args.seed, out=args.out)
     counts = manifest.get("counts", {}) if isinstance(manifest, dict) else {}
     print(f"demo data written to {args.out}: {counts}")
@@ -121,17 +122,15 @@ def _cmd_demo_data(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from cdi.lake import Lake
-    from cdi.pipeline import _stage_function, open_session
+    from cdi.pipeline import open_session
+    from cdi.quality.evaluate import evaluate, read_truth, write_report
 
     cfg = _load(args.conf)
-    evaluate = _stage_function("cdi.quality.evaluate", "evaluate", "evaluate")
-    read_truth = _stage_function("cdi.quality.evaluate", "read_truth", "evaluate")
-    write_report = _stage_function("cdi.quality.evaluate", "write_report", "evaluate")
     if not Path(args.truth).exists():
-        raise FileNotFoundError(f"truth file {args.truth} does not exist")
+        raise ConfigError(f"--truth: file {args.truth} does not exist")
     spark = open_session(cfg)
     lake = Lake(spark, cfg.lake_root, job="evaluate")
-    report = evaluate(lake.read("silver/entity_map"), read_truth(spark, args.truth))
+    report = evaluate(lake.read(schema.ENTITY_MAP), read_truth(spark, args.truth))
     out = args.out or f"{cfg.lake_root}/reports/evaluation-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     write_report(report, out)
@@ -142,10 +141,10 @@ def _cmd_evaluate(args) -> int:
 
 def _cmd_explain(args) -> int:
     from cdi.lake import Lake
-    from cdi.pipeline import _stage_function, open_session
+    from cdi.pipeline import open_session
+    from cdi.silver.explain import explain_pair
 
     cfg = _load(args.conf)
-    explain_pair = _stage_function("cdi.silver.explain", "explain_pair", "explain")
     spark = open_session(cfg)
     lake = Lake(spark, cfg.lake_root, job="explain")
     path = explain_pair(cfg, lake, args.record_key_a, args.record_key_b, args.out)
@@ -154,11 +153,11 @@ def _cmd_explain(args) -> int:
 
 
 def _cmd_customer(args) -> int:
+    from cdi.gold.customer_view import customer_view
     from cdi.lake import Lake
-    from cdi.pipeline import _stage_function, open_session
+    from cdi.pipeline import open_session
 
     cfg = _load(args.conf)
-    customer_view = _stage_function("cdi.gold.customer_view", "customer_view", "customer")
     spark = open_session(cfg)
     lake = Lake(spark, cfg.lake_root, job="customer")
     view = customer_view(spark, cfg, lake, args.key, as_of=args.as_of)
@@ -170,8 +169,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
-    from cdi.config import ConfigError
-    from cdi.pipeline import StageUnavailableError
     from cdi.spark import JavaMissingError
 
     try:
@@ -190,13 +187,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"cdi: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (StageUnavailableError, JavaMissingError) as exc:
-        print(f"cdi: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except Exception as exc:  # the one-line reason; the traceback is in the debug log
+    except (CdiError, JavaMissingError) as exc:  # an expected failure: its message says what to do
         log.debug("failure", exc_info=True)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"cdi: {args.command} failed: {type(exc).__name__}: {first}", file=sys.stderr)
+        print(f"cdi: {args.command} failed: {one_line(exc)}", file=sys.stderr)
+        return exit_code(exc)
+    except Exception as exc:  # a bug: name the type; the traceback is in the debug log (-v)
+        log.debug("failure", exc_info=True)
+        print(f"cdi: {args.command} failed: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE

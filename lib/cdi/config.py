@@ -23,6 +23,8 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cdi.errors import ConfigError
+
 CANONICAL_ATTRIBUTES = (
     "first_name",
     "middle_name",
@@ -69,10 +71,6 @@ TIMESTAMP_FACT_FIELDS = ("event_at", "due_at", "closed_at")
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
-
-
-class ConfigError(ValueError):
-    """A configuration problem, located by file and key path."""
 
 
 class _Strict(BaseModel):

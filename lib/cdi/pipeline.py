@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -14,29 +13,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from cdi.bronze.ingest import run_ingest
 from cdi.config import CdiConfig
+from cdi.errors import ConfigError, InstallError
+from cdi.gold.customer_360 import run_customer_360
+from cdi.gold.stage import run_gold
+from cdi.lake import Lake
 from cdi.progress import RunSummary
+from cdi.silver.linkage import run_link
+from cdi.silver.records import write_records
 
 log = logging.getLogger(__name__)
 
 STAGES = ("ingest", "link", "gold")
 
 
-class StageUnavailableError(RuntimeError):
-    """A stage that is not part of this build yet: say so, never succeed silently."""
-
-
 def new_run_id() -> str:
     """Sortable and unique: UTC time plus a random suffix (never derived from data)."""
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
-
-
-def _stage_function(module: str, name: str, stage: str) -> Callable[..., Any]:
-    try:
-        mod = importlib.import_module(module)
-        return getattr(mod, name)
-    except (ImportError, AttributeError) as exc:
-        raise StageUnavailableError(f"stage '{stage}' is not available in this build ({module}.{name}: {exc})") from exc
 
 
 def spark_settings(cfg: CdiConfig):
@@ -75,9 +69,18 @@ def ensure_demo_data(cfg: CdiConfig) -> None:
         return
     if (Path(demo.out) / "manifest.json").exists():
         return
-    generate = _stage_function("cdi.demo", "generate", "demo-data")
+    generate = demo_generator()
     log.info("demo data absent at %s: generating %d persons (seed %d)", demo.out, demo.persons, demo.seed)
     generate(persons=demo.persons, seed=demo.seed, out=demo.out)
+
+
+def demo_generator() -> Callable[..., Any]:
+    """The demo generator's ``generate``; it ships outside the runtime package, so say how to get it."""
+    try:
+        from cdi.demo import generate
+    except ImportError as exc:
+        raise InstallError(f"the demo generator is not installed ({exc}); install cdi from a source checkout") from exc
+    return generate
 
 
 @dataclass
@@ -98,22 +101,11 @@ def run(
     """Run the given stages in pipeline order with one run id and one summary."""
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
-        raise ValueError(f"unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
-    functions = {
-        "ingest": _stage_function("cdi.bronze.ingest", "run_ingest", "ingest") if "ingest" in stages else None,
-        "standardise": _stage_function("cdi.silver.records", "write_records", "link") if "link" in stages else None,
-        "link": _stage_function("cdi.silver.linkage", "run_link", "link") if "link" in stages else None,
-        "gold": _stage_function("cdi.gold.stage", "run_gold", "gold") if "gold" in stages else None,
-        "customer_360": (
-            _stage_function("cdi.gold.customer_360", "run_customer_360", "gold") if "gold" in stages else None
-        ),
-    }
+        raise ConfigError(f"unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
     run_id = run_id or new_run_id()
     if "ingest" in stages:
         ensure_demo_data(cfg)
     spark = spark or open_session(cfg)
-    from cdi.lake import Lake
-
     summary = RunSummary(run_id=run_id)
     result = PipelineResult(run_id=run_id, summary=summary)
     log.info("run %s: stages %s, config %s, lake %s", run_id, list(stages), cfg.config_file, cfg.lake_root)
@@ -122,12 +114,12 @@ def run(
             continue
         lake = Lake(spark, cfg.lake_root, job=stage, run_id=run_id)
         if stage == "ingest":
-            result.stages["ingest"] = functions["ingest"](spark, cfg, lake, run_id, summary=summary, sources=sources)
+            result.stages["ingest"] = run_ingest(spark, cfg, lake, run_id, summary=summary, sources=sources)
         elif stage == "link":
             with summary.step("silver", "standardise") as step:
-                step.rows = functions["standardise"](spark, cfg, lake)
-            result.stages["link"] = functions["link"](spark, cfg, lake, run_id, summary=summary, force_retrain=retrain)
+                step.rows = write_records(spark, cfg, lake)
+            result.stages["link"] = run_link(spark, cfg, lake, run_id, summary=summary, force_retrain=retrain)
         elif stage == "gold":
-            result.stages["gold"] = functions["gold"](spark, cfg, lake, run_id, summary=summary)
-            result.stages["customer_360"] = functions["customer_360"](spark, cfg, lake, run_id, summary=summary)
+            result.stages["gold"] = run_gold(spark, cfg, lake, run_id, summary=summary)
+            result.stages["customer_360"] = run_customer_360(spark, cfg, lake, run_id, summary=summary)
     return result

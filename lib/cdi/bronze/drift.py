@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from cdi.config import SourceConfig
 
-from .errors import SourceSchemaError
+from cdi.errors import SourceSchemaError
 
 
 def expected_columns(source: SourceConfig) -> dict[str, str]:

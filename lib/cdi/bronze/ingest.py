@@ -37,18 +37,13 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from cdi.config import CdiConfig, SourceConfig
+from cdi.errors import CountIdentityError, IngestError, QuarantineLimitError, SourceReadError, SourceSchemaError
 from cdi.lake import Lake, LakeError, SchemaMismatchError
 from cdi.progress import RunSummary
+from cdi.sql import identifier
 
 from . import lineage as L
 from .drift import check_required_columns, new_columns
-from .errors import (
-    CountIdentityError,
-    IngestError,
-    QuarantineLimitError,
-    SourceError,
-    SourceSchemaError,
-)
 from .ledger import QUARANTINE_TABLE, IngestLedger, bronze_table
 from .quarantine import ensure_quarantine_table, quarantine_rows, write_quarantine
 from .readers import SourceBatch, read_source
@@ -141,7 +136,7 @@ def _select(cfg: CdiConfig, names: list[str] | None) -> list[SourceConfig]:
     known = {s.name for s in cfg.sources}
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise SourceError(f"unknown source(s) {unknown}; configured: {sorted(known)}")
+        raise SourceReadError(f"unknown source(s) {unknown}; configured: {sorted(known)}")
     return [s for s in cfg.sources if s.name in names]
 
 
@@ -231,7 +226,7 @@ def ingest_source(
                 F.col(L.SOURCE_FILE),
                 F.col(L.SOURCE_LINE).cast("long").alias(L.SOURCE_LINE),
                 F.col(L.ROW_HASH),
-                *[F.col(L.quote(c)) for c in batch.columns],
+                *[F.col(identifier(c)) for c in batch.columns],
             )
             try:
                 lake.write(

@@ -31,13 +31,14 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, StringType, StructField, StructType, TimestampType
 
+from cdi import schema
 from cdi.lake import Lake
 
 from .survivorship import GOLDEN_ATTRIBUTES, golden_columns, golden_schema
 
 log = logging.getLogger(__name__)
 
-GOLDEN_TABLE = "gold/golden_records"
+GOLDEN_TABLE = schema.GOLDEN_RECORDS
 VERSION_COLUMNS = ("record_hash", "valid_from", "valid_to", "is_current", "run_id")
 # statuses of a customer in a diff
 NEW, CHANGED, RETIRED = "new", "changed", "retired"

@@ -37,6 +37,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdi.config import CdiConfig, PostgresTarget
+from cdi.errors import PropagationError
 from cdi.lake import Lake
 
 from .changes import CHANGES_TABLE
@@ -48,10 +49,6 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 500
 _JSON_OPTIONS = {"ignoreNullFields": "false"}
 _PG_TYPES = {"date_of_birth": "date", "income": "double precision"}
-
-
-class PropagationError(RuntimeError):
-    """A publication target failed; the run stays unpublished there and is retried next time."""
 
 
 @dataclass

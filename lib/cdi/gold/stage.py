@@ -16,7 +16,9 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
+from cdi import schema
 from cdi.config import CdiConfig
+from cdi.errors import MissingTableError
 from cdi.lake import Lake
 from cdi.progress import RunSummary
 
@@ -27,18 +29,11 @@ from .survivorship import survive, trust_ranks
 
 log = logging.getLogger(__name__)
 
-RECORDS_TABLE = "silver/records"
-ENTITY_MAP_TABLE = "silver/entity_map"
-ID_HISTORY_TABLE = "silver/id_history"
-
-
-class GoldInputError(RuntimeError):
-    """A silver table the gold stage needs is missing."""
 
 
 def _require(lake: Lake, table: str) -> DataFrame:
     if not lake.exists(table):
-        raise GoldInputError(
+        raise MissingTableError(
             f"table {table} does not exist under {lake.root}: run the link stage first (`cdi link --conf ...`)"
         )
     return lake.read(table)
@@ -46,8 +41,8 @@ def _require(lake: Lake, table: str) -> DataFrame:
 
 def build_golden(cfg: CdiConfig, lake: Lake) -> DataFrame:
     """This run's golden set (one row per customer of the entity map), not yet versioned."""
-    records = _require(lake, RECORDS_TABLE)
-    entity_map = _require(lake, ENTITY_MAP_TABLE)
+    records = _require(lake, schema.RECORDS)
+    entity_map = _require(lake, schema.ENTITY_MAP)
     return survive(records, entity_map, cfg.survivorship, trust_ranks(cfg))
 
 
@@ -82,7 +77,7 @@ def run_gold(
             with summary.step("gold", "change feed") as step:
                 counts = {}
                 if not diff.empty:
-                    id_history = lake.read(ID_HISTORY_TABLE) if lake.exists(ID_HISTORY_TABLE) else None
+                    id_history = lake.read(schema.ID_HISTORY) if lake.exists(schema.ID_HISTORY) else None
                     changes = build_changes(diff, id_history, run_id, run_at).persist()
                     counts = count_by_type(changes)
                     write_changes(lake, changes, run_id)

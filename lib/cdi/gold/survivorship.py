@@ -40,6 +40,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DataType, DateType, DoubleType, StringType, StructField, StructType, TimestampType
 
 from cdi.config import CANONICAL_ATTRIBUTES, CdiConfig, SurvivorshipConfig
+from cdi.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ def _keys(unit: Unit) -> list[tuple[str, str]]:
         elif rule == "first_non_null":
             cols = ["_rank", "_recency"]
         else:  # the config model only admits the names above
-            raise ValueError(f"unknown survivorship rule {rule!r} for {unit.name}")
+            raise ConfigError(f"unknown survivorship rule {rule!r} for {unit.name}")
         keys += [(rule, c) for c in cols if c not in {k for _, k in keys}]
     return keys
 

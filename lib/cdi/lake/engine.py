@@ -17,9 +17,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DataType, MapType, StructField, StructType
 
-
-class LakeError(RuntimeError):
-    """Base class of storage errors."""
+from cdi.errors import LakeError  # the lake's branch of cdi's one error hierarchy
 
 
 class TableNotFoundError(LakeError):

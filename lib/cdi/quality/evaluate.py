@@ -26,12 +26,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from cdi.errors import EvaluationError
+
 KEY = ["source", "source_record_id"]
 MIN_OVERLAP = 0.01
-
-
-class EvaluationError(ValueError):
-    """The entity map and the truth cannot be scored against each other."""
 
 
 @dataclass

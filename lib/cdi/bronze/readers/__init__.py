@@ -19,7 +19,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from cdi.config import SourceConfig
 from cdi.lake import Lake
 
-from ..errors import SourceError
+from cdi.errors import SourceReadError
 from ..files import list_files
 from ..ledger import IngestLedger, Unit
 
@@ -53,7 +53,7 @@ def read_source(spark: SparkSession, source: SourceConfig, lake: Lake, ledger: I
         if not files:
             if ledger.entries(source.name):
                 return None
-            raise SourceError(
+            raise SourceReadError(
                 f"source '{source.name}': no files at {source.path}; check the path in {source.origin or 'the config'}"
             )
         new = [f for f in files if not ledger.is_ingested(source.name, f)]
@@ -78,7 +78,7 @@ def read_source(spark: SparkSession, source: SourceConfig, lake: Lake, ledger: I
         from .jdbc import read_jdbc
 
         return read_jdbc(spark, source, ledger.last_watermark(source.name))
-    raise SourceError(f"source '{source.name}': unknown format {source.format!r}")
+    raise SourceReadError(f"source '{source.name}': unknown format {source.format!r}")
 
 
 def text_options(source: SourceConfig, handled: tuple[str, ...]) -> dict[str, str]:

@@ -28,7 +28,8 @@ from pyspark.sql import functions as F
 from cdi.config import SourceConfig
 
 from .. import lineage as L
-from ..errors import SourceSchemaError
+from cdi.errors import SourceSchemaError
+from cdi.sql import identifier
 from ..files import SourceFile
 from ..ledger import file_unit
 from . import SourceBatch, option, text_options
@@ -110,7 +111,7 @@ def read_csv(spark: SparkSession, source: SourceConfig, files: list[SourceFile])
     parts: list[DataFrame] = []
     order: list[str] = []
     for names, uris in groups.items():
-        ddl = ", ".join(f"{L.quote(n)} STRING" for n in names) + f", {CORRUPT} STRING"
+        ddl = ", ".join(f"{identifier(n)} STRING" for n in names) + f", {CORRUPT} STRING"
         parsed = F.from_csv(raw, ddl, parse_options)
         error = (
             F.when(unbalanced, F.lit(f"malformed_csv: unbalanced quotes ({quote})"))
@@ -136,7 +137,7 @@ def read_csv(spark: SparkSession, source: SourceConfig, files: list[SourceFile])
         )
         parts = [empty]
     df = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts)
-    df = df.select(*[L.quote(n) for n in order], L.SOURCE_FILE, L.SOURCE_LINE, L.RAW, L.RAW_BYTES, L.PARSE_ERROR)
+    df = df.select(*[identifier(n) for n in order], L.SOURCE_FILE, L.SOURCE_LINE, L.RAW, L.RAW_BYTES, L.PARSE_ERROR)
     return SourceBatch(
         df=df,
         columns=order,

@@ -31,7 +31,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 from cdi.config import SourceConfig
 
 from .. import lineage as L
-from ..errors import SourceSchemaError
+from cdi.errors import SourceSchemaError
 from ..files import SourceFile
 from ..ledger import file_unit
 from . import SourceBatch, option, text_options

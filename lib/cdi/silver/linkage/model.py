@@ -32,6 +32,7 @@ from splink.internals.column_expression import ColumnExpression
 from splink.internals.comparison_library import CustomComparison
 
 from cdi.config import ComparisonConfig, LinkageConfig
+from cdi.errors import ConfigError, ModelError
 
 from . import blocking
 
@@ -44,10 +45,6 @@ MODEL_FORMAT = 1
 # 2: household-aware levels carry the u of the whole agreement (pool_household_u).
 TRAINING_PROCEDURE = 2
 _VERSION_DIR = re.compile(r"^v(\d{4,})$")
-
-
-class ModelError(RuntimeError):
-    """A saved model cannot be used (missing, unreadable or built for other comparisons)."""
 
 
 # --------------------------------------------------------------------------- comparisons
@@ -82,7 +79,7 @@ def _name(c: ComparisonConfig):
 
 def _forename_surname(c: ComparisonConfig):
     if not c.second_column:
-        raise ValueError(f"comparison '{c.name or c.column}': kind forename_surname needs second_column (the surname)")
+        raise ConfigError(f"comparison '{c.name or c.column}': kind forename_surname needs second_column (the surname)")
     fn, sn, alias = c.column, c.second_column, c.alias_column
     levels = [cll.And(cll.NullLevel(fn), cll.NullLevel(sn))]
     if c.term_frequency:
@@ -329,17 +326,17 @@ def all_rule_sets(cfg: LinkageConfig) -> list[list]:
 def validate(cfg: LinkageConfig) -> None:
     """Fail early, naming the config key, when the linkage settings cannot build a model."""
     if not cfg.comparisons:
-        raise ValueError("linkage.comparisons is empty: configure at least one comparison (see conf/linkage.yaml)")
+        raise ConfigError("linkage.comparisons is empty: configure at least one comparison (see conf/linkage.yaml)")
     if not cfg.blocking_rules:
-        raise ValueError("linkage.blocking_rules is empty: configure at least one rule (see conf/linkage.yaml)")
+        raise ConfigError("linkage.blocking_rules is empty: configure at least one rule (see conf/linkage.yaml)")
     if len(cfg.training_blocking_rules) < 2:
-        raise ValueError("linkage.training_blocking_rules needs at least two rules so every parameter is estimated")
+        raise ConfigError("linkage.training_blocking_rules needs at least two rules so every parameter is estimated")
     if not cfg.deterministic_rules:
-        raise ValueError("linkage.deterministic_rules is empty: they estimate the prior (probability two records match)")
+        raise ConfigError("linkage.deterministic_rules is empty: they estimate the prior (probability two records match)")
     names = [comparison_name(c) for c in cfg.comparisons]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        raise ValueError(f"linkage.comparisons: output name(s) {twice} used twice; give each a distinct 'name'")
+        raise ConfigError(f"linkage.comparisons: output name(s) {twice} used twice; give each a distinct 'name'")
 
 
 def settings_creator(cfg: LinkageConfig, *, for_explain: bool = False) -> SettingsCreator:

@@ -23,19 +23,21 @@ from pyspark.sql.types import DateType, DoubleType, StringType, StructField, Str
 from splink import Linker
 from splink.internals.exceptions import EMTrainingException
 
+from cdi import schema
 from cdi.config import CdiConfig, LinkageConfig
+from cdi.errors import LinkageError, MissingTableError
 from cdi.progress import RunSummary
-from cdi.silver.ids import ENTITY_MAP_SCHEMA, assign_customer_ids
+from cdi.silver.ids import assign_customer_ids
 
 from . import blocking, model
 from .backends import LinkageBackend, choose_backend, make_backend
 
 log = logging.getLogger(__name__)
 
-RECORDS_TABLE = "silver/records"
-PAIRS_TABLE = "silver/pairs"
-ENTITY_MAP_TABLE = "silver/entity_map"
-ID_HISTORY_TABLE = "silver/id_history"
+RECORDS_TABLE = schema.RECORDS
+PAIRS_TABLE = schema.PAIRS
+ENTITY_MAP_TABLE = schema.ENTITY_MAP
+ID_HISTORY_TABLE = schema.ID_HISTORY
 INPUT_NAME = "cdi_link_input"
 STAGE = "link"
 EM_PROBE_RECORDS = 50_000
@@ -96,13 +98,13 @@ def train(linker: Linker, cfg: LinkageConfig, records: int) -> None:
             linker._settings_obj.core_model_settings = before
             log.warning("training blocking rule %r skipped: it pairs no records in this data (%s)", rule, exc)
         except ValueError as exc:
-            raise RuntimeError(
+            raise LinkageError(
                 f"expectation maximisation over training blocking rule {rule!r} failed: {exc}. "
                 "Check that the rule pairs mostly matching records and that the comparisons' levels "
                 "occur in the data, or change linkage.training_blocking_rules"
             ) from exc
     if not trained:
-        raise RuntimeError(
+        raise LinkageError(
             "no training blocking rule paired any records, so the model cannot be estimated; "
             "change linkage.training_blocking_rules to rules on columns this data has"
         )
@@ -217,11 +219,11 @@ def _empty_pairs(spark: SparkSession) -> DataFrame:
 
 def _check_records(lake) -> int:
     if not lake.exists(RECORDS_TABLE):
-        raise ValueError(f"table {RECORDS_TABLE} does not exist under {lake.root}: run the standardise stage first")
+        raise MissingTableError(f"table {RECORDS_TABLE} does not exist under {lake.root}: run the standardise stage first")
     df = lake.read(RECORDS_TABLE)
     types = {f.name: f.dataType for f in df.schema.fields}
     if "date_of_birth" in types and not isinstance(types["date_of_birth"], DateType):
-        raise ValueError(
+        raise LinkageError(
             f"{RECORDS_TABLE}.date_of_birth is {types['date_of_birth'].simpleString()}, the linkage model needs a "
             "date: standardisation should parse it (so no backend-specific date format is needed)"
         )
@@ -295,7 +297,7 @@ def run_link(
             )
 
         with summary.step(STAGE, "stable ids") as st:
-            previous = lake.read_or_empty(ENTITY_MAP_TABLE, ENTITY_MAP_SCHEMA)
+            previous = lake.read_or_empty(ENTITY_MAP_TABLE, schema.ENTITY_MAP_SCHEMA)
             assignment = assign_customer_ids(clusters_df, previous, run_id, at, seed=link_cfg.seed).persist()
             events = assignment.events.persist()
             n_events = events.count()
