@@ -1,5 +1,5 @@
-"""Runs the medallion stages in order for one configuration: ingest -> standardise + link -> gold
-(-> customer 360 and segments). The CLI and ``jobs/`` call these functions and nothing else.
+"""Runs the medallion stages in order for one configuration: ingest -> standardise (records and
+facts) + link -> gold (-> customer 360 and segments). The CLI and ``jobs/`` call these functions and nothing else.
 
     >>> result = run(load_config("conf/demo.yaml"), stages=("ingest", "link", "gold"))  # doctest: +SKIP
 """
@@ -21,6 +21,7 @@ from cdi.gold.stage import run_gold
 from cdi.lake import Lake
 from cdi.progress import RunSummary
 from cdi.silver.linkage import run_link
+from cdi.silver.facts import write_facts
 from cdi.silver.records import write_records
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,8 @@ def run(
         elif stage == "link":
             with summary.step("silver", "standardise") as step:
                 step.rows = write_records(spark, cfg, lake)
+            with summary.step("silver", "facts") as step:
+                step.rows = write_facts(lake, cfg.fact_sources, cfg.customer_360)
             result.stages["link"] = run_link(spark, cfg, lake, run_id, summary=summary, force_retrain=retrain)
         elif stage == "gold":
             result.stages["gold"] = run_gold(spark, cfg, lake, run_id, summary=summary)

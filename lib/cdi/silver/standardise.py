@@ -65,13 +65,12 @@ from pyspark.sql.functions import pandas_udf
 from pyspark.sql.types import StringType, StructField, StructType
 from unidecode import unidecode
 
+from cdi.errors import LookupTableError
+from cdi.schema import RECORDS_COLUMNS, RECORDS_TYPES
+
 log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- shipped tables
-
-
-class LookupTableError(RuntimeError):
-    """A shipped lookup table is missing or inconsistent (a packaging or editing mistake)."""
 
 
 @functools.cache
@@ -730,24 +729,6 @@ STAGED_COLUMNS = (
 """The staged input of :func:`standardise_records`: raw text per attribute, dates already parsed
 with each source's own formats (their raw text kept for the quality flags), per-source defaults."""
 
-RECORD_COLUMNS = (
-    "record_key", "source", "source_record_id",
-    "honorific", "first_name", "middle_name", "last_name", "name_suffix", "full_name",
-    "date_of_birth", "gender", "email", "phone", "address_line1", "address_line2", "city",
-    "postcode", "region", "country", "national_id", "marital_status", "income", "income_currency",
-    "updated_at",
-    "first_name_std", "last_name_std", "full_name_std", "given_name_canonical", "dob_year",
-    "email_std", "email_user", "phone_std", "postcode_std", "city_std", "address_std",
-    "quality_flags", "_batch_id", "_row_hash", "_ingested_at",
-)  # fmt: skip
-"""Columns of ``silver/records`` in order."""
-
-RECORD_TYPES = {
-    "date_of_birth": "date", "income": "double", "dob_year": "int", "updated_at": "timestamp",
-    "_ingested_at": "timestamp", "quality_flags": "array<string>",
-}  # fmt: skip
-"""Types of the ``silver/records`` columns that are not strings."""
-
 QUALITY_FLAGS = (
     "name_missing", "dob_unparseable", "dob_out_of_range", "gender_unknown", "email_invalid",
     "phone_invalid", "postcode_invalid", "country_unknown", "marital_status_unknown",
@@ -760,7 +741,7 @@ def _missing_staged(df: DataFrame) -> list[str]:
 
 
 def standardise_records(staged: DataFrame) -> DataFrame:
-    """Canonical, standardised records (:data:`RECORD_COLUMNS`) from staged raw text (:data:`STAGED_COLUMNS`).
+    """Canonical, standardised records (:data:`RECORDS_COLUMNS`) from staged raw text (:data:`STAGED_COLUMNS`).
 
     A few projections, each computing a value once from columns of the one before (so no
     expression is copied into another), and two broadcast joins (countries, nicknames); no action.
@@ -871,5 +852,5 @@ def standardise_records(staged: DataFrame) -> DataFrame:
         "quality_flags": quality,
     }
     return df.select(
-        *[display.get(name, col(name)).cast(RECORD_TYPES.get(name, "string")).alias(name) for name in RECORD_COLUMNS]
+        *[display.get(name, col(name)).cast(RECORDS_TYPES.get(name, "string")).alias(name) for name in RECORDS_COLUMNS]
     )
