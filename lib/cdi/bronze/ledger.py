@@ -20,7 +20,6 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-
 from cdi import schema
 from cdi.lake import Lake
 from cdi.sql import literal, literals

@@ -26,13 +26,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdi.config import SourceConfig
-
-from .. import lineage as L
 from cdi.errors import SourceSchemaError
 from cdi.sql import identifier
+
+from .. import lineage as L
 from ..files import SourceFile
 from ..ledger import file_unit
-from . import SourceBatch, option, text_options
+from .batch import SourceBatch, option, text_options
 from .lines import numbered_lines
 
 CORRUPT = "_cdi_corrupt"

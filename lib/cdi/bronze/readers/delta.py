@@ -13,14 +13,14 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from cdi.config import SourceConfig
+from cdi.errors import SourceReadError, SourceSchemaError
 from cdi.lake import Lake
+from cdi.sql import identifier
 
 from .. import lineage as L
-from cdi.errors import SourceReadError, SourceSchemaError
-from cdi.sql import identifier
 from ..files import file_uri
 from ..ledger import Unit
-from . import SourceBatch
+from .batch import SourceBatch
 
 
 def read_delta(spark: SparkSession, source: SourceConfig, lake: Lake, last_version: int | None) -> SourceBatch | None:

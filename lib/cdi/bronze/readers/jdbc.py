@@ -29,12 +29,12 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from cdi.config import JdbcConfig, SourceConfig
-
-from .. import lineage as L
 from cdi.errors import SourceReadError, SourceSchemaError
 from cdi.sql import identifier, literal
+
+from .. import lineage as L
 from ..ledger import Unit
-from . import SourceBatch, text_options
+from .batch import SourceBatch, text_options
 
 log = logging.getLogger(__name__)
 

@@ -15,13 +15,13 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from cdi.config import SourceConfig
-
-from .. import lineage as L
 from cdi.errors import SourceSchemaError
 from cdi.sql import identifier
+
+from .. import lineage as L
 from ..files import SourceFile, local_path
 from ..ledger import file_unit
-from . import SourceBatch
+from .batch import SourceBatch
 
 
 def footer_columns(uri: str) -> list[str]:
