@@ -76,11 +76,14 @@ def ensure_demo_data(cfg: CdiConfig) -> None:
 
 
 def demo_generator() -> Callable[..., Any]:
-    """The demo generator's ``generate``; it ships outside the runtime package, so say how to get it."""
+    """``cdi_demo.generate``. The generator is its own package next to ``cdi``, imported only when a
+    config asks for demo data, so the runtime never depends on it."""
     try:
-        from cdi.demo import generate
+        from cdi_demo import generate
     except ImportError as exc:
-        raise InstallError(f"the demo generator is not installed ({exc}); install cdi from a source checkout") from exc
+        raise InstallError(
+            f"the demo generator (package cdi_demo) is not installed: {exc}; install cdi from its source tree"
+        ) from exc
     return generate
 
 
@@ -115,7 +118,7 @@ def run(
             continue
         lake = Lake(spark, cfg.lake_root, job=stage, run_id=run_id)
         if stage == "ingest":
-            result.stages["ingest"] = run_ingest(spark, cfg, lake, run_id, summary=summary, sources=sources)
+            result.stages["ingest"] = run_ingest(spark, cfg, lake, run_id, summary=summary, sources=list(sources) if sources else None)
         elif stage == "link":
             with summary.step("silver", "standardise") as step:
                 step.rows = write_records(spark, cfg, lake)

@@ -1,4 +1,4 @@
-"""The in-memory shape of one output file before it is written (see :mod:`cdi.demo.writers`)."""
+"""The in-memory shape of one output file before it is written (see :mod:`cdi_demo.writers`)."""
 
 from __future__ import annotations
 

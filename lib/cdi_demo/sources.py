@@ -2,7 +2,7 @@
 
 Each builder returns a :class:`SourceResult`: the customer table(s), the ground-truth mapping of
 its customer ids to persons, and the corruption log. Fact tables (orders, transactions,
-invoices, payments) are built in :mod:`cdi.demo.facts` from the customer records returned here.
+invoices, payments) are built in :mod:`cdi_demo.facts` from the customer records returned here.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cdi.demo.corruption import CorruptionLog, corrupt_emails, corrupt_names
-from cdi.demo.formatting import (
+from cdi_demo.corruption import CorruptionLog, corrupt_emails, corrupt_names
+from cdi_demo.formatting import (
     format_phones,
     iso_days,
     iso_seconds,
@@ -21,15 +21,15 @@ from cdi.demo.formatting import (
     ts_space,
     ts_z,
 )
-from cdi.demo.persons import DAY, END, Persons
-from cdi.demo.pools import (
+from cdi_demo.persons import DAY, END, Persons
+from cdi_demo.pools import (
     CAMPAIGNS,
     COUNTRIES,
     CURRENCY,
     TICKET_SUBJECTS,
     pools,
 )
-from cdi.demo.tables import Table
+from cdi_demo.tables import Table
 
 # share of persons a source has seen (before duplicates), scaled by a per-person activity level
 COVERAGE = {"crm": 0.55, "webshop": 0.45, "pos": 0.35, "billing": 0.40, "support": 0.18,
