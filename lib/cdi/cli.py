@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
 
 from cdi import schema
 from cdi.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CdiError, ConfigError, exit_code, one_line
@@ -33,7 +33,7 @@ def _parse_timestamp(text: str) -> datetime:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not an ISO timestamp: {text!r} (e.g. 2026-11-24T06:00:00Z)") from exc
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _add_conf(p: argparse.ArgumentParser) -> None:
@@ -131,7 +131,7 @@ def _cmd_evaluate(args) -> int:
     spark = open_session(cfg)
     lake = Lake(spark, cfg.lake_root, job="evaluate")
     report = evaluate(lake.read(schema.ENTITY_MAP), read_truth(spark, args.truth))
-    out = args.out or f"{cfg.lake_root}/reports/evaluation-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    out = args.out or f"{cfg.lake_root}/reports/evaluation-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     write_report(report, out)
     print(report.format_table())

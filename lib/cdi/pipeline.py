@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from cdi.bronze.ingest import run_ingest
 from cdi.config import CdiConfig
@@ -20,8 +21,8 @@ from cdi.gold.customer_360 import run_customer_360
 from cdi.gold.stage import run_gold
 from cdi.lake import Lake
 from cdi.progress import RunSummary
-from cdi.silver.linkage import run_link
 from cdi.silver.facts import write_facts
+from cdi.silver.linkage import run_link
 from cdi.silver.records import write_records
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ STAGES = ("ingest", "link", "gold")
 
 def new_run_id() -> str:
     """Sortable and unique: UTC time plus a random suffix (never derived from data)."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
 def spark_settings(cfg: CdiConfig):

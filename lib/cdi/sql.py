@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from cdi.errors import ConfigError
@@ -46,7 +46,7 @@ def literal(value: object, dialect: Dialect = "spark") -> str:
         return repr(value)
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(UTC).replace(tzinfo=None)
         return f"TIMESTAMP '{value.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
     if isinstance(value, date):
         return f"DATE '{value.isoformat()}'"

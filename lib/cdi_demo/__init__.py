@@ -16,5 +16,12 @@ def load_crm_into_postgres(dsn: str, csv_path, table: str = "crm_contacts") -> d
     return _load(dsn, csv_path, table=table)
 
 
-__all__ = ["generate", "merged_rates", "DEFAULT_RATES", "KINDS", "GENERATOR_VERSION", "SOURCES",
-           "load_crm_into_postgres"]
+__all__ = [
+    "DEFAULT_RATES",
+    "GENERATOR_VERSION",
+    "KINDS",
+    "SOURCES",
+    "generate",
+    "load_crm_into_postgres",
+    "merged_rates",
+]

@@ -274,7 +274,7 @@ def build_webshop(rng, P: Persons, rates: dict, activity) -> SourceResult:
     lf = np.zeros(n, dtype=bool)
     lf[hit] = True
     log.record("last_first_order", hit)
-    full = np.array([f"{l}, {f}" if o else f"{f} {l}" for f, l, o in zip(rec["first"], rec["last"], lf)],
+    full = np.array([f"{last}, {f}" if o else f"{f} {last}" for f, last, o in zip(rec["first"], rec["last"], lf)],
                     dtype=object)
     cols = {
         "account_id": ids, "full_name": full, "email": rec["email"], "phone": phone,
@@ -458,7 +458,7 @@ def build_support(rng, P: Persons, rates: dict, activity) -> SourceResult:
     corrupt_names(log, rng, rec)
     corrupt_emails(log, rng, rec["email"])
     phone = _phones(rng, "support", log, rec)
-    cols = {"contact_name": np.array([f"{f} {l}" for f, l in zip(rec["first"], rec["last"])], dtype=object),
+    cols = {"contact_name": np.array([f"{f} {last}" for f, last in zip(rec["first"], rec["last"])], dtype=object),
             "contact_email": rec["email"], "contact_phone": phone}
     _missing(rng, "support", log, cols)
     # tickets: 1 + Poisson(0.6) per contact

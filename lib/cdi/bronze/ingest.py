@@ -30,6 +30,7 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.errors import PySparkException
@@ -140,10 +141,10 @@ def _select(cfg: CdiConfig, names: list[str] | None) -> list[SourceConfig]:
     return [s for s in cfg.sources if s.name in names]
 
 
-def _details(r: IngestResult) -> dict:
+def _details(r: IngestResult) -> dict[str, Any]:
     if r.status != "ingested":
         return {"status": r.status}
-    out = {"batch": r.batch_id, "bronze": r.rows_bronze, "quarantined": r.rows_quarantined}
+    out: dict[str, Any] = {"batch": r.batch_id, "bronze": r.rows_bronze, "quarantined": r.rows_quarantined}
     if r.rows_unchanged:
         out["unchanged"] = r.rows_unchanged
     if r.new_columns:
@@ -325,7 +326,7 @@ def _verify(lake: Lake, table: str, result: IngestResult) -> None:
     """Count the batch back from both tables (one job): read = bronze + quarantined + unchanged."""
     parts = []
     if lake.exists(table):
-        parts.append(lake.read(table).where(F.col(L.BATCH_ID) == result.batch_id).select(F.lit(BRONZE).alias("t")))
+        parts.append(lake.read(table).where(F.col(L.BATCH_ID) == F.lit(result.batch_id)).select(F.lit(BRONZE).alias("t")))
     if result.rows_quarantined:
         parts.append(
             lake.read(QUARANTINE_TABLE)

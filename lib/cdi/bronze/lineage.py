@@ -30,8 +30,22 @@ from cdi.schema import (
 from cdi.sql import identifier
 
 __all__ = [
-    "BATCH_ID", "INGESTED_AT", "LINEAGE_COLUMNS", "RECORD_ID", "ROW_HASH", "SOURCE", "SOURCE_FILE",
-    "SOURCE_LINE", "RAW", "RAW_BYTES", "PARSE_ERROR", "RESERVED", "column", "top_level", "record_id", "row_hash",
+    "BATCH_ID",
+    "INGESTED_AT",
+    "LINEAGE_COLUMNS",
+    "PARSE_ERROR",
+    "RAW",
+    "RAW_BYTES",
+    "RECORD_ID",
+    "RESERVED",
+    "ROW_HASH",
+    "SOURCE",
+    "SOURCE_FILE",
+    "SOURCE_LINE",
+    "column",
+    "record_id",
+    "row_hash",
+    "top_level",
 ]  # fmt: skip
 
 # working columns the readers attach next to the source's own columns

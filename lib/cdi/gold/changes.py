@@ -31,8 +31,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from cdi.lake import Lake
-from cdi.schema import CHANGES_SCHEMA
 from cdi.schema import CHANGES as CHANGES_TABLE
+from cdi.schema import CHANGES_SCHEMA
 from cdi.sql import literal
 
 from .history import CHANGED, NEW, RETIRED, GoldenDiff, utc
@@ -152,7 +152,7 @@ def write_changes(lake: Lake, changes: DataFrame, run_id: str) -> None:
 
 
 def count_by_type(changes: DataFrame) -> dict[str, int]:
-    counts = {t: 0 for t in CHANGE_TYPES}
+    counts = dict.fromkeys(CHANGE_TYPES, 0)
     for row in changes.groupBy("change_type").count().collect():  # at most five rows
         counts[row["change_type"]] = row["count"]
     return counts

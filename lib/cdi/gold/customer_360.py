@@ -61,7 +61,6 @@ from cdi.progress import RunSummary, Step
 from cdi.silver.facts import PURCHASE_KINDS, read_silver_facts
 from cdi.sql import literal
 
-
 log = logging.getLogger(__name__)
 
 CUSTOMER_360 = schema.CUSTOMER_360
@@ -386,7 +385,7 @@ def _report_unmatched(cfg: CdiConfig, facts: DataFrame, run_id: str) -> list[tup
     out = []
     for source in cfg.fact_sources:
         r = rows.get(source.name)
-        if r is None:
+        if r is None or source.customer_ref is None:  # a fact source always has a customer_ref
             continue
         currencies = ",".join(c for c in r["unconvertible_currencies"] if c) or None
         if r["unmatched"] or r["no_reference"]:

@@ -11,7 +11,7 @@ publication then sends every run not yet published (see :mod:`cdi.gold.propagati
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -62,7 +62,7 @@ def run_gold(
     ``published`` (per target: runs and rows sent).
     """
     summary = summary or RunSummary(run_id=run_id)
-    run_at = (run_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    run_at = (run_at or datetime.now(UTC)).astimezone(UTC)
     lake = lake.with_context(job="gold", run_id=run_id)
 
     with summary.step("gold", "survivorship") as step:

@@ -27,6 +27,7 @@ from cdi.config import ColumnSpec, SourceConfig
 from cdi.errors import SourceMappingError
 from cdi.silver.standardise import parse_date, parse_timestamp
 
+
 def resolve_column(df: DataFrame, path: str, where: str) -> tuple[Column, DataType]:
     """The column at ``path`` and its type: an exact (possibly dotted) column name first, else a
     walk into structs and maps, else a JSON path into a string column. Names match case-insensitively."""

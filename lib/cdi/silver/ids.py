@@ -44,7 +44,7 @@ class IdAssignment:
     events: DataFrame
     shared: tuple[DataFrame, ...] = ()
 
-    def persist(self) -> "IdAssignment":
+    def persist(self) -> IdAssignment:
         for df in self.shared:
             df.persist()
         return self

@@ -44,7 +44,7 @@ def check_formats(spark: SparkSession, source: SourceConfig) -> None:
         for fmt in formats_of(source, spec):
             try:
                 spark.range(1).select(F.try_to_timestamp(F.lit("2000-01-01"), F.lit(fmt))).collect()
-            except Exception as exc:  # noqa: BLE001 - any Spark error here means the pattern
+            except Exception as exc:
                 raise SourceMappingError(
                     f"source '{source.name}': {target} format {fmt!r} is not a valid Spark datetime pattern "
                     f"(see Spark's 'Datetime Patterns' page; e.g. dd.MM.yyyy): {str(exc).splitlines()[0]}"

@@ -98,8 +98,8 @@ def read_csv(spark: SparkSession, source: SourceConfig, files: list[SourceFile])
         lines = lines.where(F.col(L.SOURCE_LINE) > 1)
 
     groups: dict[tuple[str, ...], list[str]] = {}
-    for uri, names in per_file.items():
-        groups.setdefault(tuple(names), []).append(uri)
+    for uri, header_names in per_file.items():
+        groups.setdefault(tuple(header_names), []).append(uri)
 
     raw = F.col(L.RAW)
     if escape == quote:

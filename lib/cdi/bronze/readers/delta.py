@@ -24,7 +24,7 @@ from .batch import SourceBatch
 
 
 def read_delta(spark: SparkSession, source: SourceConfig, lake: Lake, last_version: int | None) -> SourceBatch | None:
-    location = source.path.rstrip("/")
+    location = (source.path or "").rstrip("/")  # the config requires a path for delta sources
     parent, _, name = location.rpartition("/")
     table_lake = Lake(spark, parent or "/", job=lake.ctx.job, run_id=lake.ctx.run_id, engine=lake.engine)
     if not table_lake.exists(name):

@@ -91,7 +91,7 @@ class LinkageBackend(abc.ABC):
     def to_spark(self, splink_df, select: list[str]) -> DataFrame:
         """A Splink result as a Spark DataFrame with the ``select`` expressions (SQL, both dialects)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a default: a backend without caches has nothing to release
         """Release caches and temporary files; call only after results have been committed."""
 
 
@@ -170,7 +170,7 @@ class SparkBackend(LinkageBackend):
         from splink import SparkAPI
 
         super().__init__(spark)
-        shuffle = int(spark.conf.get("spark.sql.shuffle.partitions", "8"))
+        shuffle = int(spark.conf.get("spark.sql.shuffle.partitions") or "8")
         # Splink repartitions some tables to a sixth or a tenth of this (blocked pairs, the input
         # with term frequencies): at least six tasks per core keeps every core busy on those too.
         partitions = num_partitions or max(shuffle, 6 * spark.sparkContext.defaultParallelism)
@@ -244,7 +244,7 @@ class SparkBackend(LinkageBackend):
         opt = self.spark.sparkContext._jsc.sc().getCheckpointDir()
         if opt.isEmpty():
             return
-        jvm = self.spark.sparkContext._jvm
+        jvm: Any = self.spark.sparkContext._jvm
         root = jvm.org.apache.hadoop.fs.Path(opt.get())
         fs = root.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
         if not fs.exists(root):

@@ -22,12 +22,12 @@ therefore the pairs) is the same whichever backend runs.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from cdi.errors import ConfigError
-from dataclasses import dataclass
-from typing import Iterable, Union
 
-Rule = Union[str, list[str]]
+Rule = str | list[str]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SIDE_COLUMN = re.compile(r"\b[lr]\.`?([A-Za-z_][A-Za-z0-9_]*)`?")

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -129,7 +130,7 @@ def save_trained(linker: Linker, cfg: LinkageConfig, lake_root: str, meta: dict[
         "records": meta["records"],
         "levels": rows,
     }
-    artefacts = {
+    artefacts: dict[str, str | Callable[[dict[str, Any]], str]] = {
         "match_weights.html": chart,
         "parameters.json": json.dumps(parameters, indent=2, default=str),
         "parameters.md": lambda final: model.summary_markdown(final, rows),
@@ -167,7 +168,7 @@ def train_or_load(
             f"model v{latest.version:04d} was trained by an older procedure "
             f"({latest.meta.get('training_procedure', 1)} < {model.TRAINING_PROCEDURE}: see model.TRAINING_PROCEDURE)"
         )
-    if reason is None:
+    if reason is None and latest is not None:
         log.info("link: reusing linkage model v%04d (%s)", latest.version, latest.path)
         return linker_for(input_sdf, link_cfg, latest, backend.dialect), latest, False
     log.info("link: training a new linkage model: %s", reason)
@@ -244,7 +245,7 @@ def run_link(
     link_cfg = cfg.linkage
     model.validate(link_cfg)
     summary = summary or RunSummary(run_id=run_id)
-    at = at or datetime.now(timezone.utc).replace(tzinfo=None)
+    at = at or datetime.now(UTC).replace(tzinfo=None)
     lake = lake.with_context(job=STAGE, run_id=run_id)
     figures: dict[str, Any] = {"run_id": run_id, "seconds": {}}
     steps = []
@@ -253,7 +254,7 @@ def run_link(
         records = _check_records(lake)
         st.rows = records
         steps.append(st)
-    backend_name, why = choose_backend(link_cfg, spark.sparkContext.master, records)
+    backend_name, why = choose_backend(link_cfg, spark.sparkContext.master or "", records)
     log.info("link: backend %s: %s", backend_name, why)
     figures.update(records=records, backend=backend_name, backend_reason=why)
 

@@ -77,11 +77,11 @@ def format_phone(raw: str, region: str | None) -> tuple[str | None, str | None]:
             phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
             phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
         )
-    except Exception:  # noqa: BLE001 - libphonenumber raises NumberParseException and, on odd input, others
+    except Exception:
         return None, None
 
 
-@pandas_udf(_PHONE_SCHEMA)
+@pandas_udf(_PHONE_SCHEMA)  # type: ignore[call-overload]  # pyspark's stubs omit the StructType form
 def _phone_udf(raw: pd.Series, region: pd.Series) -> pd.DataFrame:
     out = [
         format_phone(r, g if isinstance(g, str) else None) if isinstance(r, str) else (None, None)
