@@ -29,9 +29,8 @@ from itertools import pairwise
 from typing import Any
 
 import splink.comparison_level_library as cll
-from splink import SettingsCreator
-from splink.internals.column_expression import ColumnExpression
-from splink.internals.comparison_library import CustomComparison
+from splink import ColumnExpression, SettingsCreator
+from splink.comparison_library import CustomComparison
 
 from cdi.config import ComparisonConfig, LinkageConfig
 from cdi.errors import ConfigError, ModelError
@@ -296,7 +295,8 @@ def comparison(c: ComparisonConfig) -> CustomComparison:
 
 def has_tf_adjustment(c: ComparisonConfig) -> bool:
     """Whether Splink adds a term-frequency column (``mw_tf_adj_<name>``) for this comparison."""
-    return bool(comparison(c).get_comparison("duckdb")._has_tf_adjustments)
+    levels = comparison(c).create_comparison_dict("duckdb")["comparison_levels"]
+    return any(level.get("tf_adjustment_column") for level in levels)
 
 
 def derived_columns(cfg: LinkageConfig) -> dict[str, str]:

@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, DoubleType, StringType, StructField, StructType
 from splink import Linker
-from splink.internals.exceptions import EMTrainingException
+from splink.internals.exceptions import EMTrainingException  # Splink exports no public name for it
 
 from cdi import schema
 from cdi.config import CdiConfig, LinkageConfig
