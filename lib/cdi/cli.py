@@ -114,7 +114,10 @@ def _cmd_demo_data(args) -> int:
     from cdi.pipeline import demo_generator
 
     generate = demo_generator()
-    manifest = generate(persons=args.persons, seed=args.seed, out=args.out)
+    try:
+        manifest = generate(persons=args.persons, seed=args.seed, out=args.out)
+    except ValueError as exc:  # the generator checks its arguments: a usage error
+        raise ConfigError(f"demo-data: {exc}") from exc
     counts = manifest.get("counts", {}) if isinstance(manifest, dict) else {}
     print(f"demo data written to {args.out}: {counts}")
     return EXIT_OK

@@ -14,6 +14,8 @@ from pyspark.sql.types import (
     ArrayType,
     BinaryType,
     BooleanType,
+    DataType,
+    DateType,
     DoubleType,
     LongType,
     StringType,
@@ -102,6 +104,9 @@ QUARANTINE_SCHEMA = StructType(
 
 # ---------------------------------------------------------------- silver
 
+ATTRIBUTE_TYPES: dict[str, DataType] = {"date_of_birth": DateType(), "income": DoubleType()}
+"""Canonical customer attributes that are not strings, in silver/records and the golden records."""
+
 RECORDS_COLUMNS = (
     "record_key", "source", "source_record_id",
     "honorific", "first_name", "middle_name", "last_name", "name_suffix", "full_name",
@@ -115,8 +120,8 @@ RECORDS_COLUMNS = (
 """Columns of ``silver/records`` in order."""
 
 RECORDS_TYPES = {
-    "date_of_birth": "date", "income": "double", "dob_year": "int", "updated_at": "timestamp",
-    "_ingested_at": "timestamp", "quality_flags": "array<string>",
+    **{name: dtype.simpleString() for name, dtype in ATTRIBUTE_TYPES.items()},
+    "dob_year": "int", "updated_at": "timestamp", "_ingested_at": "timestamp", "quality_flags": "array<string>",
 }  # fmt: skip
 """Types of the ``silver/records`` columns that are not strings."""
 

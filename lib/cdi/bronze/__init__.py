@@ -15,7 +15,7 @@ from cdi.errors import (
 )
 
 from .ingest import IngestResult, format_results, ingest_source, run_ingest
-from .ledger import LEDGER_TABLE, QUARANTINE_TABLE, IngestLedger, bronze_table
+from .ledger import LEDGER_TABLE, QUARANTINE_TABLE, IngestLedger
 from .validation import REASON_CODES
 
 __all__ = [
@@ -29,7 +29,6 @@ __all__ = [
     "QuarantineLimitError",
     "SourceReadError",
     "SourceSchemaError",
-    "bronze_table",
     "format_results",
     "ingest_source",
     "run_ingest",

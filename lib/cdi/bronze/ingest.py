@@ -37,6 +37,7 @@ from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from cdi import schema
 from cdi.config import CdiConfig, SourceConfig
 from cdi.errors import CountIdentityError, IngestError, QuarantineLimitError, SourceReadError, SourceSchemaError
 from cdi.lake import Lake, LakeError, SchemaMismatchError
@@ -45,7 +46,7 @@ from cdi.sql import identifier
 
 from . import lineage as L
 from .drift import check_required_columns, new_columns
-from .ledger import QUARANTINE_TABLE, IngestLedger, bronze_table
+from .ledger import QUARANTINE_TABLE, IngestLedger
 from .quarantine import ensure_quarantine_table, quarantine_rows, write_quarantine
 from .readers import SourceBatch, read_source
 from .validation import REASON, classify, reason_code
@@ -171,7 +172,7 @@ def ingest_source(
     batch_id = new_batch_id(run_id, source.name)
     log.info("source %s: batch %s reads %s", source.name, batch_id, ", ".join(u.unit for u in batch.units))
     ingested_at = datetime.now(UTC)
-    table = bronze_table(source.name)
+    table = schema.bronze(source.name)
     table_columns = lake.schema(table).fieldNames() if lake.exists(table) else None
 
     result = IngestResult(source.name, "ingested", batch_id, units=[u.unit for u in batch.units])
@@ -292,7 +293,7 @@ def _seen_hashes(lake: Lake, source: str, table_exists: bool):
     """Row hashes a snapshot source already delivered: in bronze, or rejected into quarantine."""
     parts = []
     if table_exists:
-        parts.append(lake.read(bronze_table(source)).select(F.col(L.ROW_HASH).alias(_SEEN)))
+        parts.append(lake.read(schema.bronze(source)).select(F.col(L.ROW_HASH).alias(_SEEN)))
     if lake.exists(QUARANTINE_TABLE):
         rejected = lake.read(QUARANTINE_TABLE).where(F.col(L.SOURCE) == source)
         parts.append(rejected.select(F.col(L.ROW_HASH).alias(_SEEN)))

@@ -34,7 +34,6 @@ QUARANTINE_TABLE = schema.QUARANTINE
 LEDGER_SCHEMA = schema.INGESTED_FILES_SCHEMA
 
 
-bronze_table = schema.bronze
 
 
 def _millis(value: datetime | None) -> int | None:
@@ -112,7 +111,7 @@ class IngestLedger:
         """
         committed = self.committed_batches(source)
         removed: list[str] = []
-        for table in (bronze_table(source), QUARANTINE_TABLE):
+        for table in (schema.bronze(source), QUARANTINE_TABLE):
             if not self.lake.exists(table):
                 continue
             history = self.lake.history(table)

@@ -72,21 +72,12 @@ PAID_INVOICE_STATUSES = ("paid", "settled", "closed")
 UNKNOWN = "unknown"
 
 _GOLDEN_COLUMNS = {
-    "first_name": StringType(),
-    "last_name": StringType(),
-    "full_name": StringType(),
-    "date_of_birth": "date",
-    "gender": StringType(),
-    "email": StringType(),
-    "phone": StringType(),
-    "city": StringType(),
-    "postcode": StringType(),
-    "region": StringType(),
-    "country": StringType(),
-    "marital_status": StringType(),
-    "income": DoubleType(),
-    "income_currency": StringType(),
-}
+    name: schema.ATTRIBUTE_TYPES.get(name, StringType())
+    for name in (
+        "first_name", "last_name", "full_name", "date_of_birth", "gender", "email", "phone", "city", "postcode",
+        "region", "country", "marital_status", "income", "income_currency",
+    )
+}  # fmt: skip
 
 UNMATCHED_SCHEMA = schema.UNMATCHED_FACTS_SCHEMA
 

@@ -40,6 +40,7 @@ from pyspark.sql import functions as F
 from cdi.config import CdiConfig, PostgresTarget
 from cdi.errors import PropagationError
 from cdi.lake import Lake
+from cdi.schema import ATTRIBUTE_TYPES
 
 from .changes import CHANGES_TABLE
 from .history import GOLDEN_TABLE
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 500
 _JSON_OPTIONS = {"ignoreNullFields": "false"}
-_PG_TYPES = {"date_of_birth": "date", "income": "double precision"}
+_PG_TYPES = {name: {"date": "date", "double": "double precision"}[dtype.simpleString()] for name, dtype in ATTRIBUTE_TYPES.items()}
 
 
 @dataclass

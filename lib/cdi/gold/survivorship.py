@@ -37,15 +37,15 @@ from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, DataType, DateType, DoubleType, StringType, StructField, StructType, TimestampType
+from pyspark.sql.types import ArrayType, DataType, StringType, StructField, StructType, TimestampType
 
 from cdi.config import CANONICAL_ATTRIBUTES, CdiConfig, SurvivorshipConfig
 from cdi.errors import ConfigError
+from cdi.schema import ATTRIBUTE_TYPES
 
 log = logging.getLogger(__name__)
 
 GOLDEN_ATTRIBUTES: tuple[str, ...] = CANONICAL_ATTRIBUTES
-ATTRIBUTE_TYPES: dict[str, DataType] = {"date_of_birth": DateType(), "income": DoubleType()}
 PROVENANCE_SUFFIX = "_prov"
 PROVENANCE_TYPE = StructType(
     [
