@@ -117,11 +117,11 @@ def child_link(lake: Path, data: Path, persons: int, backend: str) -> dict:
     total = time.perf_counter() - start
     jvm_pid = spark.sparkContext._gateway.proc.pid if spark.sparkContext._gateway.proc else None
     out = {
-        "backend": figures["backend"],
-        "records": figures["records"],
-        "pairs_above_floor": figures["pairs"],
-        "clusters": figures["clusters"],
-        "seconds": figures["seconds"],
+        "backend": figures.backend,
+        "records": figures.records,
+        "pairs_above_floor": figures.pairs,
+        "clusters": figures.clusters,
+        "seconds": figures.seconds,
         "seconds_total": round(total, 1),
         "peak_rss_mb_python": _peak_rss_mb(),
         "peak_rss_mb_spark_driver": _peak_rss_mb(jvm_pid) if jvm_pid else None,

@@ -52,10 +52,10 @@ def test_aggregates_equal_hand_computed_figures(built, customer):
 
 def test_run_figures_count_customers_revenue_unmatched_and_segments(built):
     figures = built["figures"]
-    assert figures["customers"] == 4 and figures["buyers"] == 3
-    assert figures["revenue"] == pytest.approx(1606.4 + 500.0 + 12.0)
-    assert figures["facts"] == 24 and figures["unmatched_facts"] == 3 and figures["unconvertible_facts"] == 1
-    assert figures["segments"] == {"women": 1, "gb_buyers": 1, "mid_income": 2, "nobody": 0}
+    assert figures.customers == 4 and figures.buyers == 3
+    assert figures.revenue == pytest.approx(1606.4 + 500.0 + 12.0)
+    assert figures.facts == 24 and figures.unmatched_facts == 3 and figures.unconvertible_facts == 1
+    assert figures.segments == {"women": 1, "gb_buyers": 1, "mid_income": 2, "nobody": 0}
 
 
 def test_unmatched_and_unconvertible_facts_are_reported_per_source(built):

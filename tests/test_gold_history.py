@@ -31,7 +31,7 @@ def current(story, customer_id):
 
 
 def test_first_run_creates_one_current_version_per_customer(story):
-    assert story["results"]["r1"]["golden_records"] == 5
+    assert story["results"]["r1"].golden_records == 5
     assert story["lake"].read(GOLDEN_TABLE, version=0).where("is_current").count() == 5
 
 
@@ -82,8 +82,8 @@ def test_as_of_sees_a_retired_customer_only_while_it_lived(story):
 
 def test_rerun_without_new_input_adds_no_table_version(story):
     result = story["results"]["r3"]
-    assert result["table_version"] is None and result["versions_written"] == 0
-    assert result["golden_records"] == 4
+    assert result.table_version is None and result.versions_written == 0
+    assert result.golden_records == 4
     assert [h["run_id"] for h in story["lake"].history(GOLDEN_TABLE)] == ["r2", "r1"]
 
 

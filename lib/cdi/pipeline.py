@@ -9,20 +9,20 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cdi.bronze.ingest import run_ingest
+from cdi.bronze.ingest import IngestResult, run_ingest
 from cdi.config import CdiConfig
 from cdi.errors import ConfigError, InstallError
-from cdi.gold.customer_360 import run_customer_360
-from cdi.gold.stage import run_gold
+from cdi.gold.customer_360 import Customer360Result, run_customer_360
+from cdi.gold.stage import GoldResult, run_gold
 from cdi.lake import Lake
 from cdi.progress import RunSummary
 from cdi.silver.facts import write_facts
-from cdi.silver.linkage import run_link
+from cdi.silver.linkage import LinkResult, run_link
 from cdi.silver.records import write_records
 
 log = logging.getLogger(__name__)
@@ -90,9 +90,14 @@ def demo_generator() -> Callable[..., Any]:
 
 @dataclass
 class PipelineResult:
+    """One run: its id, its summary, and each stage's result (None for a stage not run)."""
+
     run_id: str
     summary: RunSummary
-    stages: dict[str, Any] = field(default_factory=dict)
+    ingest: list[IngestResult] | None = None
+    link: LinkResult | None = None
+    gold: GoldResult | None = None
+    customer_360: Customer360Result | None = None
 
 
 def run(
@@ -119,14 +124,14 @@ def run(
             continue
         lake = Lake(spark, cfg.lake_root, job=stage, run_id=run_id)
         if stage == "ingest":
-            result.stages["ingest"] = run_ingest(spark, cfg, lake, run_id, summary=summary, sources=list(sources) if sources else None)
+            result.ingest = run_ingest(spark, cfg, lake, run_id, summary=summary, sources=list(sources) if sources else None)
         elif stage == "link":
             with summary.step("silver", "standardise") as step:
                 step.rows = write_records(spark, cfg, lake)
             with summary.step("silver", "facts") as step:
                 step.rows = write_facts(lake, cfg.fact_sources, cfg.customer_360)
-            result.stages["link"] = run_link(spark, cfg, lake, run_id, summary=summary, force_retrain=retrain)
+            result.link = run_link(spark, cfg, lake, run_id, summary=summary, force_retrain=retrain)
         elif stage == "gold":
-            result.stages["gold"] = run_gold(spark, cfg, lake, run_id, summary=summary)
-            result.stages["customer_360"] = run_customer_360(spark, cfg, lake, run_id, summary=summary)
+            result.gold = run_gold(spark, cfg, lake, run_id, summary=summary)
+            result.customer_360 = run_customer_360(spark, cfg, lake, run_id, summary=summary)
     return result

@@ -43,6 +43,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from itertools import pairwise
 
@@ -400,6 +401,21 @@ def _report_unmatched(cfg: CdiConfig, facts: DataFrame, run_id: str) -> list[tup
 
 
 # ---------------------------------------------------------------- run
+@dataclass(frozen=True)
+class Customer360Result:
+    """What one customer 360 run wrote: customers, buyers and revenue (reporting currency), the
+    facts read and how many reached no customer or had no rate, members per segment."""
+
+    customers: int
+    buyers: int
+    revenue: float
+    currency: str
+    facts: int
+    unmatched_facts: int
+    unconvertible_facts: int
+    segments: dict[str, int]
+
+
 @contextmanager
 def _step(summary: RunSummary | None, name: str) -> Iterator[Step]:
     if summary is None:
@@ -411,7 +427,7 @@ def _step(summary: RunSummary | None, name: str) -> Iterator[Step]:
 
 def run_customer_360(
     spark: SparkSession, cfg: CdiConfig, lake, run_id: str, summary: RunSummary | None = None
-) -> dict:
+) -> Customer360Result:
     """Build and write ``gold/customer_360`` (overwrite), ``gold/unmatched_facts`` (this run's rows)
     and ``gold/segments`` (membership of the configured segments); return the run's figures.
 
@@ -456,15 +472,15 @@ def run_customer_360(
         sizes = {seg.name: found.get(seg.name, 0) for seg in cfg.segments}
         st.rows = sum(sizes.values())
         st.details.update(segments=len(sizes))
-    figures = {
-        "customers": totals["customers"],
-        "buyers": totals["buyers"],
-        "revenue": round(float(totals["revenue"]), 2),
-        "currency": cfg.customer_360.currency,
-        "facts": counts["facts"],
-        "unmatched_facts": counts["unmatched"],
-        "unconvertible_facts": counts["unconvertible"],
-        "segments": sizes,
-    }
+    figures = Customer360Result(
+        customers=totals["customers"],
+        buyers=totals["buyers"],
+        revenue=round(float(totals["revenue"]), 2),
+        currency=cfg.customer_360.currency,
+        facts=counts["facts"],
+        unmatched_facts=counts["unmatched"],
+        unconvertible_facts=counts["unconvertible"],
+        segments=sizes,
+    )
     log.info("customer 360: %s", figures)
     return figures

@@ -11,6 +11,7 @@ publication then sends every run not yet published (see :mod:`cdi.gold.propagati
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,18 @@ from .survivorship import survive, trust_ranks
 
 log = logging.getLogger(__name__)
 
+
+
+@dataclass(frozen=True)
+class GoldResult:
+    """What one gold stage run did."""
+
+    golden_records: int  # current customers
+    versions_written: int
+    closed: int  # versions closed by this run
+    changes: dict[str, int]  # rows per change type (empty when nothing changed)
+    table_version: int | None  # of gold/golden_records; None when nothing changed
+    published: dict[str, Any]  # per target: runs and rows sent
 
 
 def _require(lake: Lake, table: str) -> DataFrame:
@@ -54,13 +67,8 @@ def run_gold(
     summary: RunSummary | None = None,
     *,
     run_at: datetime | None = None,
-) -> dict[str, Any]:
-    """Build, version, diff and publish the golden records of one run.
-
-    Returns ``golden_records`` (current customers), ``versions_written``, ``closed``,
-    ``changes`` (rows per change type), ``table_version`` (None when nothing changed) and
-    ``published`` (per target: runs and rows sent).
-    """
+) -> GoldResult:
+    """Build, version, diff and publish the golden records of one run (see :class:`GoldResult`)."""
     summary = summary or RunSummary(run_id=run_id)
     run_at = (run_at or datetime.now(UTC)).astimezone(UTC)
     lake = lake.with_context(job="gold", run_id=run_id)
@@ -97,11 +105,11 @@ def run_gold(
         published = publish(spark, cfg, lake)
         step.rows = sum((v or {}).get("rows", 0) for v in published.values())
 
-    return {
-        "golden_records": customers,
-        "versions_written": diff.counts["new"] + diff.counts["changed"],
-        "closed": diff.counts["changed"] + diff.counts["retired"],
-        "changes": counts,
-        "table_version": version,
-        "published": published,
-    }
+    return GoldResult(
+        golden_records=customers,
+        versions_written=diff.counts["new"] + diff.counts["changed"],
+        closed=diff.counts["changed"] + diff.counts["retired"],
+        changes=counts,
+        table_version=version,
+        published=published,
+    )

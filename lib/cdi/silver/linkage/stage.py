@@ -7,7 +7,7 @@ something changed) and ``silver/entity_map`` (overwrite). The Splink engine (Duc
 chosen per run and invisible to the rest of the pipeline.
 
     >>> figures = run_link(spark, cfg, lake, run_id="20261124T0600Z")  # doctest: +SKIP
-    >>> figures["backend"], figures["pairs"], figures["clusters"]  # doctest: +SKIP
+    >>> figures.backend, figures.pairs, figures.clusters  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +43,24 @@ ID_HISTORY_TABLE = schema.ID_HISTORY
 INPUT_NAME = "cdi_link_input"
 STAGE = "link"
 EM_PROBE_RECORDS = 50_000
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """What one link stage run did; the run summary holds the same steps with their timings."""
+
+    run_id: str
+    records: int
+    backend: str
+    backend_reason: str
+    pairs: int
+    clusters: int
+    model_version: int | None
+    trained: bool
+    capped_keys: list[dict[str, Any]]
+    id_events: dict[str, int]
+    seconds: dict[str, float]
+    model_path: str | None = None
 
 
 def prepared_input(backend: LinkageBackend, lake, cfg: LinkageConfig) -> tuple[Any, list[dict[str, Any]]]:
@@ -240,7 +259,7 @@ def run_link(
     *,
     force_retrain: bool = False,
     at: datetime | None = None,
-) -> dict[str, Any]:
+) -> LinkResult:
     """Run the link stage; return its figures (records, pairs, clusters, backend, seconds per step)."""
     link_cfg = cfg.linkage
     model.validate(link_cfg)
@@ -340,4 +359,4 @@ def run_link(
         f"{figures['clusters']:,}",
         backend_name,
     )
-    return figures
+    return LinkResult(**figures)
