@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from cdi.demo import GENERATOR_VERSION, generate  # noqa: E402
+from cdi_demo import GENERATOR_VERSION, generate  # noqa: E402
 
 BUDGET_SECONDS = 180
 

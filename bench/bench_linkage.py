@@ -5,7 +5,7 @@ Run on demand (not a test)::
     python bench/bench_linkage.py [--records 100000 1000000] [--backends duckdb spark]
                                   [--work DIR] [--timeout 5400] [--out bench/results/linkage.json]
 
-For each size the demo universe is generated (``cdi.demo.generate``) with enough persons for the
+For each size the demo universe is generated (``cdi_demo.generate``) with enough persons for the
 target number of source customer records, ingested and standardised into a fresh lake
 (``silver/records``), and the candidate comparisons the default blocking rules generate are
 counted exactly (DuckDB). Then the link stage runs once per backend in its own process, training
@@ -117,11 +117,11 @@ def child_link(lake: Path, data: Path, persons: int, backend: str) -> dict:
     total = time.perf_counter() - start
     jvm_pid = spark.sparkContext._gateway.proc.pid if spark.sparkContext._gateway.proc else None
     out = {
-        "backend": figures["backend"],
-        "records": figures["records"],
-        "pairs_above_floor": figures["pairs"],
-        "clusters": figures["clusters"],
-        "seconds": figures["seconds"],
+        "backend": figures.backend,
+        "records": figures.records,
+        "pairs_above_floor": figures.pairs,
+        "clusters": figures.clusters,
+        "seconds": figures.seconds,
         "seconds_total": round(total, 1),
         "peak_rss_mb_python": _peak_rss_mb(),
         "peak_rss_mb_spark_driver": _peak_rss_mb(jvm_pid) if jvm_pid else None,
@@ -147,7 +147,7 @@ def _run_child(args: list[str], timeout: int) -> dict:
 
 
 def _records_per_person(work: Path) -> float:
-    from cdi.demo import generate
+    from cdi_demo import generate
 
     manifest = generate(persons=2000, seed=1, out=str(work / "calibrate"))
     return manifest["customer_records_total"] / 2000
@@ -184,7 +184,7 @@ def main(argv=None) -> dict:
         print(json.dumps(result, default=str))
         return result
 
-    from cdi.demo import generate
+    from cdi_demo import generate
 
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="cdi-bench-linkage-"))
     work.mkdir(parents=True, exist_ok=True)

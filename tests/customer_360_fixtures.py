@@ -320,12 +320,14 @@ def shared_lake(spark, tmp_path_factory):
     """(config, lake, figures): the hand-built lake after one ``run_customer_360`` (once per session)."""
     if "lake" not in _SHARED:
         from cdi.gold.customer_360 import run_customer_360
+        from cdi.silver.facts import write_facts
 
         base = tmp_path_factory.mktemp("c360")
         lake_root = base / "lake"
         cfg = load_config(write_config(base / "conf", lake_root))
         lake = Lake(spark, str(lake_root), job="test", run_id=RUN_ID)
         write_inputs(spark, lake)
+        write_facts(lake, cfg.fact_sources, cfg.customer_360)
         records: list[logging.LogRecord] = []
         handler = logging.Handler(level=logging.INFO)
         handler.emit = records.append  # type: ignore[method-assign]

@@ -303,10 +303,12 @@ def run_story(spark, lake_root, propagation: dict | None = None) -> tuple[CdiCon
     """Run the gold stage once per run of the story above; results per run id."""
     from cdi.gold.stage import run_gold
     from cdi.lake import Lake
+    from cdi.silver.facts import write_facts
 
     cfg = make_config(lake_root, propagation=propagation, facts=FACT_SOURCES)
     results = {}
     write_bronze_facts(Lake(spark, str(lake_root), job="test"))
+    write_facts(Lake(spark, str(lake_root), job="test"), cfg.fact_sources, cfg.customer_360)
     for run, at in RUN_TIMES.items():
         lake = Lake(spark, str(lake_root), job="test", run_id=run)
         rows, mapping, events = _story_inputs(run)

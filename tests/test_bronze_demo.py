@@ -12,7 +12,7 @@ import pytest
 from bronze_fixtures import postgres_server  # noqa: F401  (fixture)
 from cdi.bronze import QUARANTINE_TABLE, run_ingest
 from cdi.config import load_config
-from cdi.demo import generate
+from cdi_demo import generate
 from cdi.lake import Lake
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "sources"
@@ -88,7 +88,7 @@ def test_bronze_holds_exactly_the_well_formed_customer_records(demo):
 
 @pytest.mark.postgres
 def test_demo_crm_served_by_postgres_ingests_like_the_csv(spark, demo, postgres_server, monkeypatch):  # noqa: F811  (fixture)
-    from cdi.demo.postgres_loader import load_crm_into_postgres
+    from cdi_demo.postgres_loader import load_crm_into_postgres
 
     root, data, manifest, _, _, _ = demo
     loaded = load_crm_into_postgres(postgres_server.dsn, data / "crm" / "contacts.csv", table="crm_contacts")

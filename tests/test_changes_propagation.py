@@ -65,13 +65,13 @@ def test_split_marks_both_sides_and_deleted_records_retire_their_customer(story)
 
 
 def test_rerun_with_no_new_input_writes_no_changes(story):
-    assert story["results"]["r3"]["changes"] == {}
+    assert story["results"]["r3"].changes == {}
     assert feed(story, "r3") == {}
     assert [h["run_id"] for h in data_commits(story["lake"], CHANGES_TABLE)] == ["r2", "r1"]
 
 
 def test_stage_reports_changes_by_type(story):
-    assert story["results"]["r2"]["changes"] == {"new": 0, "updated": 1, "merged": 1, "split": 2, "retired": 2}
+    assert story["results"]["r2"].changes == {"new": 0, "updated": 1, "merged": 1, "split": 2, "retired": 2}
 
 
 # ------------------------------------------------------------------ outbox

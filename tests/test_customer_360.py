@@ -16,7 +16,9 @@ from cdi.gold.customer_360 import (
     income_band_labels,
     with_rfm,
 )
-from cdi.gold.facts import FactMappingError, parse_amount, parse_flag, read_facts
+from cdi.errors import FactMappingError
+from cdi.silver.facts import parse_flag, read_facts
+from cdi.silver.standardise import parse_amount
 from customer_360_fixtures import EXPECTED, EXPECTED_UNMATCHED, RUN_ID, shared_lake
 from pyspark.sql import functions as F
 
@@ -50,10 +52,10 @@ def test_aggregates_equal_hand_computed_figures(built, customer):
 
 def test_run_figures_count_customers_revenue_unmatched_and_segments(built):
     figures = built["figures"]
-    assert figures["customers"] == 4 and figures["buyers"] == 3
-    assert figures["revenue"] == pytest.approx(1606.4 + 500.0 + 12.0)
-    assert figures["facts"] == 24 and figures["unmatched_facts"] == 3 and figures["unconvertible_facts"] == 1
-    assert figures["segments"] == {"women": 1, "gb_buyers": 1, "mid_income": 2, "nobody": 0}
+    assert figures.customers == 4 and figures.buyers == 3
+    assert figures.revenue == pytest.approx(1606.4 + 500.0 + 12.0)
+    assert figures.facts == 24 and figures.unmatched_facts == 3 and figures.unconvertible_facts == 1
+    assert figures.segments == {"women": 1, "gb_buyers": 1, "mid_income": 2, "nobody": 0}
 
 
 def test_unmatched_and_unconvertible_facts_are_reported_per_source(built):
@@ -76,7 +78,7 @@ def test_unmatched_and_unconvertible_facts_are_logged_with_source_and_example(bu
 
 
 def test_latest_ingested_version_of_a_fact_counts_once(spark, built):
-    facts = read_facts(built["lake"], built["cfg"], built["cfg"].source("webshop"))
+    facts = read_facts(built["lake"], built["cfg"].source("webshop"), built["cfg"].customer_360)
     o1 = facts.where(F.col("fact_id") == "o1").collect()
     assert len(o1) == 1 and o1[0]["amount"] == 100.0  # batch b2 corrected b1's 90.00
     assert o1[0]["channel"] == "web" and o1[0]["event_at"] == datetime(2026, 6, 1, 10)
@@ -86,7 +88,7 @@ def test_mapping_to_a_missing_column_names_table_and_column(built, tmp_path):
     cfg = built["cfg"]
     broken = cfg.source("pos").model_copy(update={"mapping": {"amount": "total", "event_at": "ts"}})
     with pytest.raises(FactMappingError, match=r"bronze/pos: mapping.amount maps to column 'total'"):
-        read_facts(built["lake"], cfg, broken)
+        read_facts(built["lake"], broken, cfg.customer_360)
 
 
 def test_quintiles_split_buyers_into_five_groups_and_non_buyers_score_zero(spark):

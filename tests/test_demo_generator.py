@@ -19,8 +19,8 @@ import pytest
 from pg_fixture import postgres_dsn  # noqa: F401  (fixture)
 from unidecode import unidecode
 
-from cdi.demo import DEFAULT_RATES, generate
-from cdi.demo.sources import PHONE_STYLE
+from cdi_demo import DEFAULT_RATES, generate
+from cdi_demo.sources import PHONE_STYLE
 
 SOURCES = ("crm", "webshop", "pos", "billing", "support", "marketing")
 CUSTOMER_FILES = {
@@ -378,7 +378,7 @@ def test_facts_reference_customers_with_a_few_orphans(big):
 def test_load_crm_into_postgres(small, postgres_dsn):  # noqa: F811
     import psycopg
 
-    from cdi.demo import load_crm_into_postgres
+    from cdi_demo import load_crm_into_postgres
 
     out, m = small
     res = load_crm_into_postgres(postgres_dsn, out / "crm/contacts.csv")

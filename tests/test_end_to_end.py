@@ -21,6 +21,7 @@ CONTRACT = {
         "date_of_birth", "gender", "email", "phone", "address_line1", "address_line2", "city", "postcode",
         "region", "country", "national_id", "marital_status", "income", "updated_at",
     ],
+    "silver/facts": ["fact_key", "source", "kind", "record_key"],
     "silver/pairs": ["record_key_l", "record_key_r", "match_probability", "match_weight", "run_id"],
     "silver/entity_map": ["record_key", "source", "source_record_id", "customer_id", "run_id"],
     "gold/golden_records": ["customer_id", "first_name", "last_name", "email", "valid_from", "valid_to", "is_current"],
@@ -85,6 +86,8 @@ def test_every_table_honours_its_contract(demo_run):
         assert set(BRONZE_LINEAGE) <= set(df.columns), src.name
     records = lake.read("silver/records")
     assert records.count() == records.select("record_key").distinct().count()
+    facts = lake.read("silver/facts")
+    assert facts.count() == facts.select("fact_key").distinct().count() > 0
     current = lake.read("gold/golden_records").where("is_current")
     assert current.count() == current.select("customer_id").distinct().count()
     assert current.count() == lake.read("silver/entity_map").select("customer_id").distinct().count()

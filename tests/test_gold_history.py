@@ -31,7 +31,7 @@ def current(story, customer_id):
 
 
 def test_first_run_creates_one_current_version_per_customer(story):
-    assert story["results"]["r1"]["golden_records"] == 5
+    assert story["results"]["r1"].golden_records == 5
     first = data_commits(story["lake"], GOLDEN_TABLE)[-1]["version"]
     assert story["lake"].read(GOLDEN_TABLE, version=first).where("is_current").count() == 5
 
@@ -83,8 +83,8 @@ def test_as_of_sees_a_retired_customer_only_while_it_lived(story):
 
 def test_rerun_without_new_input_adds_no_table_version(story):
     result = story["results"]["r3"]
-    assert result["table_version"] is None and result["versions_written"] == 0
-    assert result["golden_records"] == 4
+    assert result.table_version is None and result.versions_written == 0
+    assert result.golden_records == 4
     assert [h["run_id"] for h in data_commits(story["lake"], GOLDEN_TABLE)] == ["r2", "r1"]
 
 
@@ -94,9 +94,10 @@ def test_delta_versions_give_table_level_time_travel(story):
 
 
 def test_gold_stage_without_silver_says_which_table_and_what_to_run(spark, tmp_path):
-    from cdi.gold.stage import GoldInputError, run_gold
+    from cdi.errors import MissingTableError
+    from cdi.gold.stage import run_gold
     from cdi.lake import Lake
     from gold_fixtures import make_config
 
-    with pytest.raises(GoldInputError, match=r"silver/records does not exist .* run the link stage"):
+    with pytest.raises(MissingTableError, match=r"silver/records does not exist .* run the link stage"):
         run_gold(spark, make_config(tmp_path), Lake(spark, str(tmp_path)), "r0")

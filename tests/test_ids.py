@@ -7,7 +7,8 @@ from datetime import datetime
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from cdi.silver.ids import ENTITY_MAP_SCHEMA, assign_customer_ids
+from cdi.schema import ENTITY_MAP_SCHEMA
+from cdi.silver.ids import assign_customer_ids
 
 T1 = datetime(2024, 1, 1, 6, 0)
 T2 = datetime(2024, 2, 1, 6, 0)

@@ -170,15 +170,15 @@ def test_blocking_cap_nulls_a_too_common_key_and_logs_it(spark, tmp_path, caplog
 
 def test_first_run_trains_and_saves_a_versioned_model_with_charts(linked):
     figures = linked["figures"]
-    assert figures["backend"] == "duckdb" and figures["trained"] and figures["model_version"] == 1
-    assert figures["records"] > 300 and figures["pairs"] > 0 and 0 < figures["clusters"] < figures["records"]
-    assert set(figures["seconds"]) >= {"model", "predict", "cluster", "stable ids"}
+    assert figures.backend == "duckdb" and figures.trained and figures.model_version == 1
+    assert figures.records > 300 and figures.pairs > 0 and 0 < figures.clusters < figures.records
+    assert set(figures.seconds) >= {"model", "predict", "cluster", "stable ids"}
     folder = Path(linked["root"]) / "models" / "linkage" / "v0001"
     model_json = json.loads((folder / "model.json").read_text())
     meta = json.loads((folder / "meta.json").read_text())
     # the prior comes from the deterministic rules, not Splink's default of 1e-4
     assert model_json["probability_two_random_records_match"] != pytest.approx(0.0001)
-    assert meta["records"] == figures["records"] and meta["backend"] == "duckdb" and meta["version"] == 1
+    assert meta["records"] == figures.records and meta["backend"] == "duckdb" and meta["version"] == 1
     assert "<html" in (folder / "match_weights.html").read_text().lower()
     summary = (folder / "parameters.md").read_text()
     assert "| name | Exact given name and surname |" in summary and "prior" in summary
@@ -205,9 +205,9 @@ def test_rerun_reuses_the_saved_model_and_keeps_every_customer_id(linked, spark)
     lake = linked["lake"]
     before = entity_ids(lake)
     figures = run_link(spark, linked["cfg"], lake, "r2")
-    assert figures["trained"] is False and figures["model_version"] == 1
+    assert figures.trained is False and figures.model_version == 1
     assert entity_ids(lake) == before
-    assert figures["id_events"] == {}
+    assert figures.id_events == {}
     history_runs = {r["run_id"] for r in lake.read("silver/id_history").select("run_id").distinct().collect()}
     assert history_runs == {"r1"}
     assert ModelStore(str(linked["root"])).versions() == [1]
@@ -262,11 +262,11 @@ def test_data_without_emails_trains_the_model_it_would_without_the_email_rule(sp
         models[name] = json.loads((root / "models" / "linkage" / "v0001" / "model.json").read_text())
         if name == "with":
             assert "training blocking rule ['email_std'] skipped" in caplog.text
-            assert figures["trained"] and figures["pairs"] > 0
+            assert figures.trained and figures.pairs > 0
             found, expected = cluster_pairs(entity_ids(lake)), true_pairs(truth)
             assert len(found & expected) / len(found) >= 0.9
             again = run_link(spark, cfg, lake, "r2")
-            assert again["trained"] is False and again["id_events"] == {}
+            assert again.trained is False and again.id_events == {}
     assert [c["output_column_name"] for c in models["with"]["comparisons"]] == [c.name for c in cfg.linkage.comparisons]
     # the same up to float summation order (DuckDB aggregates in parallel)
     assert _without_probabilities(models["with"]) == _without_probabilities(models["without"])
@@ -344,7 +344,7 @@ def test_spark_scores_the_same_pairs_as_duckdb_with_the_same_model(linked, spark
     cfg, lake = copy_of(linked, spark, "parity")
     duck_pairs, duck_ids = scored_pairs(lake), entity_ids(lake)
     figures = run_link(spark, with_backend(cfg, "spark"), lake, "r3")
-    assert figures["backend"] == "spark" and figures["trained"] is False
+    assert figures.backend == "spark" and figures.trained is False
     spark_pairs = scored_pairs(lake)
     assert set(spark_pairs) == set(duck_pairs)
     assert max(abs(spark_pairs[k] - duck_pairs[k]) for k in duck_pairs) < 1e-6
@@ -388,8 +388,8 @@ def test_a_link_run_killed_between_id_events_and_entity_map_is_rolled_back_by_th
 
     history = lake.read("silver/id_history")
     assert history.where("run_id = 'dead-run'").count() == 0
-    assert figures["id_events"].get("retired", 0) > 0
-    assert history.where("run_id = 'r3'").count() == sum(figures["id_events"].values())
+    assert figures.id_events.get("retired", 0) > 0
+    assert history.where("run_id = 'r3'").count() == sum(figures.id_events.values())
     assert set(entity_ids(lake)) == {r["record_key"] for r in lake.read("silver/records").select("record_key").collect()}
     markers = lake.read("_cdi/transactions").where("state = 'rolled_back'").select("run_id").collect()
     assert [m["run_id"] for m in markers] == ["dead-run"]

@@ -8,9 +8,11 @@ import datetime as dt
 
 import pytest
 from cdi.config import CdiConfig, SourceConfig
+from cdi.errors import SourceMappingError
 from cdi.lake import Lake
 from cdi.silver import records as R
-from cdi.silver.standardise import RECORD_COLUMNS, RECORD_TYPES
+from cdi.schema import RECORDS_COLUMNS as RECORD_COLUMNS
+from cdi.schema import RECORDS_TYPES as RECORD_TYPES
 from pyspark.sql import functions as F
 
 T0 = dt.datetime(2024, 1, 1, 6, 0)
@@ -166,15 +168,15 @@ def test_a_mapping_to_a_missing_column_names_the_table_and_the_columns(spark, la
     lake.write("bronze/crm", _crm(spark))
     broken = CRM.model_copy(update={"mapping": {**CRM.mapping, "city": "town"}})
     cfg = CdiConfig(lake_root=str(lake_root), sources=[broken])
-    with pytest.raises(R.MappingError, match=r"bronze/crm \(source 'crm', city\): no column 'town'.*columns: .*miasto"):
+    with pytest.raises(SourceMappingError, match=r"bronze/crm \(source 'crm', city\): no column 'town'.*columns: .*miasto"):
         R.build_records(spark, cfg, lake)
 
 
 def test_a_path_into_a_scalar_or_a_missing_field_is_explained(spark):
     df = _shop(spark)
-    with pytest.raises(R.MappingError, match=r"'address' has no field 'street'.*fields: line1, city, zip, country"):
+    with pytest.raises(SourceMappingError, match=r"'address' has no field 'street'.*fields: line1, city, zip, country"):
         R.resolve_column(df, "address.street", "bronze/shop")
-    with pytest.raises(R.MappingError, match=r"'income' is a double, not a struct"):
+    with pytest.raises(SourceMappingError, match=r"'income' is a double, not a struct"):
         R.resolve_column(df, "income.amount", "bronze/shop")
     _, dtype = R.resolve_column(df, "ADDRESS.City", "bronze/shop")
     assert dtype.simpleString() == "string"
@@ -182,11 +184,11 @@ def test_a_path_into_a_scalar_or_a_missing_field_is_explained(spark):
 
 def test_a_source_without_bronze_says_to_ingest_it_first(spark, lake_root):
     cfg = CdiConfig(lake_root=str(lake_root), sources=[CRM])
-    with pytest.raises(R.MappingError, match=r"bronze/crm does not exist.*run `cdi ingest`"):
+    with pytest.raises(SourceMappingError, match=r"bronze/crm does not exist.*run `cdi ingest`"):
         R.build_records(spark, cfg, Lake(spark, str(lake_root)))
 
 
 def test_an_invalid_date_pattern_is_reported_with_source_and_field(spark):
     bad = CRM.model_copy(update={"updated_at": CRM.updated_at.model_copy(update={"formats": ["dd.MM.bbbb"]})})
-    with pytest.raises(R.MappingError, match=r"source 'crm': updated_at format 'dd.MM.bbbb' is not a valid Spark datetime pattern"):
+    with pytest.raises(SourceMappingError, match=r"source 'crm': updated_at format 'dd.MM.bbbb' is not a valid Spark datetime pattern"):
         R.check_formats(spark, bad)

@@ -8,7 +8,9 @@ import datetime as dt
 import re
 
 import pytest
+from cdi.errors import LookupTableError
 from cdi.silver import standardise as S
+from cdi.silver.standardise import lookups
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
@@ -396,10 +398,10 @@ def test_idempotent_standardisers_give_the_same_value_twice(spark):
 
 
 def test_broken_lookup_table_is_reported_with_file_and_row(monkeypatch):
-    monkeypatch.setattr(S, "load_table", lambda name: ({"code": "m", "gender": "M"}, {"code": "M.", "gender": "F"}))
-    S._keyed.cache_clear()
+    monkeypatch.setattr(lookups, "load_table", lambda name: ({"code": "m", "gender": "M"}, {"code": "M.", "gender": "F"}))
+    lookups.keyed.cache_clear()
     try:
-        with pytest.raises(S.LookupTableError, match=r"gender_codes.csv: row 2: code 'M.' \(folded 'm'\)"):
-            S._keyed("gender_codes.csv", "code", "gender")
+        with pytest.raises(LookupTableError, match=r"gender_codes.csv: row 2: code 'M.' \(folded 'm'\)"):
+            lookups.keyed("gender_codes.csv", "code", "gender")
     finally:
-        S._keyed.cache_clear()
+        lookups.keyed.cache_clear()

@@ -27,6 +27,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from cdi import schema
 from cdi.config import CdiConfig, load_config
 from cdi.gold.segments import (
     CROSSTAB_DIMENSIONS,
@@ -38,11 +39,11 @@ from cdi.lake import Lake
 
 log = logging.getLogger(__name__)
 
-CUSTOMER_360 = "gold/customer_360"
-SEGMENTS = "gold/segments"
-ENTITY_MAP = "silver/entity_map"
-PAIRS = "silver/pairs"
-UNMATCHED_FACTS = "gold/unmatched_facts"
+CUSTOMER_360 = schema.CUSTOMER_360
+SEGMENTS = schema.SEGMENTS
+ENTITY_MAP = schema.ENTITY_MAP
+PAIRS = schema.PAIRS
+UNMATCHED_FACTS = schema.UNMATCHED_FACTS
 
 
 # ---------------------------------------------------------------- session
@@ -150,7 +151,7 @@ def segment_table(lake: Lake) -> pd.DataFrame:
 def revenue_by_age_gender(lake: Lake) -> pd.DataFrame:
     """Revenue per age band (rows, youngest first) and gender (columns)."""
     c360 = customer_360(lake)
-    cells = (
+    cells: pd.DataFrame = (
         c360.groupBy("age_band", F.coalesce("gender", F.lit("unknown")).alias("gender"))
         .agg(F.round(F.sum("revenue"), 2).alias("revenue"))
         .toPandas()
@@ -168,7 +169,7 @@ def customers_by_income_region(lake: Lake, value: str = "customers") -> pd.DataF
         raise ValueError("value must be 'customers' or 'revenue'")
     c360 = customer_360(lake)
     metric = F.count(F.lit(1)) if value == "customers" else F.round(F.sum("revenue"), 2)
-    cells = (
+    cells: pd.DataFrame = (
         c360.groupBy("income_band", F.coalesce("region", F.lit("unknown")).alias("region"))
         .agg(metric.alias(value))
         .toPandas()
@@ -206,7 +207,7 @@ def unmatched_facts(lake: Lake) -> pd.DataFrame:
     """The latest run's per-source counts of facts that reach no customer (one row per source)."""
     require_tables(lake, UNMATCHED_FACTS)
     table = lake.read(UNMATCHED_FACTS)
-    latest = table.agg(F.max("computed_at")).first()[0]
+    latest = table.agg(F.max("computed_at").alias("latest")).collect()[0]["latest"]  # one row
     return table.where(F.col("computed_at") == F.lit(latest)).orderBy("source").toPandas()
 
 
@@ -237,7 +238,7 @@ def linkage_overview(lake: Lake) -> pd.DataFrame:
     """One row: records, customers, customers with several records, largest cluster, scored pairs."""
     require_tables(lake, ENTITY_MAP)
     sizes = lake.read(ENTITY_MAP).groupBy("customer_id").agg(F.count(F.lit(1)).alias("size"))
-    row = sizes.agg(
+    row: pd.DataFrame = sizes.agg(
         F.sum("size").alias("records"),
         F.count(F.lit(1)).alias("customers"),
         F.sum((F.col("size") > 1).cast("int")).alias("customers_with_several_records"),
@@ -367,7 +368,7 @@ def evaluation_tables(report: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     data = _plain(report)
     if not isinstance(data, dict):
         raise TypeError(f"cannot tabulate an evaluation report of type {type(report).__name__}")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for key, value in data.items():
         if isinstance(value, dict):
             rows.extend({"metric": f"{key}.{k}", "value": v} for k, v in value.items() if not isinstance(v, (list, dict)))

@@ -8,13 +8,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
+
+from cdi import schema
+from cdi.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CdiError, ConfigError, exit_code, one_line
 
 log = logging.getLogger("cdi")
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -32,7 +33,7 @@ def _parse_timestamp(text: str) -> datetime:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not an ISO timestamp: {text!r} (e.g. 2026-11-24T06:00:00Z)") from exc
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _hours(text: str) -> float:
@@ -140,10 +141,13 @@ def _cmd_maintain(args) -> int:
 
 
 def _cmd_demo_data(args) -> int:
-    from cdi.pipeline import _stage_function
+    from cdi.pipeline import demo_generator
 
-    generate = _stage_function("cdi.demo", "generate", "demo-data")
-    manifest = generate(persons=args.persons, seed=args.seed, out=args.out)
+    generate = demo_generator()
+    try:
+        manifest = generate(persons=args.persons, seed=args.seed, out=args.out)
+    except ValueError as exc:  # the generator checks its arguments: a usage error
+        raise ConfigError(f"demo-data: {exc}") from exc
     counts = manifest.get("counts", {}) if isinstance(manifest, dict) else {}
     print(f"demo data written to {args.out}: {counts}")
     return EXIT_OK
@@ -151,18 +155,16 @@ def _cmd_demo_data(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from cdi.lake import Lake
-    from cdi.pipeline import _stage_function, open_session
+    from cdi.pipeline import open_session
+    from cdi.quality.evaluate import evaluate, read_truth, write_report
 
     cfg = _load(args.conf)
-    evaluate = _stage_function("cdi.quality.evaluate", "evaluate", "evaluate")
-    read_truth = _stage_function("cdi.quality.evaluate", "read_truth", "evaluate")
-    write_report = _stage_function("cdi.quality.evaluate", "write_report", "evaluate")
     if not Path(args.truth).exists():
-        raise FileNotFoundError(f"truth file {args.truth} does not exist")
+        raise ConfigError(f"--truth: file {args.truth} does not exist")
     spark = open_session(cfg)
     lake = Lake(spark, cfg.lake_root, job="evaluate", engine=cfg.storage.engine)
-    report = evaluate(lake.read("silver/entity_map"), read_truth(spark, args.truth))
-    out = args.out or f"{cfg.lake_root}/reports/evaluation-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    report = evaluate(lake.read(schema.ENTITY_MAP), read_truth(spark, args.truth))
+    out = args.out or f"{cfg.lake_root}/reports/evaluation-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     write_report(report, out)
     print(report.format_table())
@@ -172,10 +174,10 @@ def _cmd_evaluate(args) -> int:
 
 def _cmd_explain(args) -> int:
     from cdi.lake import Lake
-    from cdi.pipeline import _stage_function, open_session
+    from cdi.pipeline import open_session
+    from cdi.silver.explain import explain_pair
 
     cfg = _load(args.conf)
-    explain_pair = _stage_function("cdi.silver.explain", "explain_pair", "explain")
     spark = open_session(cfg)
     lake = Lake(spark, cfg.lake_root, job="explain", engine=cfg.storage.engine)
     path = explain_pair(cfg, lake, args.record_key_a, args.record_key_b, args.out)
@@ -184,11 +186,11 @@ def _cmd_explain(args) -> int:
 
 
 def _cmd_customer(args) -> int:
+    from cdi.gold.customer_view import customer_view
     from cdi.lake import Lake
-    from cdi.pipeline import _stage_function, open_session
+    from cdi.pipeline import open_session
 
     cfg = _load(args.conf)
-    customer_view = _stage_function("cdi.gold.customer_view", "customer_view", "customer")
     spark = open_session(cfg)
     lake = Lake(spark, cfg.lake_root, job="customer", engine=cfg.storage.engine)
     view = customer_view(spark, cfg, lake, args.key, as_of=args.as_of)
@@ -200,8 +202,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
-    from cdi.config import ConfigError
-    from cdi.pipeline import StageUnavailableError
     from cdi.spark import JavaMissingError
 
     try:
@@ -222,13 +222,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"cdi: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (StageUnavailableError, JavaMissingError) as exc:
-        print(f"cdi: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except Exception as exc:  # the one-line reason; the traceback is in the debug log
+    except (CdiError, JavaMissingError) as exc:  # an expected failure: its message says what to do
         log.debug("failure", exc_info=True)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"cdi: {args.command} failed: {type(exc).__name__}: {first}", file=sys.stderr)
+        print(f"cdi: {args.command} failed: {one_line(exc)}", file=sys.stderr)
+        return exit_code(exc)
+    except Exception as exc:  # a bug: name the type; the traceback is in the debug log (-v)
+        log.debug("failure", exc_info=True)
+        print(f"cdi: {args.command} failed: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE

@@ -34,9 +34,10 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def spark_home() -> Path:
     spec = importlib.util.find_spec("pyspark")
     if spec is None or not spec.submodule_search_locations:
         raise ClusterError("PySpark is not installed and SPARK_HOME is not set: cannot find spark-submit")
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -90,7 +91,7 @@ def _package_dir(name: str) -> Path:
         raise ClusterError(f"package {name!r} is not installed in {sys.executable}; install it or drop it from --include")
     if not spec.submodule_search_locations:
         raise ClusterError(f"{name!r} is a single module, not a package; ship {spec.origin} with --py-files directly")
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _package_files(root: Path) -> Iterable[Path]:
@@ -188,7 +189,7 @@ class SubmitResult:
     stderr: str
     seconds: float
 
-    def check(self) -> "SubmitResult":
+    def check(self) -> SubmitResult:
         if self.returncode != 0:
             raise ClusterError(
                 f"spark-submit exited with {self.returncode} after {self.seconds:.0f}s: {' '.join(self.command)}\n"
@@ -305,13 +306,13 @@ class StandaloneCluster:
         self.work_dir = Path(self.work_dir)
 
     # -- lifecycle
-    def __enter__(self) -> "StandaloneCluster":
+    def __enter__(self) -> StandaloneCluster:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def start(self, timeout: float = 120) -> "StandaloneCluster":
+    def start(self, timeout: float = 120) -> StandaloneCluster:
         """Start the master, then the workers; return once every worker is registered and alive."""
         if self.daemons:
             raise ClusterError("this cluster is already started")
@@ -352,7 +353,7 @@ class StandaloneCluster:
 
     def _spawn(self, role: str, args: list[str], webui_port: int) -> _Daemon:
         log_path = Path(self.work_dir, "logs", f"{role}.log")
-        handle = open(log_path, "ab")
+        handle = open(log_path, "ab")  # noqa: SIM115  # the daemon's log: closed when it stops
         try:
             proc = subprocess.Popen(
                 [str(spark_home() / "bin" / "spark-class"), *args],
@@ -399,7 +400,7 @@ class StandaloneCluster:
         self._spawn(
             f"worker-{index}",
             [
-                "org.apache.spark.deploy.worker.Worker", self.master_url,
+                "org.apache.spark.deploy.worker.Worker", str(self.master_url),
                 "--host", self.host,
                 "--cores", str(self.cores),
                 "--memory", self.memory,
@@ -513,7 +514,7 @@ def check_executors(spark, lake_root: str, rows: int = 200) -> dict[str, Any]:
 
     # real (not string) annotations: pandas_udf reads them to pick the Series-to-Series UDF kind
     executor_facts.__annotations__ = {"phone": pd.Series, "name": pd.Series, "region": pd.Series, "return": pd.Series}
-    executor_facts = pandas_udf(executor_facts, "string")
+    executor_facts = pandas_udf(executor_facts, "string")  # type: ignore[call-overload]
 
     for udf_name, java_class, return_type in get_scala_udfs():
         spark.udf.registerJavaFunction(udf_name, java_class, return_type)
@@ -547,6 +548,7 @@ def check_executors(spark, lake_root: str, rows: int = 200) -> dict[str, Any]:
         F.map_from_entries(F.collect_set(F.struct("name", "ascii"))).alias("ascii"),
         F.sort_array(F.collect_set("jw")).alias("jw"),
     ).first()
+    assert summary is not None  # a global aggregate always has its row
     return {
         "master": spark.sparkContext.master,
         "storage_engine": lake.engine.name,

@@ -18,10 +18,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cdi.errors import ConfigError
 
 CANONICAL_ATTRIBUTES = (
     "first_name",
@@ -69,10 +71,6 @@ TIMESTAMP_FACT_FIELDS = ("event_at", "due_at", "closed_at")
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
-
-
-class ConfigError(ValueError):
-    """A configuration problem, located by file and key path."""
 
 
 class _Strict(BaseModel):
@@ -125,7 +123,7 @@ class ColumnSpec(_Strict):
     default_region: str | None = None
 
 
-MappingValue = Union[str, ColumnSpec]
+MappingValue = str | ColumnSpec
 
 
 class JdbcConfig(_Strict):
@@ -140,7 +138,7 @@ class JdbcConfig(_Strict):
     fetch_size: int = 10000
 
     @model_validator(mode="after")
-    def _table_or_query(self) -> "JdbcConfig":
+    def _table_or_query(self) -> JdbcConfig:
         if bool(self.table) == bool(self.query):
             raise ValueError("give exactly one of 'table' or 'query'")
         return self
@@ -159,7 +157,7 @@ class SourceConfig(_Strict):
     format: Literal["csv", "json", "parquet", "delta", "jdbc"]
     path: str | None = None
     jdbc: JdbcConfig | None = None
-    options: dict[str, Union[str, int, float, bool]] = Field(default_factory=dict)
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
     id_columns: list[str] = Field(min_length=1)
     customer_ref: CustomerRef | None = None
     updated_at: ColumnSpec | None = None
@@ -174,7 +172,7 @@ class SourceConfig(_Strict):
     origin: str | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "SourceConfig":
+    def _consistent(self) -> SourceConfig:
         if self.format == "jdbc" and self.jdbc is None:
             raise ValueError("format 'jdbc' needs a 'jdbc' block (url and table or query)")
         if self.format != "jdbc" and not self.path:
@@ -230,9 +228,9 @@ class LinkageConfig(_Strict):
     backend: Literal["auto", "spark", "duckdb"] = "auto"
     max_local_records: int = Field(3_000_000, ge=1)
     comparisons: list[ComparisonConfig] = Field(default_factory=list)
-    blocking_rules: list[Union[str, list[str]]] = Field(default_factory=list)
-    training_blocking_rules: list[Union[str, list[str]]] = Field(default_factory=list)
-    deterministic_rules: list[Union[str, list[str]]] = Field(default_factory=list)
+    blocking_rules: list[str | list[str]] = Field(default_factory=list)
+    training_blocking_rules: list[str | list[str]] = Field(default_factory=list)
+    deterministic_rules: list[str | list[str]] = Field(default_factory=list)
     recall: float = Field(0.7, gt=0, le=1)
     blocking_key_cap: int = Field(200, ge=2)
     u_max_pairs: int = Field(2_000_000, ge=1000)
@@ -245,7 +243,7 @@ class LinkageConfig(_Strict):
     seed: int = 42
 
     @model_validator(mode="after")
-    def _thresholds(self) -> "LinkageConfig":
+    def _thresholds(self) -> LinkageConfig:
         if self.cluster_threshold < self.predict_threshold:
             raise ValueError("cluster_threshold must be >= predict_threshold (pairs below the floor are not kept)")
         if len(self.training_blocking_rules) == 1:
@@ -264,12 +262,12 @@ class AttributeRule(_Strict):
 class AttributeGroup(_Strict):
     attributes: list[str] = Field(min_length=2)
     rule: SurvivorshipRuleName = "most_recent"
-    tie_breakers: list[SurvivorshipRuleName] = Field(default_factory=lambda: ["source_priority"])
+    tie_breakers: list[SurvivorshipRuleName] = Field(default_factory=lambda: list[SurvivorshipRuleName](["source_priority"]))
     # members a record must have to supply the group (e.g. no address taken from a record with only a country)
     required: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _required_are_members(self) -> "AttributeGroup":
+    def _required_are_members(self) -> AttributeGroup:
         extra = sorted(set(self.required) - set(self.attributes))
         if extra:
             raise ValueError(f"required member(s) {extra} are not in the group's attributes {self.attributes}")
@@ -282,7 +280,7 @@ class SurvivorshipConfig(_Strict):
     groups: dict[str, AttributeGroup] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _known(self) -> "SurvivorshipConfig":
+    def _known(self) -> SurvivorshipConfig:
         names = set(self.attributes)
         for group in self.groups.values():
             names.update(group.attributes)
@@ -300,7 +298,7 @@ class Customer360Config(_Strict):
     currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
     rates: dict[str, float] = Field(default_factory=lambda: {"EUR": 1.0})
     age_bands: list[int] = Field(default_factory=lambda: [18, 25, 35, 45, 55, 65])
-    income_bands: list[float] = Field(default_factory=lambda: [20000, 40000, 60000, 100000])
+    income_bands: list[float] = Field(default_factory=lambda: [20000.0, 40000.0, 60000.0, 100000.0])
     as_of: str | None = None
     late_payment_days: int = 0
     # currency of facts from sources without a currency column (source name -> ISO code);
@@ -342,7 +340,7 @@ class CdiConfig(_Strict):
     config_file: str | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
-    def _sources_consistent(self) -> "CdiConfig":
+    def _sources_consistent(self) -> CdiConfig:
         names = [s.name for s in self.sources]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
@@ -457,7 +455,7 @@ def _load_tree(path: Path, origins: dict, stack: tuple[Path, ...] = ()) -> dict:
     for key in raw:
         if key != "sources":
             origins.setdefault("keys", {})[key] = path
-    for i, src in enumerate(raw.get("sources") or []):
+    for src in raw.get("sources") or []:
         origins.setdefault("sources", []).append(path)
         if isinstance(src, dict):
             src.setdefault("_origin", str(path))

@@ -1,42 +1,38 @@
-"""Runs the medallion stages in order for one configuration: ingest -> standardise + link -> gold
-(-> customer 360 and segments). The CLI and ``jobs/`` call these functions and nothing else.
+"""Runs the medallion stages in order for one configuration: ingest -> standardise (records and
+facts) + link -> gold (-> customer 360 and segments). The CLI and ``jobs/`` call these functions and nothing else.
 
     >>> result = run(load_config("conf/demo.yaml"), stages=("ingest", "link", "gold"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import secrets
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
+from cdi.bronze.ingest import IngestResult, run_ingest
 from cdi.config import CdiConfig
+from cdi.errors import ConfigError, InstallError
+from cdi.gold.customer_360 import Customer360Result, run_customer_360
+from cdi.gold.stage import GoldResult, run_gold
+from cdi.lake import Lake
 from cdi.progress import RunSummary
+from cdi.silver.facts import write_facts
+from cdi.silver.linkage import LinkResult, run_link
+from cdi.silver.records import write_records
 
 log = logging.getLogger(__name__)
 
 STAGES = ("ingest", "link", "gold")
 
 
-class StageUnavailableError(RuntimeError):
-    """A stage that is not part of this build yet: say so, never succeed silently."""
-
-
 def new_run_id() -> str:
     """Sortable and unique: UTC time plus a random suffix (never derived from data)."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
-
-
-def _stage_function(module: str, name: str, stage: str) -> Callable[..., Any]:
-    try:
-        mod = importlib.import_module(module)
-        return getattr(mod, name)
-    except (ImportError, AttributeError) as exc:
-        raise StageUnavailableError(f"stage '{stage}' is not available in this build ({module}.{name}: {exc})") from exc
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
 def spark_settings(cfg: CdiConfig):
@@ -76,16 +72,33 @@ def ensure_demo_data(cfg: CdiConfig) -> None:
         return
     if (Path(demo.out) / "manifest.json").exists():
         return
-    generate = _stage_function("cdi.demo", "generate", "demo-data")
+    generate = demo_generator()
     log.info("demo data absent at %s: generating %d persons (seed %d)", demo.out, demo.persons, demo.seed)
     generate(persons=demo.persons, seed=demo.seed, out=demo.out)
 
 
+def demo_generator() -> Callable[..., Any]:
+    """``cdi_demo.generate``. The generator is its own package next to ``cdi``, imported only when a
+    config asks for demo data, so the runtime never depends on it."""
+    try:
+        from cdi_demo import generate
+    except ImportError as exc:
+        raise InstallError(
+            f"the demo generator (package cdi_demo) is not installed: {exc}; install cdi from its source tree"
+        ) from exc
+    return generate
+
+
 @dataclass
 class PipelineResult:
+    """One run: its id, its summary, and each stage's result (None for a stage not run)."""
+
     run_id: str
     summary: RunSummary
-    stages: dict[str, Any] = field(default_factory=dict)
+    ingest: list[IngestResult] | None = None
+    link: LinkResult | None = None
+    gold: GoldResult | None = None
+    customer_360: Customer360Result | None = None
 
 
 def run(
@@ -99,22 +112,11 @@ def run(
     """Run the given stages in pipeline order with one run id and one summary."""
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
-        raise ValueError(f"unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
-    functions = {
-        "ingest": _stage_function("cdi.bronze.ingest", "run_ingest", "ingest") if "ingest" in stages else None,
-        "standardise": _stage_function("cdi.silver.records", "write_records", "link") if "link" in stages else None,
-        "link": _stage_function("cdi.silver.linkage", "run_link", "link") if "link" in stages else None,
-        "gold": _stage_function("cdi.gold.stage", "run_gold", "gold") if "gold" in stages else None,
-        "customer_360": (
-            _stage_function("cdi.gold.customer_360", "run_customer_360", "gold") if "gold" in stages else None
-        ),
-    }
+        raise ConfigError(f"unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
     run_id = run_id or new_run_id()
     if "ingest" in stages:
         ensure_demo_data(cfg)
     spark = spark or open_session(cfg)
-    from cdi.lake import Lake
-
     summary = RunSummary(run_id=run_id)
     result = PipelineResult(run_id=run_id, summary=summary)
     log.info("run %s: stages %s, config %s, lake %s", run_id, list(stages), cfg.config_file, cfg.lake_root)
@@ -123,12 +125,14 @@ def run(
             continue
         lake = Lake(spark, cfg.lake_root, job=stage, run_id=run_id, engine=cfg.storage.engine)
         if stage == "ingest":
-            result.stages["ingest"] = functions["ingest"](spark, cfg, lake, run_id, summary=summary, sources=sources)
+            result.ingest = run_ingest(spark, cfg, lake, run_id, summary=summary, sources=list(sources) if sources else None)
         elif stage == "link":
             with summary.step("silver", "standardise") as step:
-                step.rows = functions["standardise"](spark, cfg, lake)
-            result.stages["link"] = functions["link"](spark, cfg, lake, run_id, summary=summary, force_retrain=retrain)
+                step.rows = write_records(spark, cfg, lake)
+            with summary.step("silver", "facts") as step:
+                step.rows = write_facts(lake, cfg.fact_sources, cfg.customer_360)
+            result.link = run_link(spark, cfg, lake, run_id, summary=summary, force_retrain=retrain)
         elif stage == "gold":
-            result.stages["gold"] = functions["gold"](spark, cfg, lake, run_id, summary=summary)
-            result.stages["customer_360"] = functions["customer_360"](spark, cfg, lake, run_id, summary=summary)
+            result.gold = run_gold(spark, cfg, lake, run_id, summary=summary)
+            result.customer_360 = run_customer_360(spark, cfg, lake, run_id, summary=summary)
     return result

@@ -19,8 +19,10 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
+
+from cdi.errors import ConfigError, InstallError
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,7 @@ DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 ENGINES = ("auto", "delta-spark", "deltalake")
 
 
-class JavaMissingError(RuntimeError):
+class JavaMissingError(InstallError):
     """Raised before Spark starts when no Java runtime can be found."""
 
 
@@ -107,7 +109,7 @@ def delta_package() -> str:
     return f"io.delta:delta-spark_{spark_major_minor}_2.13:{version('delta-spark')}"
 
 
-class DeltaJarsUnavailableError(RuntimeError):
+class DeltaJarsUnavailableError(InstallError):
     """delta-spark was asked for but Spark could not load its jars."""
 
 
@@ -121,7 +123,7 @@ def build_session(settings: SparkSettings | None = None):
 
     settings = settings or SparkSettings()
     if settings.storage_engine not in ENGINES:
-        raise ValueError(f"unknown storage engine {settings.storage_engine!r}: use one of {', '.join(ENGINES)}")
+        raise ConfigError(f"unknown storage engine {settings.storage_engine!r}: use one of {', '.join(ENGINES)}")
     check_java()
     active = SparkSession.getActiveSession()
     if active is not None:

@@ -6,15 +6,16 @@ each batch consumed, so re-runs are idempotent and incremental.
     >>> results = run_ingest(spark, cfg, lake, run_id="r1")  # doctest: +SKIP
 """
 
-from .errors import (
+from cdi.errors import (
     CountIdentityError,
     IngestError,
     QuarantineLimitError,
-    SourceError,
+    SourceReadError,
     SourceSchemaError,
 )
+
 from .ingest import IngestResult, format_results, ingest_source, run_ingest
-from .ledger import LEDGER_TABLE, QUARANTINE_TABLE, IngestLedger, bronze_table
+from .ledger import LEDGER_TABLE, QUARANTINE_TABLE, IngestLedger
 from .validation import REASON_CODES
 
 __all__ = [
@@ -26,9 +27,8 @@ __all__ = [
     "IngestLedger",
     "IngestResult",
     "QuarantineLimitError",
-    "SourceError",
+    "SourceReadError",
     "SourceSchemaError",
-    "bronze_table",
     "format_results",
     "ingest_source",
     "run_ingest",

@@ -15,8 +15,7 @@
 from __future__ import annotations
 
 from cdi.config import SourceConfig
-
-from .errors import SourceSchemaError
+from cdi.errors import SourceSchemaError
 
 
 def expected_columns(source: SourceConfig) -> dict[str, str]:
@@ -46,7 +45,7 @@ def _present(name: str, columns: list[str]) -> bool:
 def missing_columns(source: SourceConfig, columns_per_unit: dict[str, list[str]]) -> list[tuple[str, str, str]]:
     """(file, column, why) for every needed column a file lacks."""
     need = expected_columns(source)
-    out = []
+    out: list[tuple[str, str, str]] = []
     for unit in sorted(columns_per_unit):
         cols = columns_per_unit[unit]
         out.extend((unit, c, why) for c, why in need.items() if not _present(c, cols))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from pyspark.sql import SparkSession
@@ -40,7 +41,8 @@ class SourceFile:
 
 def file_uri(spark: SparkSession, path: str) -> str:
     """Spark's spelling of a file location (Hadoop ``Path.toUri``), as in ``_metadata.file_path``."""
-    return spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path).toUri().toString()
+    jvm: Any = spark.sparkContext._jvm
+    return jvm.org.apache.hadoop.fs.Path(path).toUri().toString()
 
 
 def _hidden(name: str) -> bool:
@@ -49,7 +51,7 @@ def _hidden(name: str) -> bool:
 
 def list_files(spark: SparkSession, source: SourceConfig) -> list[SourceFile]:
     """The source's files sorted by URI; empty when the path matches nothing."""
-    jvm = spark.sparkContext._jvm
+    jvm: Any = spark.sparkContext._jvm
     pattern = jvm.org.apache.hadoop.fs.Path(source.path)
     fs = pattern.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     name_filter = source.options.get("pathGlobFilter")

@@ -30,26 +30,23 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from cdi import schema
 from cdi.config import CdiConfig, SourceConfig
+from cdi.errors import CountIdentityError, IngestError, QuarantineLimitError, SourceReadError, SourceSchemaError
 from cdi.lake import Lake, LakeError, SchemaMismatchError
 from cdi.progress import RunSummary
+from cdi.sql import identifier
 
 from . import lineage as L
 from .drift import check_required_columns, new_columns
-from .errors import (
-    CountIdentityError,
-    IngestError,
-    QuarantineLimitError,
-    SourceError,
-    SourceSchemaError,
-)
-from .ledger import QUARANTINE_TABLE, IngestLedger, bronze_table
+from .ledger import QUARANTINE_TABLE, IngestLedger
 from .quarantine import ensure_quarantine_table, quarantine_rows, write_quarantine
 from .readers import SourceBatch, read_source
 from .validation import REASON, classify, reason_code
@@ -141,14 +138,14 @@ def _select(cfg: CdiConfig, names: list[str] | None) -> list[SourceConfig]:
     known = {s.name for s in cfg.sources}
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise SourceError(f"unknown source(s) {unknown}; configured: {sorted(known)}")
+        raise SourceReadError(f"unknown source(s) {unknown}; configured: {sorted(known)}")
     return [s for s in cfg.sources if s.name in names]
 
 
-def _details(r: IngestResult) -> dict:
+def _details(r: IngestResult) -> dict[str, Any]:
     if r.status != "ingested":
         return {"status": r.status}
-    out = {"batch": r.batch_id, "bronze": r.rows_bronze, "quarantined": r.rows_quarantined}
+    out: dict[str, Any] = {"batch": r.batch_id, "bronze": r.rows_bronze, "quarantined": r.rows_quarantined}
     if r.rows_unchanged:
         out["unchanged"] = r.rows_unchanged
     if r.new_columns:
@@ -175,7 +172,7 @@ def ingest_source(
     batch_id = new_batch_id(run_id, source.name)
     log.info("source %s: batch %s reads %s", source.name, batch_id, ", ".join(u.unit for u in batch.units))
     ingested_at = datetime.now(UTC)
-    table = bronze_table(source.name)
+    table = schema.bronze(source.name)
     table_columns = lake.schema(table).fieldNames() if lake.exists(table) else None
 
     result = IngestResult(source.name, "ingested", batch_id, units=[u.unit for u in batch.units])
@@ -231,7 +228,7 @@ def ingest_source(
                 F.col(L.SOURCE_FILE),
                 F.col(L.SOURCE_LINE).cast("long").alias(L.SOURCE_LINE),
                 F.col(L.ROW_HASH),
-                *[F.col(L.quote(c)) for c in batch.columns],
+                *[F.col(identifier(c)) for c in batch.columns],
             )
             try:
                 lake.write(
@@ -296,7 +293,7 @@ def _seen_hashes(lake: Lake, source: str, table_exists: bool):
     """Row hashes a snapshot source already delivered: in bronze, or rejected into quarantine."""
     parts = []
     if table_exists:
-        parts.append(lake.read(bronze_table(source)).select(F.col(L.ROW_HASH).alias(_SEEN)))
+        parts.append(lake.read(schema.bronze(source)).select(F.col(L.ROW_HASH).alias(_SEEN)))
     if lake.exists(QUARANTINE_TABLE):
         rejected = lake.read(QUARANTINE_TABLE).where(F.col(L.SOURCE) == source)
         parts.append(rejected.select(F.col(L.ROW_HASH).alias(_SEEN)))
@@ -330,7 +327,7 @@ def _verify(lake: Lake, table: str, result: IngestResult) -> None:
     """Count the batch back from both tables (one job): read = bronze + quarantined + unchanged."""
     parts = []
     if lake.exists(table):
-        parts.append(lake.read(table).where(F.col(L.BATCH_ID) == result.batch_id).select(F.lit(BRONZE).alias("t")))
+        parts.append(lake.read(table).where(F.col(L.BATCH_ID) == F.lit(result.batch_id)).select(F.lit(BRONZE).alias("t")))
     if result.rows_quarantined:
         parts.append(
             lake.read(QUARANTINE_TABLE)

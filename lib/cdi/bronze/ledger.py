@@ -20,45 +20,20 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pyspark.sql.types import (
-    LongType,
-    StringType,
-    StructField,
-    StructType,
-    TimestampType,
-)
-
+from cdi import schema
 from cdi.lake import Lake
+from cdi.sql import literal, literals
 
 from . import lineage as L
 from .files import SourceFile
 
 log = logging.getLogger(__name__)
 
-LEDGER_TABLE = "bronze/_ingested_files"
-QUARANTINE_TABLE = "bronze/_quarantine"
-
-LEDGER_SCHEMA = StructType(
-    [
-        StructField("source", StringType()),
-        StructField("unit", StringType()),  # file URI, Delta table path or JDBC location
-        StructField("size", LongType()),
-        StructField("modified_at", TimestampType()),
-        StructField("table_version", LongType()),
-        StructField("watermark", StringType()),
-        StructField("batch_id", StringType()),
-        StructField("run_id", StringType()),
-        StructField("rows_read", LongType()),
-        StructField("rows_bronze", LongType()),
-        StructField("rows_quarantined", LongType()),
-        StructField("rows_unchanged", LongType()),
-        StructField("ingested_at", TimestampType()),
-    ]
-)
+LEDGER_TABLE = schema.INGESTED_FILES
+QUARANTINE_TABLE = schema.QUARANTINE
+LEDGER_SCHEMA = schema.INGESTED_FILES_SCHEMA
 
 
-def bronze_table(source: str) -> str:
-    return f"bronze/{source}"
 
 
 def _millis(value: datetime | None) -> int | None:
@@ -136,7 +111,7 @@ class IngestLedger:
         """
         committed = self.committed_batches(source)
         removed: list[str] = []
-        for table in (bronze_table(source), QUARANTINE_TABLE):
+        for table in (schema.bronze(source), QUARANTINE_TABLE):
             if not self.lake.exists(table):
                 continue
             history = self.lake.history(table)
@@ -146,13 +121,13 @@ class IngestLedger:
                 if h["metadata"].get("source") == source and h["metadata"].get("batch_id")
             }
             deletes = " ".join(str(h["metadata"].get("predicate", "")) for h in history if h["operation"] == "DELETE")
-            pending = sorted(b for b in written - committed if f"'{b}'" not in deletes)
+            pending = sorted(b for b in written - committed if literal(b) not in deletes)
             if not pending:
                 continue
-            listed = ", ".join(f"'{b}'" for b in pending)
+            listed = literals(pending)
             predicate = f"{L.BATCH_ID} IN ({listed})"
             if table == QUARANTINE_TABLE:
-                predicate = f"{L.SOURCE} = '{source}' AND {predicate}"
+                predicate = f"{L.SOURCE} = {literal(source)} AND {predicate}"
             self.lake.delete(table, predicate)
             removed.extend(pending)
             log.warning(

@@ -17,15 +17,36 @@ from __future__ import annotations
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-SOURCE = "_source"
-RECORD_ID = "_source_record_id"
-BATCH_ID = "_batch_id"
-INGESTED_AT = "_ingested_at"
-SOURCE_FILE = "_source_file"
-SOURCE_LINE = "_source_line"
-ROW_HASH = "_row_hash"
+from cdi.schema import (
+    BATCH_ID,
+    INGESTED_AT,
+    LINEAGE_COLUMNS,
+    RECORD_ID,
+    ROW_HASH,
+    SOURCE,
+    SOURCE_FILE,
+    SOURCE_LINE,
+)
+from cdi.sql import identifier
 
-LINEAGE_COLUMNS = (SOURCE, RECORD_ID, BATCH_ID, INGESTED_AT, SOURCE_FILE, SOURCE_LINE, ROW_HASH)
+__all__ = [
+    "BATCH_ID",
+    "INGESTED_AT",
+    "LINEAGE_COLUMNS",
+    "PARSE_ERROR",
+    "RAW",
+    "RAW_BYTES",
+    "RECORD_ID",
+    "RESERVED",
+    "ROW_HASH",
+    "SOURCE",
+    "SOURCE_FILE",
+    "SOURCE_LINE",
+    "column",
+    "record_id",
+    "row_hash",
+    "top_level",
+]  # fmt: skip
 
 # working columns the readers attach next to the source's own columns
 RAW = "_raw"  # the decoded text line (text formats)
@@ -34,16 +55,11 @@ PARSE_ERROR = "_parse_error"  # "<reason code>: <detail>" when the line did not 
 RESERVED = frozenset(LINEAGE_COLUMNS) | {RAW, RAW_BYTES, PARSE_ERROR, "_reason", "_outcome", "_cdi_corrupt"}
 
 
-def quote(name: str) -> str:
-    """A column name as a Spark identifier (names may hold dots, spaces or backticks)."""
-    return "`" + name.replace("`", "``") + "`"
-
-
 def column(name: str, available: list[str] | tuple[str, ...]) -> Column:
     """A top-level column by its exact name, else a dotted path into a struct (nested JSON)."""
     if name in available:
-        return F.col(quote(name))
-    return F.col(".".join(quote(part) for part in name.split(".")))
+        return F.col(identifier(name))
+    return F.col(".".join(identifier(part) for part in name.split(".")))
 
 
 def top_level(name: str, available: list[str] | tuple[str, ...]) -> str:
@@ -56,5 +72,5 @@ def record_id(id_columns: list[str], available: list[str]) -> Column:
 
 
 def row_hash(columns: list[str]) -> Column:
-    values = F.struct(*[F.col(quote(c)) for c in sorted(columns)])
+    values = F.struct(*[F.col(identifier(c)) for c in sorted(columns)])
     return F.sha2(F.to_json(values), 256)

@@ -16,36 +16,15 @@ from datetime import datetime
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import (
-    BinaryType,
-    LongType,
-    StringType,
-    StructField,
-    StructType,
-    TimestampType,
-)
 
+from cdi import schema
 from cdi.lake import Lake
 
 from . import lineage as L
 from .ledger import QUARANTINE_TABLE
 from .validation import REASON
 
-QUARANTINE_SCHEMA = StructType(
-    [
-        StructField(L.SOURCE, StringType()),
-        StructField(L.BATCH_ID, StringType()),
-        StructField(L.SOURCE_FILE, StringType()),
-        StructField(L.SOURCE_LINE, LongType()),
-        StructField(L.RECORD_ID, StringType()),
-        StructField("_reason", StringType()),
-        StructField(L.RAW, StringType()),
-        StructField(L.RAW_BYTES, BinaryType()),
-        StructField(L.ROW_HASH, StringType()),
-        StructField(L.INGESTED_AT, TimestampType()),
-        StructField("_run_id", StringType()),
-    ]
-)
+QUARANTINE_SCHEMA = schema.QUARANTINE_SCHEMA
 
 
 def quarantine_rows(rejected: DataFrame, source: str, batch_id: str, run_id: str, ingested_at: datetime, raw: Column) -> DataFrame:

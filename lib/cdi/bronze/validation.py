@@ -99,7 +99,7 @@ def _shown(col: Column) -> Column:
 
 def type_checks(source: SourceConfig) -> dict[str, tuple[str, list[str]]]:
     """Declared type checks plus the implicit one of the ``updated_at`` column."""
-    checks = {c: (t, list(source.type_formats.get(c, []))) for c, t in source.types.items()}
+    checks: dict[str, tuple[str, list[str]]] = {c: (t, list(source.type_formats.get(c, []))) for c, t in source.types.items()}
     if source.updated_at and source.updated_at.column not in checks:
         checks[source.updated_at.column] = ("timestamp", list(source.updated_at.formats))
     return checks

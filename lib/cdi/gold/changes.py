@@ -29,35 +29,18 @@ from datetime import datetime
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, StringType, StructField, StructType, TimestampType
 
 from cdi.lake import Lake
+from cdi.schema import CHANGES as CHANGES_TABLE
+from cdi.schema import CHANGES_SCHEMA
+from cdi.sql import literal
 
 from .history import CHANGED, NEW, RETIRED, GoldenDiff, utc
 from .survivorship import GOLDEN_ATTRIBUTES
 
 log = logging.getLogger(__name__)
 
-CHANGES_TABLE = "gold/changes"
 CHANGE_TYPES = ("new", "updated", "merged", "split", "retired")
-CHANGED_ATTRIBUTE = StructType(
-    [
-        StructField("attribute", StringType()),
-        StructField("old_value", StringType()),
-        StructField("new_value", StringType()),
-    ]
-)
-CHANGES_SCHEMA = StructType(
-    [
-        StructField("customer_id", StringType()),
-        StructField("change_type", StringType()),
-        StructField("changed_attributes", ArrayType(CHANGED_ATTRIBUTE)),
-        StructField("retired_ids", ArrayType(StringType())),
-        StructField("related_ids", ArrayType(StringType())),
-        StructField("run_id", StringType()),
-        StructField("changed_at", TimestampType()),
-    ]
-)
 
 
 def _value(side: str, attr: str) -> Column:
@@ -163,18 +146,13 @@ def write_changes(lake: Lake, changes: DataFrame, run_id: str) -> None:
         CHANGES_TABLE,
         changes.select(*CHANGES_SCHEMA.fieldNames()),
         mode="overwrite",
-        replace_where=f"run_id = '{sql_string(run_id)}'",
+        replace_where=f"run_id = {literal(run_id)}",
         operation="CHANGE FEED",
     )
 
 
 def count_by_type(changes: DataFrame) -> dict[str, int]:
-    counts = {t: 0 for t in CHANGE_TYPES}
+    counts = dict.fromkeys(CHANGE_TYPES, 0)
     for row in changes.groupBy("change_type").count().collect():  # at most five rows
         counts[row["change_type"]] = row["count"]
     return counts
-
-
-def sql_string(value: str) -> str:
-    """A value safe inside single quotes of a SQL predicate."""
-    return value.replace("'", "''")

@@ -43,6 +43,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from itertools import pairwise
 
@@ -50,62 +51,36 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     DoubleType,
-    LongType,
     StringType,
-    StructField,
-    StructType,
     TimestampType,
 )
 
+from cdi import schema
 from cdi.config import CdiConfig, Customer360Config
+from cdi.errors import ConfigError, LakeError
 from cdi.progress import RunSummary, Step
-
-from .facts import PURCHASE_KINDS, read_all_facts, to_reporting_currency
+from cdi.silver.facts import PURCHASE_KINDS, read_silver_facts
+from cdi.sql import literal
 
 log = logging.getLogger(__name__)
 
-CUSTOMER_360 = "gold/customer_360"
-UNMATCHED_FACTS = "gold/unmatched_facts"
-GOLDEN_RECORDS = "gold/golden_records"
-ENTITY_MAP = "silver/entity_map"
+CUSTOMER_360 = schema.CUSTOMER_360
+UNMATCHED_FACTS = schema.UNMATCHED_FACTS
+GOLDEN_RECORDS = schema.GOLDEN_RECORDS
 
 CLOSED_TICKET_STATUSES = ("closed", "resolved", "done", "cancelled", "canceled")
 PAID_INVOICE_STATUSES = ("paid", "settled", "closed")
 UNKNOWN = "unknown"
 
 _GOLDEN_COLUMNS = {
-    "first_name": StringType(),
-    "last_name": StringType(),
-    "full_name": StringType(),
-    "date_of_birth": "date",
-    "gender": StringType(),
-    "email": StringType(),
-    "phone": StringType(),
-    "city": StringType(),
-    "postcode": StringType(),
-    "region": StringType(),
-    "country": StringType(),
-    "marital_status": StringType(),
-    "income": DoubleType(),
-    "income_currency": StringType(),
-}
+    name: schema.ATTRIBUTE_TYPES.get(name, StringType())
+    for name in (
+        "first_name", "last_name", "full_name", "date_of_birth", "gender", "email", "phone", "city", "postcode",
+        "region", "country", "marital_status", "income", "income_currency",
+    )
+}  # fmt: skip
 
-UNMATCHED_SCHEMA = StructType(
-    [
-        StructField("run_id", StringType()),
-        StructField("source", StringType()),
-        StructField("kind", StringType()),
-        StructField("customer_source", StringType()),
-        StructField("facts", LongType()),
-        StructField("matched", LongType()),
-        StructField("unmatched", LongType()),
-        StructField("no_reference", LongType()),
-        StructField("unconvertible", LongType()),
-        StructField("unconvertible_currencies", StringType()),
-        StructField("sample_unmatched_reference", StringType()),
-        StructField("computed_at", TimestampType()),
-    ]
-)
+UNMATCHED_SCHEMA = schema.UNMATCHED_FACTS_SCHEMA
 
 
 # ---------------------------------------------------------------- bands
@@ -116,7 +91,7 @@ def as_of_date(settings: Customer360Config) -> Column:
     try:
         return F.lit(date.fromisoformat(settings.as_of[:10]))
     except ValueError as exc:
-        raise ValueError(f"customer_360.as_of: {settings.as_of!r} is not a date (write YYYY-MM-DD)") from exc
+        raise ConfigError(f"customer_360.as_of: {settings.as_of!r} is not a date (write YYYY-MM-DD)") from exc
 
 
 def _amount_label(value: float) -> str:
@@ -158,7 +133,7 @@ def _validate_bands(settings: Customer360Config) -> None:
     for key in ("age_bands", "income_bands"):
         bounds = list(getattr(settings, key))
         if not bounds or any(high <= low for low, high in pairwise(bounds)):
-            raise ValueError(f"customer_360.{key}: give a non-empty, strictly increasing list of bounds (got {bounds})")
+            raise ConfigError(f"customer_360.{key}: give a non-empty, strictly increasing list of bounds (got {bounds})")
 
 
 # ---------------------------------------------------------------- inputs
@@ -174,7 +149,7 @@ def current_customers(lake) -> DataFrame:
     golden = lake.read(GOLDEN_RECORDS)
     missing = [c for c in ("customer_id", "is_current") if c not in golden.columns]
     if missing:
-        raise ValueError(f"table {GOLDEN_RECORDS} lacks column(s) {missing}; rebuild it with the gold stage")
+        raise LakeError(f"table {GOLDEN_RECORDS} lacks column(s) {missing}; rebuild it with the gold stage")
     first_seen = golden.groupBy("customer_id").agg(
         F.min(_column_or_null(golden, "valid_from", TimestampType())).alias("first_valid_from")
     )
@@ -186,11 +161,32 @@ def current_customers(lake) -> DataFrame:
 
 def resolve_facts(facts: DataFrame, lake, customers: DataFrame) -> DataFrame:
     """Facts with ``customer_id`` of the current customer their reference names (null: unmatched)."""
-    entity_map = lake.read(ENTITY_MAP).select(
-        F.col("record_key").alias("customer_record_key"), "customer_id"
-    )
+    entity_map = lake.read(schema.ENTITY_MAP).select("record_key", "customer_id")
     current_map = entity_map.join(customers.select("customer_id"), "customer_id", "inner")
-    return facts.join(current_map, "customer_record_key", "left")
+    return facts.join(current_map, "record_key", "left")
+
+
+def reporting_rates(settings: Customer360Config) -> dict[str, float]:
+    """Currency -> rate to the reporting currency (the reporting currency itself is 1)."""
+    return {settings.currency: 1.0, **{k.upper(): float(v) for k, v in settings.rates.items()}}
+
+
+def _rate(currency: Column, rates: dict[str, float]) -> Column:
+    rate_map = F.create_map(*[x for code, rate in sorted(rates.items()) for x in (F.lit(code), F.lit(rate))])
+    return F.when(currency.isin(*rates), F.element_at(rate_map, currency))
+
+
+def to_reporting_currency(facts: DataFrame, settings: Customer360Config) -> DataFrame:
+    """Add ``amount_reporting`` (amount x rate) and ``convertible`` (rate known, or no amount).
+
+    A fact whose currency is not in ``rates`` keeps ``amount_reporting`` null and
+    ``convertible = false``: it still counts as an order, but adds nothing to revenue, and the
+    run reports it per source in ``gold/unmatched_facts.unconvertible``.
+    """
+    rate = _rate(F.col("currency"), reporting_rates(settings))
+    return facts.withColumn("amount_reporting", (F.col("amount") * rate).cast(DoubleType())).withColumn(
+        "convertible", F.col("amount").isNull() | rate.isNotNull()
+    )
 
 
 # ---------------------------------------------------------------- aggregates
@@ -288,11 +284,9 @@ def with_rfm(df: DataFrame, as_of: Column) -> DataFrame:
 
 
 def _with_demographics(customers: DataFrame, settings: Customer360Config, as_of: Column) -> DataFrame:
-    rates = {settings.currency: 1.0, **{k.upper(): float(v) for k, v in settings.rates.items()}}
-    rate_map = F.create_map(*[x for code, rate in sorted(rates.items()) for x in (F.lit(code), F.lit(rate))])
     currency = F.upper(F.trim("income_currency"))
-    income_reporting = F.when(currency.isNull(), F.col("income")).when(
-        currency.isin(*rates), F.col("income") * F.element_at(rate_map, currency)
+    income_reporting = F.when(currency.isNull(), F.col("income")).otherwise(
+        F.col("income") * _rate(currency, reporting_rates(settings))
     )
     age = F.floor(F.months_between(as_of, F.col("date_of_birth")) / 12).cast("int")
     age = F.when(age >= 0, age)
@@ -307,18 +301,7 @@ def _with_demographics(customers: DataFrame, settings: Customer360Config, as_of:
     )
 
 
-CUSTOMER_360_COLUMNS = (
-    "customer_id", "full_name", "first_name", "last_name", "email", "phone", "city", "postcode",
-    "region", "country", "date_of_birth", "age", "age_band", "gender", "marital_status",
-    "income_reporting", "income_band",
-    "orders", "revenue", "avg_order_value", "first_order_at", "last_order_at", "channels",
-    "invoices", "invoiced", "payments", "paid", "outstanding_balance", "unpaid_invoices", "late_payments",
-    "tickets", "open_tickets", "last_contact_at",
-    "responses", "last_response_at", "consent_email", "consent_sms", "consent_phone",
-    "reachable_email", "reachable_sms", "reachable_phone",
-    "recency_days", "r_score", "f_score", "m_score", "rfm_score",
-    "first_seen_at", "tenure_days", "currency", "as_of",
-)  # fmt: skip
+CUSTOMER_360_COLUMNS = schema.CUSTOMER_360_COLUMNS
 
 
 def assemble_customer_360(customers: DataFrame, facts: DataFrame, settings: Customer360Config) -> DataFrame:
@@ -358,15 +341,15 @@ def assemble_customer_360(customers: DataFrame, facts: DataFrame, settings: Cust
     return df.select(*CUSTOMER_360_COLUMNS)
 
 
-def _customer_facts(spark: SparkSession, cfg: CdiConfig, lake) -> tuple[DataFrame, DataFrame]:
+def _customer_facts(lake, settings: Customer360Config) -> tuple[DataFrame, DataFrame]:
     customers = current_customers(lake)
-    facts = to_reporting_currency(read_all_facts(lake, cfg), cfg.customer_360)
+    facts = to_reporting_currency(read_silver_facts(lake), settings)
     return customers, resolve_facts(facts, lake, customers)
 
 
 def build_customer_360(spark: SparkSession, cfg: CdiConfig, lake) -> DataFrame:
     """The customer 360 for the lake's current golden records (lazy; nothing is written)."""
-    customers, facts = _customer_facts(spark, cfg, lake)
+    customers, facts = _customer_facts(lake, cfg.customer_360)
     return assemble_customer_360(customers, facts, cfg.customer_360)
 
 
@@ -394,7 +377,7 @@ def _report_unmatched(cfg: CdiConfig, facts: DataFrame, run_id: str) -> list[tup
     out = []
     for source in cfg.fact_sources:
         r = rows.get(source.name)
-        if r is None:
+        if r is None or source.customer_ref is None:  # a fact source always has a customer_ref
             continue
         currencies = ",".join(c for c in r["unconvertible_currencies"] if c) or None
         if r["unmatched"] or r["no_reference"]:
@@ -418,6 +401,21 @@ def _report_unmatched(cfg: CdiConfig, facts: DataFrame, run_id: str) -> list[tup
 
 
 # ---------------------------------------------------------------- run
+@dataclass(frozen=True)
+class Customer360Result:
+    """What one customer 360 run wrote: customers, buyers and revenue (reporting currency), the
+    facts read and how many reached no customer or had no rate, members per segment."""
+
+    customers: int
+    buyers: int
+    revenue: float
+    currency: str
+    facts: int
+    unmatched_facts: int
+    unconvertible_facts: int
+    segments: dict[str, int]
+
+
 @contextmanager
 def _step(summary: RunSummary | None, name: str) -> Iterator[Step]:
     if summary is None:
@@ -429,7 +427,7 @@ def _step(summary: RunSummary | None, name: str) -> Iterator[Step]:
 
 def run_customer_360(
     spark: SparkSession, cfg: CdiConfig, lake, run_id: str, summary: RunSummary | None = None
-) -> dict:
+) -> Customer360Result:
     """Build and write ``gold/customer_360`` (overwrite), ``gold/unmatched_facts`` (this run's rows)
     and ``gold/segments`` (membership of the configured segments); return the run's figures.
 
@@ -437,7 +435,7 @@ def run_customer_360(
     """
     from .segments import SEGMENTS, segment_membership, write_segments
 
-    customers, facts = _customer_facts(spark, cfg, lake)
+    customers, facts = _customer_facts(lake, cfg.customer_360)
     c360 = assemble_customer_360(customers, facts, cfg.customer_360).withColumn("run_id", F.lit(run_id))
     segment_membership(c360, cfg.segments)  # analysis only: a bad rule fails before any write
     facts.persist()  # read by the unmatched report and by the 360
@@ -446,7 +444,7 @@ def run_customer_360(
             rows = _report_unmatched(cfg, facts, run_id)
             lake.write(
                 UNMATCHED_FACTS, spark.createDataFrame(rows, UNMATCHED_SCHEMA),
-                mode="overwrite", replace_where=f"run_id = '{run_id}'",
+                mode="overwrite", replace_where=f"run_id = {literal(run_id)}",
             )  # fmt: skip
             counts = {
                 "facts": sum(r[4] for r in rows),
@@ -474,15 +472,15 @@ def run_customer_360(
         sizes = {seg.name: found.get(seg.name, 0) for seg in cfg.segments}
         st.rows = sum(sizes.values())
         st.details.update(segments=len(sizes))
-    figures = {
-        "customers": totals["customers"],
-        "buyers": totals["buyers"],
-        "revenue": round(float(totals["revenue"]), 2),
-        "currency": cfg.customer_360.currency,
-        "facts": counts["facts"],
-        "unmatched_facts": counts["unmatched"],
-        "unconvertible_facts": counts["unconvertible"],
-        "segments": sizes,
-    }
+    figures = Customer360Result(
+        customers=totals["customers"],
+        buyers=totals["buyers"],
+        revenue=round(float(totals["revenue"]), 2),
+        currency=cfg.customer_360.currency,
+        facts=counts["facts"],
+        unmatched_facts=counts["unmatched"],
+        unconvertible_facts=counts["unconvertible"],
+        segments=sizes,
+    )
     log.info("customer 360: %s", figures)
     return figures

@@ -5,8 +5,8 @@ A key (customer id, record key ``source:id``, e-mail or phone) resolves to custo
 provenance (the version valid at ``as_of`` when given), every source record behind it (from
 ``silver/records`` through ``silver/entity_map``, or the version's ``source_record_keys`` for a past
 or retired customer), its version history, and the latest facts per fact source (orders, payments,
-tickets, campaign responses...) read from bronze and joined through ``customer_ref`` ->
-``record_key``. Everything read is filtered to one customer before it reaches the driver.
+tickets, campaign responses...) from ``silver/facts``, the table the customer 360 aggregates, so
+both show the same amounts in the same currencies. Everything read is filtered to one customer before it reaches the driver.
 
 :func:`register_views` names the same tables as Spark SQL temporary views for notebooks:
 ``golden_records`` (every version), ``golden_current``, ``entity_map``, ``source_records``,
@@ -29,8 +29,12 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from cdi import schema
 from cdi.config import CdiConfig, SourceConfig
+from cdi.errors import AmbiguousCustomerError, CustomerNotFoundError
 from cdi.lake import Lake, LakeError
+from cdi.silver.facts import read_silver_facts
+from cdi.silver.standardise import email_match_key, standardise_email
 
 from .changes import CHANGES_TABLE
 from .history import GOLDEN_TABLE, customer_as_of, utc
@@ -38,26 +42,12 @@ from .survivorship import GOLDEN_ATTRIBUTES, prov_column
 
 log = logging.getLogger(__name__)
 
-RECORDS_TABLE = "silver/records"
-ENTITY_MAP_TABLE = "silver/entity_map"
+RECORDS_TABLE = schema.RECORDS
+ENTITY_MAP_TABLE = schema.ENTITY_MAP
 DEFAULT_FACTS_PER_SOURCE = 5
 _FACT_COLUMNS = ("source", "kind", "fact_id", "event_at", "amount", "currency", "channel", "status", "campaign", "subject")
 _PHONE_KEY = re.compile(r"^\+?[0-9 ()./-]{6,}$")
 _MIN_PHONE_DIGITS = 6
-
-
-class CustomerNotFoundError(LookupError):
-    """No customer matches the key."""
-
-
-class AmbiguousCustomerError(LookupError):
-    """The key (a shared e-mail or phone) matches several customers."""
-
-    def __init__(self, key: str, customer_ids: list[str]):
-        self.customer_ids = customer_ids
-        super().__init__(
-            f"{key!r} matches {len(customer_ids)} customers: {', '.join(customer_ids)}; show one of them by its id"
-        )
 
 
 # ------------------------------------------------------------------ resolving a key
@@ -100,8 +90,6 @@ def find_customer_ids(spark: SparkSession, lake: Lake, key: str) -> list[str]:
     if "@" in key:
         match = F.lower(F.trim(F.col("email"))) == key.lower()
         if "email_std" in records.columns:
-            from cdi.silver.standardise import email_match_key, standardise_email
-
             # silver's match key: +tags and gmail dots do not hide a customer
             match = match | (F.col("email_std") == email_match_key(standardise_email(F.lit(key))))
         return _ids_of_records(lake, records.where(match))
@@ -125,25 +113,19 @@ def find_customer_ids(spark: SparkSession, lake: Lake, key: str) -> list[str]:
 # ------------------------------------------------------------------ facts
 
 
-def fact_frame(cfg: CdiConfig, lake: Lake, source: SourceConfig) -> DataFrame | None:
-    """One fact source's latest facts in the canonical shape, with the customer ``record_key``."""
-    from .facts import canonical_facts  # shared with the customer 360
-
-    table = f"bronze/{source.name}"
-    if not lake.exists(table):
+def fact_frame(lake: Lake, source: SourceConfig) -> DataFrame | None:
+    """One fact source's rows of ``silver/facts`` (None before the link stage has written it)."""
+    if not lake.exists(schema.FACTS):
         return None
-    facts = canonical_facts(lake.read(table), source, cfg.customer_360.currency)
-    return facts.withColumnRenamed("customer_record_key", "record_key")
+    return lake.read(schema.FACTS).where(F.col("source") == source.name)
 
 
-def customer_facts(cfg: CdiConfig, lake: Lake) -> DataFrame | None:
-    """Every fact source's facts with the ``customer_id`` of the record they reference."""
-    frames = [f for f in (fact_frame(cfg, lake, s) for s in cfg.fact_sources) if f is not None]
-    if not frames or not lake.exists(ENTITY_MAP_TABLE):
+def customer_facts(lake: Lake) -> DataFrame | None:
+    """Every fact with the ``customer_id`` of the record it references."""
+    if not lake.exists(schema.FACTS) or not lake.exists(ENTITY_MAP_TABLE):
         return None
-    facts = reduce(lambda a, b: a.unionByName(b), frames)
     em = lake.read(ENTITY_MAP_TABLE).select("record_key", "customer_id")
-    return facts.join(em, "record_key", "left")
+    return read_silver_facts(lake).join(em, "record_key", "left")
 
 
 # ------------------------------------------------------------------ the view
@@ -260,13 +242,11 @@ def _recent_facts(
     out: dict[str, list[dict[str, Any]]] = {}
     if not keys:
         return out
+    if not lake.exists(schema.FACTS):
+        return out
+    facts = lake.read(schema.FACTS).where(F.col("record_key").isin(keys))
     for source in cfg.fact_sources:
-        if source.customer_ref is None:
-            continue
-        facts = fact_frame(cfg, lake, source)
-        if facts is None:
-            continue
-        mine = facts.where(F.col("record_key").isin(keys))
+        mine = facts.where(F.col("source") == source.name)
         if as_of is not None:
             mine = mine.where(F.col("event_at") <= F.lit(utc(as_of)).cast("timestamp"))
         rows = mine.orderBy(F.col("event_at").desc_nulls_last(), "fact_id").limit(per_source).collect()
@@ -362,7 +342,7 @@ def register_views(spark: SparkSession, cfg: CdiConfig, lake: Lake) -> list[str]
     if lake.exists(RECORDS_TABLE):
         register("source_records", lake.read(RECORDS_TABLE))
     for source in cfg.fact_sources:
-        register(f"facts_{source.name}", fact_frame(cfg, lake, source))
-    register("customer_facts", customer_facts(cfg, lake))
+        register(f"facts_{source.name}", fact_frame(lake, source))
+    register("customer_facts", customer_facts(lake))
     log.info("registered views: %s", ", ".join(names))
     return names

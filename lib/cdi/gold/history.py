@@ -24,20 +24,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, StringType, StructField, StructType, TimestampType
 
+from cdi import schema
 from cdi.lake import Lake, MergeSpec
+from cdi.sql import literal
 
 from .survivorship import GOLDEN_ATTRIBUTES, golden_columns, golden_schema
 
 log = logging.getLogger(__name__)
 
-GOLDEN_TABLE = "gold/golden_records"
+GOLDEN_TABLE = schema.GOLDEN_RECORDS
 VERSION_COLUMNS = ("record_hash", "valid_from", "valid_to", "is_current", "run_id")
 # statuses of a customer in a diff
 NEW, CHANGED, RETIRED = "new", "changed", "retired"
@@ -66,7 +68,7 @@ def record_hash(prefix: str = "") -> Column:
 
 def utc(value: datetime) -> datetime:
     """Naive datetimes are taken as UTC (Spark would read them in the driver's local zone)."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass
@@ -167,11 +169,10 @@ def write_history(lake: Lake, diff: GoldenDiff, run_id: str, run_at: datetime) -
             F.col("customer_id").alias(SCD2_MERGE_KEY), *[F.col(f"old.{c}").alias(c) for c in history_columns()]
         )
         source = closing.unionByName(added.withColumn(SCD2_MERGE_KEY, F.lit(None).cast("string")))
-        closed_at = utc(run_at).strftime("%Y-%m-%d %H:%M:%S.%f")
         spec = MergeSpec(
             keys=(("customer_id", SCD2_MERGE_KEY),),
             target_condition="t.is_current",
-            update=(("is_current", "false"), ("valid_to", f"TIMESTAMP '{closed_at}'")),
+            update=(("is_current", "false"), ("valid_to", literal(utc(run_at)))),
             insert_condition=f"s.{SCD2_MERGE_KEY} IS NULL",
         )
         result = lake.merge(GOLDEN_TABLE, source, spec, operation="SCD2 UPDATE", metadata=meta)

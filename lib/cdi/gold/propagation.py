@@ -29,15 +29,18 @@ import itertools
 import logging
 import os
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdi.config import CdiConfig, PostgresTarget
+from cdi.errors import PropagationError
 from cdi.lake import Lake
+from cdi.schema import ATTRIBUTE_TYPES
 
 from .changes import CHANGES_TABLE
 from .history import GOLDEN_TABLE
@@ -47,11 +50,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 500
 _JSON_OPTIONS = {"ignoreNullFields": "false"}
-_PG_TYPES = {"date_of_birth": "date", "income": "double precision"}
-
-
-class PropagationError(RuntimeError):
-    """A publication target failed; the run stays unpublished there and is retried next time."""
+_PG_TYPES = {name: {"date": "date", "double": "double precision"}[dtype.simpleString()] for name, dtype in ATTRIBUTE_TYPES.items()}
 
 
 @dataclass

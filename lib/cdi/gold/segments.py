@@ -23,23 +23,20 @@ from functools import reduce
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
 
+from cdi import schema
 from cdi.config import SegmentConfig
+from cdi.errors import ConfigError, SegmentRuleError
 
 log = logging.getLogger(__name__)
 
-SEGMENTS = "gold/segments"
-CUSTOMER_360 = "gold/customer_360"
+SEGMENTS = schema.SEGMENTS
+CUSTOMER_360 = schema.CUSTOMER_360
 CROSSTAB_DIMENSIONS = ("age_band", "gender", "income_band", "region")
 CHANNELS = ("email", "sms", "phone")
 CELL_SEPARATOR = " | "
 
-MEMBERSHIP_SCHEMA = StructType([StructField("segment", StringType()), StructField("customer_id", StringType())])
-
-
-class SegmentRuleError(ValueError):
-    """A segment's ``where`` is not a valid condition over the customer 360."""
+MEMBERSHIP_SCHEMA = schema.SEGMENTS_SCHEMA
 
 
 def segment_members(c360: DataFrame, segment: SegmentConfig) -> DataFrame:
@@ -80,7 +77,7 @@ def crosstab_membership(c360: DataFrame, dimensions: Sequence[str] = CROSSTAB_DI
     """
     missing = [d for d in dimensions if d not in c360.columns]
     if missing:
-        raise ValueError(f"cross-tab dimension(s) {missing} are not customer_360 columns ({', '.join(c360.columns)})")
+        raise ConfigError(f"cross-tab dimension(s) {missing} are not customer_360 columns ({', '.join(c360.columns)})")
     values = [_cell_value(d).alias(d) for d in dimensions]
     return c360.select(
         F.concat_ws(CELL_SEPARATOR, *[_cell_value(d) for d in dimensions]).alias("segment"),
@@ -141,7 +138,7 @@ def consented_audience(c360: DataFrame, membership: DataFrame, segment: str, cha
     """Members of ``segment`` who agreed to be contacted on ``channel`` and have its contact point:
     (customer_id, full_name, first_name, last_name, contact)."""
     if channel not in CHANNELS:
-        raise ValueError(f"unknown channel {channel!r}: use one of {', '.join(CHANNELS)}")
+        raise ConfigError(f"unknown channel {channel!r}: use one of {', '.join(CHANNELS)}")
     contact = "email" if channel == "email" else "phone"
     ids = membership.where(F.col("segment") == segment).select("customer_id").distinct()
     return (

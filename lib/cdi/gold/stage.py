@@ -11,34 +11,42 @@ publication then sends every run not yet published (see :mod:`cdi.gold.propagati
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
+from cdi import schema
 from cdi.config import CdiConfig
+from cdi.errors import MissingTableError
 from cdi.lake import Lake
 from cdi.progress import RunSummary
 
-from .changes import CHANGES_TABLE, build_changes, count_by_type, write_changes
-from .history import GOLDEN_TABLE, diff_golden, write_history
+from .changes import build_changes, count_by_type, write_changes
+from .history import diff_golden, write_history
 from .propagation import publish
 from .survivorship import survive, trust_ranks
 
 log = logging.getLogger(__name__)
 
-RECORDS_TABLE = "silver/records"
-ENTITY_MAP_TABLE = "silver/entity_map"
-ID_HISTORY_TABLE = "silver/id_history"
 
 
-class GoldInputError(RuntimeError):
-    """A silver table the gold stage needs is missing."""
+@dataclass(frozen=True)
+class GoldResult:
+    """What one gold stage run did."""
+
+    golden_records: int  # current customers
+    versions_written: int
+    closed: int  # versions closed by this run
+    changes: dict[str, int]  # rows per change type (empty when nothing changed)
+    table_version: int | None  # of gold/golden_records; None when nothing changed
+    published: dict[str, Any]  # per target: runs and rows sent
 
 
 def _require(lake: Lake, table: str) -> DataFrame:
     if not lake.exists(table):
-        raise GoldInputError(
+        raise MissingTableError(
             f"table {table} does not exist under {lake.root}: run the link stage first (`cdi link --conf ...`)"
         )
     return lake.read(table)
@@ -46,8 +54,8 @@ def _require(lake: Lake, table: str) -> DataFrame:
 
 def build_golden(cfg: CdiConfig, lake: Lake) -> DataFrame:
     """This run's golden set (one row per customer of the entity map), not yet versioned."""
-    records = _require(lake, RECORDS_TABLE)
-    entity_map = _require(lake, ENTITY_MAP_TABLE)
+    records = _require(lake, schema.RECORDS)
+    entity_map = _require(lake, schema.ENTITY_MAP)
     return survive(records, entity_map, cfg.survivorship, trust_ranks(cfg))
 
 
@@ -59,15 +67,10 @@ def run_gold(
     summary: RunSummary | None = None,
     *,
     run_at: datetime | None = None,
-) -> dict[str, Any]:
-    """Build, version, diff and publish the golden records of one run.
-
-    Returns ``golden_records`` (current customers), ``versions_written``, ``closed``,
-    ``changes`` (rows per change type), ``table_version`` (None when nothing changed) and
-    ``published`` (per target: runs and rows sent).
-    """
+) -> GoldResult:
+    """Build, version, diff and publish the golden records of one run (see :class:`GoldResult`)."""
     summary = summary or RunSummary(run_id=run_id)
-    run_at = (run_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    run_at = (run_at or datetime.now(UTC)).astimezone(UTC)
     lake = lake.with_context(job="gold", run_id=run_id)
 
     with summary.step("gold", "survivorship") as step:
@@ -80,11 +83,11 @@ def run_gold(
             step.details.update(diff.counts)
         try:
             # the change rows and the versions they describe land together or not at all
-            with lake.transaction("golden history", [CHANGES_TABLE, GOLDEN_TABLE]) as tx:
+            with lake.transaction("golden history", [schema.CHANGES, schema.GOLDEN_RECORDS]) as tx:
                 with summary.step("gold", "change feed") as step:
                     counts = {}
                     if not diff.empty:
-                        id_history = tx.read(ID_HISTORY_TABLE) if tx.exists(ID_HISTORY_TABLE) else None
+                        id_history = tx.read(schema.ID_HISTORY) if tx.exists(schema.ID_HISTORY) else None
                         changes = build_changes(diff, id_history, run_id, run_at).persist()
                         counts = count_by_type(changes)
                         write_changes(tx, changes, run_id)
@@ -104,11 +107,11 @@ def run_gold(
         published = publish(spark, cfg, lake)
         step.rows = sum((v or {}).get("rows", 0) for v in published.values())
 
-    return {
-        "golden_records": customers,
-        "versions_written": diff.counts["new"] + diff.counts["changed"],
-        "closed": diff.counts["changed"] + diff.counts["retired"],
-        "changes": counts,
-        "table_version": version,
-        "published": published,
-    }
+    return GoldResult(
+        golden_records=customers,
+        versions_written=diff.counts["new"] + diff.counts["changed"],
+        closed=diff.counts["changed"] + diff.counts["retired"],
+        changes=counts,
+        table_version=version,
+        published=published,
+    )

@@ -32,19 +32,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, DataType, DateType, DoubleType, StringType, StructField, StructType, TimestampType
+from pyspark.sql.types import ArrayType, DataType, StringType, StructField, StructType, TimestampType
 
 from cdi.config import CANONICAL_ATTRIBUTES, CdiConfig, SurvivorshipConfig
+from cdi.errors import ConfigError
+from cdi.schema import ATTRIBUTE_TYPES
 
 log = logging.getLogger(__name__)
 
 GOLDEN_ATTRIBUTES: tuple[str, ...] = CANONICAL_ATTRIBUTES
-ATTRIBUTE_TYPES: dict[str, DataType] = {"date_of_birth": DateType(), "income": DoubleType()}
 PROVENANCE_SUFFIX = "_prov"
 PROVENANCE_TYPE = StructType(
     [
@@ -198,7 +199,7 @@ def _keys(unit: Unit) -> list[tuple[str, str]]:
         elif rule == "first_non_null":
             cols = ["_rank", "_recency"]
         else:  # the config model only admits the names above
-            raise ValueError(f"unknown survivorship rule {rule!r} for {unit.name}")
+            raise ConfigError(f"unknown survivorship rule {rule!r} for {unit.name}")
         keys += [(rule, c) for c in cols if c not in {k for _, k in keys}]
     return keys
 

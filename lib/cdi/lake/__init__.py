@@ -14,13 +14,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Iterator, Sequence
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructField
+
+from cdi.errors import ConfigError
 
 from .contracts import constraint_name, contract_for
 from .engine import (
@@ -40,14 +43,14 @@ from .engine import (
 )
 
 __all__ = [
-    "Lake",
-    "LakeError",
-    "SchemaMismatchError",
-    "TableNotFoundError",
     "ConcurrentWriteError",
     "ConstraintViolationError",
-    "ReplaceWhereMismatchError",
+    "Lake",
+    "LakeError",
     "MergeSpec",
+    "ReplaceWhereMismatchError",
+    "SchemaMismatchError",
+    "TableNotFoundError",
     "WriteResult",
     "select_engine",
 ]
@@ -68,7 +71,7 @@ def select_engine(spark: SparkSession, prefer: str = "auto") -> Engine:
 
     choice = ENGINE_NAMES.get(prefer)
     if choice is None:
-        raise ValueError(f"unknown storage engine {prefer!r}: use auto, delta-spark or deltalake")
+        raise ConfigError(f"unknown storage engine {prefer!r}: use auto, delta-spark or deltalake")
     if choice == "native" or (choice == "auto" and delta_classes_available(spark)):
         if not delta_classes_available(spark):
             raise LakeError(
@@ -115,7 +118,7 @@ class Lake:
         self.engine = engine if isinstance(engine, Engine) else select_engine(spark, engine)
         self.ctx = CommitContext(job=job, run_id=run_id)
 
-    def with_context(self, job: str | None = None, run_id: str | None = None) -> "Lake":
+    def with_context(self, job: str | None = None, run_id: str | None = None) -> Lake:
         """The same lake, committing under another job name or run id."""
         lake = Lake(self.spark, self.root, job or self.ctx.job, run_id or self.ctx.run_id, self.engine)
         lake.ctx = dataclasses.replace(lake.ctx, txn_id=self.ctx.txn_id)
@@ -276,7 +279,7 @@ class Lake:
         return delta_tables_under(self.root)
 
     @contextmanager
-    def transaction(self, name: str, tables: Sequence[str]) -> Iterator["Lake"]:
+    def transaction(self, name: str, tables: Sequence[str]) -> Iterator[Lake]:
         """Commits to several tables that land together or not at all.
 
         Inside the block, write through the lake it yields; each commit carries the transaction

@@ -12,6 +12,8 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
+from cdi.sql import identifier
+
 
 @dataclass(frozen=True)
 class TableContract:
@@ -22,7 +24,7 @@ class TableContract:
         """The CHECK expression for :attr:`not_null`, or None."""
         if not self.not_null:
             return None
-        return " AND ".join(f"`{c}` IS NOT NULL" for c in self.not_null)
+        return " AND ".join(f"{identifier(c)} IS NOT NULL" for c in self.not_null)
 
 
 CONTRACTS: dict[str, TableContract] = {

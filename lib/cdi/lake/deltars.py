@@ -11,6 +11,7 @@ A failed or interrupted write removes its files and leaves the table at its prev
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import logging
@@ -19,7 +20,7 @@ import os
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -31,8 +32,8 @@ from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
 from deltalake.transaction import AddAction, CommitProperties, RemoveAction, create_table_with_add_actions
-from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.errors import AnalysisException
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
@@ -44,8 +45,8 @@ from .engine import (
     ConcurrentWriteError,
     ConstraintViolationError,
     Engine,
-    MergeSpec,
     LakeError,
+    MergeSpec,
     SchemaMismatchError,
     TableNotFoundError,
     WriteResult,
@@ -92,10 +93,8 @@ def _remove_empty_dir(path: str) -> None:
     """Remove a local folder only if it is empty (never a folder another writer is using)."""
     if "://" in path and not path.startswith("file://"):
         return  # object stores have no folders to leave behind
-    try:
+    with contextlib.suppress(OSError):
         os.rmdir(_local_path(path))
-    except OSError:
-        pass
 
 
 def _spark_schema(dt: DeltaTable) -> StructType:
@@ -125,7 +124,7 @@ def _partition_string(value: Any) -> str | None:
         return "true" if value else "false"
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(_dt.UTC).replace(tzinfo=None)
         return value.strftime("%Y-%m-%d %H:%M:%S.%f" if value.microsecond else "%Y-%m-%d %H:%M:%S")
     if isinstance(value, _dt.date):
         return value.isoformat()
@@ -177,7 +176,7 @@ class DeltaRsEngine(Engine):
         back to the first version for a time before the table existed instead of failing.
         """
         if timestamp.tzinfo is None:
-            timestamp = timestamp.replace(tzinfo=timezone.utc)
+            timestamp = timestamp.replace(tzinfo=_dt.UTC)
         wanted_ms = timestamp.timestamp() * 1000
         candidates = [int(e["version"]) for e in dt.history() if e.get("timestamp", 0) <= wanted_ms]
         if not candidates:
@@ -233,7 +232,7 @@ class DeltaRsEngine(Engine):
             out.append(
                 {
                     "version": entry.get("version"),
-                    "timestamp": datetime.fromtimestamp(entry.get("timestamp", 0) / 1000, tz=timezone.utc),
+                    "timestamp": datetime.fromtimestamp(entry.get("timestamp", 0) / 1000, tz=_dt.UTC),
                     "operation": entry.get("cdi.operation") or entry.get("operation"),
                     "job": entry.get("cdi.job"),
                     "run_id": entry.get("cdi.run_id") or None,
@@ -276,7 +275,7 @@ class DeltaRsEngine(Engine):
             raise
         finally:
             if not previous:
-                sc.setLocalProperty("spark.jobGroup.id", None)
+                sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]  # None clears it
 
     def _publish(self, path: str, staging: str, partition_by: list[str], moved: list[str]) -> list[AddAction]:
         """Move staged Parquet files into the table folder and describe them as Delta adds.
@@ -327,16 +326,12 @@ class DeltaRsEngine(Engine):
     def _cleanup(self, path: str, staging: str, moved: list[str], created_folder: bool) -> None:
         """Remove everything a failed write left: its staging folder and files already moved."""
         fs, staging_fs = _filesystem(staging)
-        try:
+        with contextlib.suppress(OSError):  # FileNotFoundError included
             fs.delete_dir(staging_fs)
-        except (FileNotFoundError, OSError):
-            pass
         for dest in moved:
             dfs, dest_fs = _filesystem(dest)
-            try:
+            with contextlib.suppress(OSError):
                 dfs.delete_file(dest_fs)
-            except (FileNotFoundError, OSError):
-                pass
             _remove_partition_dirs(path, dest)
         if created_folder:
             _remove_empty_dir(path)
@@ -353,7 +348,7 @@ class DeltaRsEngine(Engine):
             self._read_snapshot(path, dt)
             .where(F.coalesce(F.expr(predicate), F.lit(False)))
             .agg(F.collect_set(F.col("_metadata.file_path")).alias("files"))
-            .first()["files"]
+            .first()["files"]  # type: ignore[index]  # a global aggregate always has its row
         )
         root = _comparable(path).rstrip("/") + "/"
         out = []
@@ -748,7 +743,7 @@ def _log_file_actions(path: str, start: int, end: int):
             elif "remove" in action and action["remove"].get("dataChange", True):
                 removes.append(unquote(action["remove"]["path"]))
             elif "commitInfo" in action:
-                at = datetime.fromtimestamp(action["commitInfo"].get("timestamp", 0) / 1000, tz=timezone.utc)
+                at = datetime.fromtimestamp(action["commitInfo"].get("timestamp", 0) / 1000, tz=_dt.UTC)
         yield version, at, adds, removes
 
 

@@ -17,9 +17,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DataType, MapType, StructField, StructType
 
-
-class LakeError(RuntimeError):
-    """Base class of storage errors."""
+from cdi.errors import LakeError  # the lake's branch of cdi's one error hierarchy
+from cdi.sql import identifier
 
 
 class TableNotFoundError(LakeError):
@@ -95,7 +94,7 @@ class MergeSpec:
     delete_unmatched: bool = False
 
     def on(self) -> str:
-        cond = " AND ".join(f"t.`{tk}` = s.`{sk}`" for tk, sk in self.keys)
+        cond = " AND ".join(f"t.{identifier(tk)} = s.{identifier(sk)}" for tk, sk in self.keys)
         return f"({cond}) AND ({self.target_condition})" if self.target_condition else cond
 
 

@@ -44,7 +44,7 @@ class MaintenanceReport:
         return "\n".join(lines)
 
 
-def maintain(lake: "Lake", retention_hours: float, optimize: bool = True, dry_run: bool = False) -> MaintenanceReport:
+def maintain(lake: Lake, retention_hours: float, optimize: bool = True, dry_run: bool = False) -> MaintenanceReport:
     """Maintain every table under the lake's root; with ``dry_run`` only list what VACUUM would remove."""
     lake = lake.with_context(job="maintain")
     rolled_back = [] if dry_run else lake.recover()

@@ -8,17 +8,21 @@ constraints) and its typed errors (``delta.exceptions``) onto the lake's.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
+
+from cdi.sql import identifier, literal
 
 from .engine import (
     CHANGE_FEED_PROPERTY,
@@ -46,13 +50,8 @@ _META_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 _META_LOCK = threading.RLock()
 
 
-def _sql_literal(value: Any) -> str:
-    """A Spark SQL string literal (quotes and backslashes escaped)."""
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _table_ref(path: str) -> str:
-    return "delta.`" + path.replace("`", "``") + "`"
+    return "delta." + identifier(path)
 
 
 def _local(path: str) -> str:
@@ -153,7 +152,7 @@ class NativeDeltaEngine(Engine):
     def _version_at(self, path: str, timestamp: datetime) -> int:
         """The newest version committed at or before ``timestamp`` (delta-spark itself refuses
         a timestamp after the last commit, which for "as of" means the current version)."""
-        ts = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=timezone.utc)
+        ts = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)
         for h in self.history(path):  # newest first; one row per commit
             if h["timestamp"] <= ts:
                 return int(h["version"])
@@ -188,7 +187,7 @@ class NativeDeltaEngine(Engine):
             out.append(
                 {
                     "version": r["version"],
-                    "timestamp": r["timestamp"].replace(tzinfo=timezone.utc),
+                    "timestamp": r["timestamp"].replace(tzinfo=UTC),
                     "operation": meta.get("cdi.operation") or r["operation"],
                     "job": meta.get("cdi.job"),
                     "run_id": meta.get("cdi.run_id") or None,
@@ -276,7 +275,7 @@ class NativeDeltaEngine(Engine):
             described = f"replace_partitions {replace_partitions!r}"
             df = guard_replace(df, path, partition_predicate(replace_partitions), described)
             replace_where = " AND ".join(
-                f"`{k}` IS NULL" if v is None else f"`{k}` = {_sql_literal(v)}" for k, v in replace_partitions.items()
+                f"{identifier(k)} IS NULL" if v is None else f"{identifier(k)} = {literal(v)}" for k, v in replace_partitions.items()
             )
         elif replace_where:
             described = f"replace_where {replace_where!r}"
@@ -335,10 +334,8 @@ class NativeDeltaEngine(Engine):
         if self.exists(path):
             return
         fs, local = filesystem(_local(path))
-        try:
+        with contextlib.suppress(FileNotFoundError):
             fs.delete_dir(local)
-        except FileNotFoundError:
-            pass
 
     def merge(
         self,
@@ -399,20 +396,20 @@ class NativeDeltaEngine(Engine):
 
     def set_properties(self, path: str, properties: dict[str, str], ctx: CommitContext) -> None:
         self._dt(path)
-        assignments = ", ".join(f"{_sql_literal(k)} = {_sql_literal(v)}" for k, v in properties.items())
+        assignments = ", ".join(f"{literal(k)} = {literal(v)}" for k, v in properties.items())
         with self._committing(path, ctx.metadata("SET PROPERTIES", {"properties": properties})):
             self.spark.sql(f"ALTER TABLE {_table_ref(path)} SET TBLPROPERTIES ({assignments})")
 
     def add_constraint(self, path: str, name: str, expression: str, ctx: CommitContext) -> None:
         self._dt(path)
         with self._committing(path, ctx.metadata("ADD CONSTRAINT", {"constraint": name, "check": expression})):
-            self.spark.sql(f"ALTER TABLE {_table_ref(path)} ADD CONSTRAINT `{name}` CHECK ({expression})")
+            self.spark.sql(f"ALTER TABLE {_table_ref(path)} ADD CONSTRAINT {identifier(name)} CHECK ({expression})")
 
     def constraints(self, path: str) -> dict[str, str]:
         return {k[len(CONSTRAINT_PREFIX):]: v for k, v in self.properties(path).items() if k.startswith(CONSTRAINT_PREFIX)}
 
     def add_columns(self, path: str, fields: list[StructField], ctx: CommitContext) -> None:
-        cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in fields)
+        cols = ", ".join(f"{identifier(f.name)} {f.dataType.simpleString()}" for f in fields)
         with self._committing(path, ctx.metadata("ADD COLUMNS", {"columns": [f.name for f in fields]})):
             self.spark.sql(f"ALTER TABLE {_table_ref(path)} ADD COLUMNS ({cols})")
 

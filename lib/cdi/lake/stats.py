@@ -26,7 +26,7 @@ def _stat_value(value: Any, upper: bool = False) -> Any:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             return None  # timestamp_ntz: Delta spells these differently; leave the bound out
-        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
         if upper and value.microsecond % 1000:
             # Delta stats keep milliseconds: a truncated maximum would be below the real one
             value += dt.timedelta(microseconds=1000 - value.microsecond % 1000)

@@ -19,10 +19,11 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, MapType, StringType, StructField, StructType, TimestampType
@@ -66,19 +67,19 @@ def _holder_dead(holder: str, since: datetime, stale_after: timedelta) -> bool:
         except PermissionError:
             return False
         return False
-    return datetime.now(timezone.utc) - since > stale_after
+    return datetime.now(UTC) - since > stale_after
 
 
 class Transactions:
     """The markers of one lake (see the module docstring)."""
 
-    def __init__(self, lake: "Lake", stale_after: timedelta = timedelta(hours=6)):
+    def __init__(self, lake: Lake, stale_after: timedelta = timedelta(hours=6)):
         self.lake = lake.with_context(job="transactions")
         self.stale_after = stale_after
 
     def _mark(self, txn_id: str, name: str, state: str, tables: dict[str, int], run_id: str | None = None) -> None:
         """Append one marker row; ``run_id`` is the transaction's run (default: this lake's)."""
-        row = (txn_id, name, state, run_id or self.lake.ctx.run_id, _holder(), tables, datetime.now(timezone.utc))
+        row = (txn_id, name, state, run_id or self.lake.ctx.run_id, _holder(), tables, datetime.now(UTC))
         marker = self.lake.spark.createDataFrame([row], MARKER_SCHEMA)
         self.lake.write(TRANSACTIONS_TABLE, marker, mode="append", operation=f"TXN {state.upper()}")
 
@@ -111,7 +112,7 @@ class Transactions:
     def recover(self) -> list[str]:
         recovered = []
         for marker in self.pending():
-            at = marker["at"].replace(tzinfo=timezone.utc) if marker["at"].tzinfo is None else marker["at"]
+            at = marker["at"].replace(tzinfo=UTC) if marker["at"].tzinfo is None else marker["at"]
             if not _holder_dead(marker["holder"], at, self.stale_after):
                 raise LakeError(
                     f"transaction {marker['name']!r} of run {marker['run_id']} is still running on "

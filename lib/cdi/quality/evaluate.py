@@ -25,13 +25,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cdi.errors import EvaluationError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
 
 KEY = ["source", "source_record_id"]
 MIN_OVERLAP = 0.01
-
-
-class EvaluationError(ValueError):
-    """The entity map and the truth cannot be scored against each other."""
 
 
 @dataclass
@@ -154,7 +156,7 @@ def _describe(df) -> str:
     return ", ".join(files[:3]) if files else "<in-memory DataFrame>"
 
 
-def read_truth(spark, path) -> "DataFrame":  # noqa: F821
+def read_truth(spark, path) -> DataFrame:
     """Read a truth.csv (source, source_record_id, person_id) with string columns."""
     return spark.read.csv(
         str(path), header=True, schema="source STRING, source_record_id STRING, person_id STRING",

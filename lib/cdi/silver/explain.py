@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cdi.config import CdiConfig
+from cdi.errors import RecordNotFoundError
 from cdi.silver.linkage import model
 from cdi.silver.linkage.backends import DuckDBBackend
 from cdi.silver.linkage.stage import linker_for, prepared_input
@@ -59,7 +60,7 @@ def explain_pair(cfg: CdiConfig, lake, record_key_a: str, record_key_b: str, out
         }
         missing = [k for k in (record_key_a, record_key_b) if k not in found]
         if missing:
-            raise KeyError(f"record_key(s) {missing} not found in silver/records (keys look like 'crm:C000123')")
+            raise RecordNotFoundError(f"record_key(s) {missing} not found in silver/records (keys look like 'crm:C000123')")
         linker = linker_for(input_sdf, link_cfg, saved, backend.dialect, for_explain=True)
         scored = linker.inference.score_pair(found[record_key_a], found[record_key_b]).as_record_list()
         chart = linker.visualisations.waterfall_chart(scored, filter_nulls=False)

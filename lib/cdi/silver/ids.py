@@ -27,29 +27,7 @@ from datetime import datetime
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, StringType, StructField, StructType, TimestampType
-
-ENTITY_MAP_SCHEMA = StructType(
-    [
-        StructField("record_key", StringType(), True),
-        StructField("source", StringType(), True),
-        StructField("source_record_id", StringType(), True),
-        StructField("customer_id", StringType(), True),
-        StructField("run_id", StringType(), True),
-        StructField("id_first_seen_run", StringType(), True),
-        StructField("id_minted_at", TimestampType(), True),
-    ]
-)
-
-ID_HISTORY_SCHEMA = StructType(
-    [
-        StructField("event_type", StringType(), True),
-        StructField("customer_id", StringType(), True),
-        StructField("related_ids", ArrayType(StringType(), True), True),
-        StructField("run_id", StringType(), True),
-        StructField("at", TimestampType(), True),
-    ]
-)
+from pyspark.sql.types import ArrayType, StringType
 
 ID_PREFIX = "C-"
 
@@ -66,7 +44,7 @@ class IdAssignment:
     events: DataFrame
     shared: tuple[DataFrame, ...] = ()
 
-    def persist(self) -> "IdAssignment":
+    def persist(self) -> IdAssignment:
         for df in self.shared:
             df.persist()
         return self

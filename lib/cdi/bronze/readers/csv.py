@@ -26,12 +26,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdi.config import SourceConfig
+from cdi.errors import SourceSchemaError
+from cdi.sql import identifier
 
 from .. import lineage as L
-from ..errors import SourceSchemaError
 from ..files import SourceFile
 from ..ledger import file_unit
-from . import SourceBatch, option, text_options
+from .batch import SourceBatch, option, text_options
 from .lines import numbered_lines
 
 CORRUPT = "_cdi_corrupt"
@@ -97,8 +98,8 @@ def read_csv(spark: SparkSession, source: SourceConfig, files: list[SourceFile])
         lines = lines.where(F.col(L.SOURCE_LINE) > 1)
 
     groups: dict[tuple[str, ...], list[str]] = {}
-    for uri, names in per_file.items():
-        groups.setdefault(tuple(names), []).append(uri)
+    for uri, header_names in per_file.items():
+        groups.setdefault(tuple(header_names), []).append(uri)
 
     raw = F.col(L.RAW)
     if escape == quote:
@@ -110,7 +111,7 @@ def read_csv(spark: SparkSession, source: SourceConfig, files: list[SourceFile])
     parts: list[DataFrame] = []
     order: list[str] = []
     for names, uris in groups.items():
-        ddl = ", ".join(f"{L.quote(n)} STRING" for n in names) + f", {CORRUPT} STRING"
+        ddl = ", ".join(f"{identifier(n)} STRING" for n in names) + f", {CORRUPT} STRING"
         parsed = F.from_csv(raw, ddl, parse_options)
         error = (
             F.when(unbalanced, F.lit(f"malformed_csv: unbalanced quotes ({quote})"))
@@ -136,7 +137,7 @@ def read_csv(spark: SparkSession, source: SourceConfig, files: list[SourceFile])
         )
         parts = [empty]
     df = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts)
-    df = df.select(*[L.quote(n) for n in order], L.SOURCE_FILE, L.SOURCE_LINE, L.RAW, L.RAW_BYTES, L.PARSE_ERROR)
+    df = df.select(*[identifier(n) for n in order], L.SOURCE_FILE, L.SOURCE_LINE, L.RAW, L.RAW_BYTES, L.PARSE_ERROR)
     return SourceBatch(
         df=df,
         columns=order,

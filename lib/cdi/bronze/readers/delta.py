@@ -13,21 +13,22 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from cdi.config import SourceConfig
+from cdi.errors import SourceReadError, SourceSchemaError
 from cdi.lake import Lake
+from cdi.sql import identifier
 
 from .. import lineage as L
-from ..errors import SourceError, SourceSchemaError
 from ..files import file_uri
 from ..ledger import Unit
-from . import SourceBatch
+from .batch import SourceBatch
 
 
 def read_delta(spark: SparkSession, source: SourceConfig, lake: Lake, last_version: int | None) -> SourceBatch | None:
-    location = source.path.rstrip("/")
+    location = (source.path or "").rstrip("/")  # the config requires a path for delta sources
     parent, _, name = location.rpartition("/")
     table_lake = Lake(spark, parent or "/", job=lake.ctx.job, run_id=lake.ctx.run_id, engine=lake.engine)
     if not table_lake.exists(name):
-        raise SourceError(
+        raise SourceReadError(
             f"source '{source.name}': no Delta table at {source.path}; check the path in {source.origin or 'the config'}"
         )
     version = table_lake.version(name)
@@ -40,7 +41,7 @@ def read_delta(spark: SparkSession, source: SourceConfig, lake: Lake, last_versi
         raise SourceSchemaError(f"source '{source.name}': table {source.path} has column(s) {clash}, names reserved for lineage")
     uri = file_uri(spark, location)
     df = data.select(
-        *[F.col(L.quote(n)) for n in names],
+        *[F.col(identifier(n)) for n in names],
         F.lit(uri).alias(L.SOURCE_FILE),
         F.lit(None).cast("long").alias(L.SOURCE_LINE),
         F.lit(None).cast("string").alias(L.RAW),
@@ -52,7 +53,7 @@ def read_delta(spark: SparkSession, source: SourceConfig, lake: Lake, last_versi
         columns=names,
         units=[Unit(uri, table_version=version)],
         columns_per_unit={uri: names},
-        raw=F.to_json(F.struct(*[F.col(L.quote(n)) for n in names])),
+        raw=F.to_json(F.struct(*[F.col(identifier(n)) for n in names])),
         dedupe=True,
         notes={"version": str(version)},
     )

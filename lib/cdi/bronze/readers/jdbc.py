@@ -29,11 +29,12 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from cdi.config import JdbcConfig, SourceConfig
+from cdi.errors import SourceReadError, SourceSchemaError
+from cdi.sql import identifier, literal
 
 from .. import lineage as L
-from ..errors import SourceError, SourceSchemaError
 from ..ledger import Unit
-from . import SourceBatch, text_options
+from .batch import SourceBatch, text_options
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,11 @@ def ensure_driver(spark: SparkSession, jdbc: JdbcConfig) -> None:
     if jar_name and jar_name in loaded:
         return
     if "://" not in jdbc.jar and not os.path.exists(jdbc.jar):
-        raise SourceError(
+        raise SourceReadError(
             f"JDBC driver jar {jdbc.jar} not found: install it (Debian: apt-get install libpostgresql-jdbc-java) "
             "or point jdbc.jar at the driver's jar"
         )
-    spark.sql(f"ADD JAR '{jdbc.jar}'")
+    spark.sql(f"ADD JAR {literal(jdbc.jar)}")
     log.info("added JDBC driver jar %s to the Spark session", jdbc.jar)
 
 
@@ -97,7 +98,7 @@ def read_jdbc(spark: SparkSession, source: SourceConfig, last_watermark: str | N
     try:
         data = reader.load()  # asks the database for the result's columns
     except PySparkException as exc:
-        raise SourceError(f"source '{source.name}': cannot read {where}: {exc}") from exc
+        raise SourceReadError(f"source '{source.name}': cannot read {where}: {exc}") from exc
     names = [c for c in data.columns if c != WATERMARK_TEXT]
     clash = sorted(set(names) & L.RESERVED)
     if clash:
@@ -109,9 +110,9 @@ def read_jdbc(spark: SparkSession, source: SourceConfig, last_watermark: str | N
             raise SourceSchemaError(
                 f"source '{source.name}': {where} has no column '{jdbc.watermark_column}' (jdbc.watermark_column)"
             )
-        watermark = F.max_by(F.col(WATERMARK_TEXT), F.col(L.quote(wm_col)))
+        watermark = F.max_by(F.col(WATERMARK_TEXT), F.col(identifier(wm_col)))
     df = data.select(
-        *[F.col(L.quote(n)) for n in names],
+        *[F.col(identifier(n)) for n in names],
         *([F.col(WATERMARK_TEXT)] if watermark is not None else []),
         F.lit(where).alias(L.SOURCE_FILE),
         F.lit(None).cast("long").alias(L.SOURCE_LINE),
@@ -124,7 +125,7 @@ def read_jdbc(spark: SparkSession, source: SourceConfig, last_watermark: str | N
         columns=names,
         units=[Unit(where)],
         columns_per_unit={where: names},
-        raw=F.to_json(F.struct(*[F.col(L.quote(n)) for n in names])),
+        raw=F.to_json(F.struct(*[F.col(identifier(n)) for n in names])),
         dedupe=True,
         watermark=watermark,
         notes={"since": last_watermark} if last_watermark else {},

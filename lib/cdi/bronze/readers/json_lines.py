@@ -29,12 +29,12 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from cdi.config import SourceConfig
+from cdi.errors import SourceSchemaError
 
 from .. import lineage as L
-from ..errors import SourceSchemaError
 from ..files import SourceFile
 from ..ledger import file_unit
-from . import SourceBatch, option, text_options
+from .batch import SourceBatch, option, text_options
 from .lines import numbered_lines
 
 CORRUPT = "_cdi_corrupt"

@@ -15,12 +15,13 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from cdi.config import SourceConfig
+from cdi.errors import SourceSchemaError
+from cdi.sql import identifier
 
 from .. import lineage as L
-from ..errors import SourceSchemaError
 from ..files import SourceFile, local_path
 from ..ledger import file_unit
-from . import SourceBatch
+from .batch import SourceBatch
 
 
 def footer_columns(uri: str) -> list[str]:
@@ -42,7 +43,7 @@ def read_parquet(spark: SparkSession, source: SourceConfig, files: list[SourceFi
             f"source '{source.name}': the files have column(s) {clash}, names reserved for lineage; rename them"
         )
     df = data.select(
-        *[F.col(L.quote(n)) for n in names],
+        *[F.col(identifier(n)) for n in names],
         F.col("_metadata.file_path").alias(L.SOURCE_FILE),
         (F.col("_metadata.row_index") + 1).alias(L.SOURCE_LINE),
         F.lit(None).cast("string").alias(L.RAW),
@@ -54,5 +55,5 @@ def read_parquet(spark: SparkSession, source: SourceConfig, files: list[SourceFi
         columns=names,
         units=[file_unit(f) for f in files],
         columns_per_unit={f.uri: footer_columns(f.uri) for f in files},
-        raw=F.to_json(F.struct(*[F.col(L.quote(n)) for n in names])),
+        raw=F.to_json(F.struct(*[F.col(identifier(n)) for n in names])),
     )

@@ -11,10 +11,11 @@
 
 from .backends import DuckDBBackend, SparkBackend, choose_backend
 from .model import ModelError, ModelStore, SavedModel, settings_creator
-from .stage import run_link
+from .stage import LinkResult, run_link
 
 __all__ = [
     "DuckDBBackend",
+    "LinkResult",
     "ModelError",
     "ModelStore",
     "SavedModel",

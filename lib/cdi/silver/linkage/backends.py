@@ -30,6 +30,8 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 
 from cdi.config import LinkageConfig
+from cdi.errors import ConfigError, InstallError, LinkageError
+from cdi.sql import literal, literals
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,7 @@ class LinkageBackend(abc.ABC):
     def to_spark(self, splink_df, select: list[str]) -> DataFrame:
         """A Splink result as a Spark DataFrame with the ``select`` expressions (SQL, both dialects)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a default: a backend without caches has nothing to release
         """Release caches and temporary files; call only after results have been committed."""
 
 
@@ -106,7 +108,7 @@ class DuckDBBackend(LinkageBackend):
         self.workdir = workdir or tempfile.mkdtemp(prefix="cdi-link-duckdb-")
         os.makedirs(self.workdir, exist_ok=True)
         self.con = duckdb.connect()
-        self.con.execute(f"set temp_directory = '{_sql_str(os.path.join(self.workdir, 'spill'))}'")
+        self.con.execute(f"set temp_directory = {literal(os.path.join(self.workdir, 'spill'), 'duckdb')}")
         self.con.execute("set preserve_insertion_order = false")
         if threads:
             self.con.execute(f"set threads = {int(threads)}")
@@ -119,9 +121,9 @@ class DuckDBBackend(LinkageBackend):
     def load_records(self, lake, table: str, columns: list[str]) -> str:
         files = lake.file_paths(table)
         if not files:
-            raise ValueError(f"table {table} has no data files; nothing to link")
+            raise LinkageError(f"table {table} has no data files; nothing to link")
         hive = "true" if lake.partition_columns(table) else "false"
-        listing = ", ".join(f"'{_sql_str(f)}'" for f in files)
+        listing = literals(files, "duckdb")
         view = f"__cdi_records_{self.token}"
         source = f"read_parquet([{listing}], union_by_name = true, hive_partitioning = {hive})"
         present = {r[0] for r in self.con.execute(f"describe select * from {source}").fetchall()}
@@ -148,7 +150,7 @@ class DuckDBBackend(LinkageBackend):
         path = os.path.join(self.workdir, f"{splink_df.templated_name}_{uuid.uuid4().hex[:6]}")
         self.con.execute(
             f"copy (select {', '.join(select)} from {splink_df.physical_name}) "
-            f"to '{_sql_str(path)}' (format parquet, per_thread_output true)"
+            f"to {literal(path, 'duckdb')} (format parquet, per_thread_output true)"
         )
         return self.spark.read.parquet(path)
 
@@ -168,7 +170,7 @@ class SparkBackend(LinkageBackend):
         from splink import SparkAPI
 
         super().__init__(spark)
-        shuffle = int(spark.conf.get("spark.sql.shuffle.partitions", "8"))
+        shuffle = int(spark.conf.get("spark.sql.shuffle.partitions") or "8")
         # Splink repartitions some tables to a sixth or a tenth of this (blocked pairs, the input
         # with term frequencies): at least six tasks per core keeps every core busy on those too.
         partitions = num_partitions or max(shuffle, 6 * spark.sparkContext.defaultParallelism)
@@ -183,7 +185,7 @@ class SparkBackend(LinkageBackend):
         )
         missing = [f for f in SIMILARITY_FUNCTIONS if not spark.catalog.functionExists(f)]
         if missing:
-            raise RuntimeError(
+            raise InstallError(
                 f"Splink's Spark similarity functions {missing} are not registered: start Spark through "
                 "cdi.spark.build_session (it puts splink's similarity jar on spark.jars) or add "
                 "splink.backends.spark.similarity_jar_location() to spark.jars"
@@ -242,7 +244,7 @@ class SparkBackend(LinkageBackend):
         opt = self.spark.sparkContext._jsc.sc().getCheckpointDir()
         if opt.isEmpty():
             return
-        jvm = self.spark.sparkContext._jvm
+        jvm: Any = self.spark.sparkContext._jvm
         root = jvm.org.apache.hadoop.fs.Path(opt.get())
         fs = root.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
         if not fs.exists(root):
@@ -257,17 +259,13 @@ def make_backend(name: str, spark: SparkSession) -> LinkageBackend:
         return DuckDBBackend(spark)
     if name == "spark":
         return SparkBackend(spark)
-    raise ValueError(f"unknown linkage backend {name!r}: use auto, spark or duckdb")
+    raise ConfigError(f"unknown linkage backend {name!r}: use auto, spark or duckdb")
 
 
 def _check_columns(table: str, needed: list[str], present: set[str]) -> None:
     missing = [c for c in needed if c not in present]
     if missing:
-        raise ValueError(
+        raise LinkageError(
             f"table {table} lacks column(s) {missing} that linkage.comparisons / blocking rules use; "
             "run the standardise stage (it produces the *_std match columns) or fix conf linkage settings"
         )
-
-
-def _sql_str(text: str) -> str:
-    return text.replace("'", "''")

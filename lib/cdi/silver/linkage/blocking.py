@@ -22,10 +22,12 @@ therefore the pairs) is the same whichever backend runs.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Union
 
-Rule = Union[str, list[str]]
+from cdi.errors import ConfigError
+
+Rule = str | list[str]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SIDE_COLUMN = re.compile(r"\b[lr]\.`?([A-Za-z_][A-Za-z0-9_]*)`?")
@@ -51,7 +53,7 @@ def quote(column: str) -> str:
     """A column name checked to be a plain identifier, which DuckDB and Spark read alike unquoted
     (their quoting characters differ, so we never need to quote)."""
     if not _IDENT.match(column):
-        raise ValueError(f"column name {column!r} is not a plain identifier (letters, digits, underscore)")
+        raise ConfigError(f"column name {column!r} is not a plain identifier (letters, digits, underscore)")
     return column
 
 
@@ -59,7 +61,7 @@ def rule_columns(rule: Rule) -> tuple[str, ...] | None:
     """The columns of a column rule, or None for a raw SQL rule."""
     if isinstance(rule, list):
         if not rule:
-            raise ValueError("a blocking rule given as a list needs at least one column")
+            raise ConfigError("a blocking rule given as a list needs at least one column")
         return tuple(rule)
     if _IDENT.match(rule.strip()):
         return (rule.strip(),)

@@ -23,15 +23,17 @@ import logging
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import splink.comparison_level_library as cll
-from splink import SettingsCreator
-from splink.internals.column_expression import ColumnExpression
-from splink.internals.comparison_library import CustomComparison
+from splink import ColumnExpression, SettingsCreator
+from splink.comparison_library import CustomComparison
 
 from cdi.config import ComparisonConfig, LinkageConfig
+from cdi.errors import ConfigError, ModelError
 
 from . import blocking
 
@@ -44,10 +46,6 @@ MODEL_FORMAT = 1
 # 2: household-aware levels carry the u of the whole agreement (pool_household_u).
 TRAINING_PROCEDURE = 2
 _VERSION_DIR = re.compile(r"^v(\d{4,})$")
-
-
-class ModelError(RuntimeError):
-    """A saved model cannot be used (missing, unreadable or built for other comparisons)."""
 
 
 # --------------------------------------------------------------------------- comparisons
@@ -82,9 +80,9 @@ def _name(c: ComparisonConfig):
 
 def _forename_surname(c: ComparisonConfig):
     if not c.second_column:
-        raise ValueError(f"comparison '{c.name or c.column}': kind forename_surname needs second_column (the surname)")
+        raise ConfigError(f"comparison '{c.name or c.column}': kind forename_surname needs second_column (the surname)")
     fn, sn, alias = c.column, c.second_column, c.alias_column
-    levels = [cll.And(cll.NullLevel(fn), cll.NullLevel(sn))]
+    levels: list = [cll.And(cll.NullLevel(fn), cll.NullLevel(sn))]
     if c.term_frequency:
         levels.append(_exact(concat_column(c), True, "Exact given name and surname"))
     else:
@@ -111,7 +109,7 @@ def _forename_surname(c: ComparisonConfig):
 
 
 # A level whose m and u are fixed equal: present in charts, but worth exactly 0 match weight.
-NEUTRAL = dict(m_probability=0.01, u_probability=0.01, fix_m_probability=True, fix_u_probability=True)
+NEUTRAL = {"m_probability": 0.01, "u_probability": 0.01, "fix_m_probability": True, "fix_u_probability": True}
 
 
 def _same_person_possible(c: ComparisonConfig):
@@ -143,7 +141,7 @@ def _household_split(c: ComparisonConfig, agreement, label: str, tf_column: str 
     assumption that agreement would add as much evidence for a sibling or a parent as for the
     person, so next to a conflicting given name or birth date it is made to count for nothing.
     """
-    tf = {"tf_adjustment_column": tf_column, "tf_minimum_u_value": TF_MINIMUM_U} if tf_column else {}
+    tf: dict[str, Any] = {"tf_adjustment_column": tf_column, "tf_minimum_u_value": TF_MINIMUM_U} if tf_column else {}
     conditions = _same_person_possible(c)
     if not conditions:
         return [agreement.configure(label_for_charts=label, **tf)]
@@ -170,7 +168,7 @@ def pool_household_u(comparisons) -> list[str]:
     pooled = []
     for comp in comparisons:
         levels = [cl for cl in comp.comparison_levels if not cl.is_null_level]
-        for fits, conflicts in zip(levels, levels[1:]):
+        for fits, conflicts in pairwise(levels):
             if not (conflicts._fix_u_probability and conflicts._fix_m_probability) or fits._fix_u_probability:
                 continue
             u_fits, u_conflicts = fits._trained_u_median, conflicts._trained_u_median
@@ -234,6 +232,7 @@ def _postcode(c: ComparisonConfig):
 def _address(c: ComparisonConfig):
     addr, pc = c.column, c.second_column
     thresholds = c.thresholds or [0.9, 0.8]
+    levels: list
     if not pc:
         levels = [cll.NullLevel(addr)]
         levels += _household_split(c, cll.ExactMatchLevel(addr), "Exact address", addr if c.term_frequency else None)
@@ -255,7 +254,7 @@ def _address(c: ComparisonConfig):
 
 
 def _simple(c: ComparisonConfig):
-    levels = [cll.NullLevel(c.column)]
+    levels: list = [cll.NullLevel(c.column)]
     tf_column = c.column if c.term_frequency else None
     levels += _household_split(c, cll.ExactMatchLevel(c.column), f"Exact {c.column}", tf_column)
     if c.kind == "jaro_winkler":
@@ -296,7 +295,8 @@ def comparison(c: ComparisonConfig) -> CustomComparison:
 
 def has_tf_adjustment(c: ComparisonConfig) -> bool:
     """Whether Splink adds a term-frequency column (``mw_tf_adj_<name>``) for this comparison."""
-    return bool(comparison(c).get_comparison("duckdb")._has_tf_adjustments)
+    levels = comparison(c).create_comparison_dict("duckdb")["comparison_levels"]
+    return any(level.get("tf_adjustment_column") for level in levels)
 
 
 def derived_columns(cfg: LinkageConfig) -> dict[str, str]:
@@ -329,17 +329,17 @@ def all_rule_sets(cfg: LinkageConfig) -> list[list]:
 def validate(cfg: LinkageConfig) -> None:
     """Fail early, naming the config key, when the linkage settings cannot build a model."""
     if not cfg.comparisons:
-        raise ValueError("linkage.comparisons is empty: configure at least one comparison (see conf/linkage.yaml)")
+        raise ConfigError("linkage.comparisons is empty: configure at least one comparison (see conf/linkage.yaml)")
     if not cfg.blocking_rules:
-        raise ValueError("linkage.blocking_rules is empty: configure at least one rule (see conf/linkage.yaml)")
+        raise ConfigError("linkage.blocking_rules is empty: configure at least one rule (see conf/linkage.yaml)")
     if len(cfg.training_blocking_rules) < 2:
-        raise ValueError("linkage.training_blocking_rules needs at least two rules so every parameter is estimated")
+        raise ConfigError("linkage.training_blocking_rules needs at least two rules so every parameter is estimated")
     if not cfg.deterministic_rules:
-        raise ValueError("linkage.deterministic_rules is empty: they estimate the prior (probability two records match)")
+        raise ConfigError("linkage.deterministic_rules is empty: they estimate the prior (probability two records match)")
     names = [comparison_name(c) for c in cfg.comparisons]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        raise ValueError(f"linkage.comparisons: output name(s) {twice} used twice; give each a distinct 'name'")
+        raise ConfigError(f"linkage.comparisons: output name(s) {twice} used twice; give each a distinct 'name'")
 
 
 def settings_creator(cfg: LinkageConfig, *, for_explain: bool = False) -> SettingsCreator:
@@ -350,11 +350,12 @@ def settings_creator(cfg: LinkageConfig, *, for_explain: bool = False) -> Settin
     (one Parquet scan in DuckDB, one DataFrame in Spark) and keeps ``record_key`` as the node id.
     """
     validate(cfg)
+    rules: list[Any] = [blocking.rule_sql(r) for r in cfg.blocking_rules]  # SQL text, which Splink accepts
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name=UNIQUE_ID,
         comparisons=[comparison(c) for c in cfg.comparisons],
-        blocking_rules_to_generate_predictions=[blocking.rule_sql(r) for r in cfg.blocking_rules],
+        blocking_rules_to_generate_predictions=rules,
         additional_columns_to_retain=list(RETAINED_COLUMNS),
         # partial match weights per comparison go to silver/pairs; the waterfall also needs the values
         retain_matching_columns=for_explain,
@@ -553,7 +554,9 @@ class ModelStore:
         versions = self.versions()
         return self.load(versions[-1]) if versions else None
 
-    def save(self, splink_model: dict[str, Any], meta: dict[str, Any], artefacts: dict[str, str]) -> SavedModel:
+    def save(
+        self, splink_model: dict[str, Any], meta: dict[str, Any], artefacts: dict[str, str | Callable[[dict[str, Any]], str]]
+    ) -> SavedModel:
         """Write the next version: artefacts and model.json first, meta.json last."""
         existing = [int(m.group(1)) for e in _list_dir(self.root) if (m := _VERSION_DIR.match(e))]
         version = (max(existing) if existing else 0) + 1

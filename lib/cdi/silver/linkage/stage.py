@@ -8,39 +8,62 @@ between them is rolled back by the next run. The Splink engine (DuckDB or Spark)
 chosen per run and invisible to the rest of the pipeline.
 
     >>> figures = run_link(spark, cfg, lake, run_id="20261124T0600Z")  # doctest: +SKIP
-    >>> figures["backend"], figures["pairs"], figures["clusters"]  # doctest: +SKIP
+    >>> figures.backend, figures.pairs, figures.clusters  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, DoubleType, StringType, StructField, StructType
 from splink import Linker
-from splink.internals.exceptions import EMTrainingException
+from splink.internals.exceptions import EMTrainingException  # Splink exports no public name for it
 
+from cdi import schema
 from cdi.config import CdiConfig, LinkageConfig
+from cdi.errors import LinkageError, MissingTableError
 from cdi.lake import Lake, MergeSpec
 from cdi.progress import RunSummary
-from cdi.silver.ids import ENTITY_MAP_SCHEMA, assign_customer_ids
+from cdi.silver.ids import assign_customer_ids
+from cdi.sql import identifier
 
 from . import blocking, model
 from .backends import LinkageBackend, choose_backend, make_backend
 
 log = logging.getLogger(__name__)
 
-RECORDS_TABLE = "silver/records"
-PAIRS_TABLE = "silver/pairs"
-ENTITY_MAP_TABLE = "silver/entity_map"
-ID_HISTORY_TABLE = "silver/id_history"
+RECORDS_TABLE = schema.RECORDS
+PAIRS_TABLE = schema.PAIRS
+ENTITY_MAP_TABLE = schema.ENTITY_MAP
+ID_HISTORY_TABLE = schema.ID_HISTORY
 INPUT_NAME = "cdi_link_input"
 STAGE = "link"
 EM_PROBE_RECORDS = 50_000
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """What one link stage run did; the run summary holds the same steps with their timings."""
+
+    run_id: str
+    records: int
+    backend: str
+    backend_reason: str
+    pairs: int
+    clusters: int
+    model_version: int | None
+    trained: bool
+    capped_keys: list[dict[str, Any]]
+    id_events: dict[str, int]
+    seconds: dict[str, float]
+    model_path: str | None = None
 
 
 def prepared_input(backend: LinkageBackend, lake, cfg: LinkageConfig) -> tuple[Any, list[dict[str, Any]]]:
@@ -98,13 +121,13 @@ def train(linker: Linker, cfg: LinkageConfig, records: int) -> None:
             linker._settings_obj.core_model_settings = before
             log.warning("training blocking rule %r skipped: it pairs no records in this data (%s)", rule, exc)
         except ValueError as exc:
-            raise RuntimeError(
+            raise LinkageError(
                 f"expectation maximisation over training blocking rule {rule!r} failed: {exc}. "
                 "Check that the rule pairs mostly matching records and that the comparisons' levels "
                 "occur in the data, or change linkage.training_blocking_rules"
             ) from exc
     if not trained:
-        raise RuntimeError(
+        raise LinkageError(
             "no training blocking rule paired any records, so the model cannot be estimated; "
             "change linkage.training_blocking_rules to rules on columns this data has"
         )
@@ -129,7 +152,7 @@ def save_trained(linker: Linker, cfg: LinkageConfig, lake_root: str, meta: dict[
         "records": meta["records"],
         "levels": rows,
     }
-    artefacts = {
+    artefacts: dict[str, str | Callable[[dict[str, Any]], str]] = {
         "match_weights.html": chart,
         "parameters.json": json.dumps(parameters, indent=2, default=str),
         "parameters.md": lambda final: model.summary_markdown(final, rows),
@@ -167,7 +190,7 @@ def train_or_load(
             f"model v{latest.version:04d} was trained by an older procedure "
             f"({latest.meta.get('training_procedure', 1)} < {model.TRAINING_PROCEDURE}: see model.TRAINING_PROCEDURE)"
         )
-    if reason is None:
+    if reason is None and latest is not None:
         log.info("link: reusing linkage model v%04d (%s)", latest.version, latest.path)
         return linker_for(input_sdf, link_cfg, latest, backend.dialect), latest, False
     log.info("link: training a new linkage model: %s", reason)
@@ -219,11 +242,11 @@ def _empty_pairs(spark: SparkSession) -> DataFrame:
 
 def _check_records(lake) -> int:
     if not lake.exists(RECORDS_TABLE):
-        raise ValueError(f"table {RECORDS_TABLE} does not exist under {lake.root}: run the standardise stage first")
+        raise MissingTableError(f"table {RECORDS_TABLE} does not exist under {lake.root}: run the standardise stage first")
     df = lake.read(RECORDS_TABLE)
     types = {f.name: f.dataType for f in df.schema.fields}
     if "date_of_birth" in types and not isinstance(types["date_of_birth"], DateType):
-        raise ValueError(
+        raise LinkageError(
             f"{RECORDS_TABLE}.date_of_birth is {types['date_of_birth'].simpleString()}, the linkage model needs a "
             "date: standardisation should parse it (so no backend-specific date format is needed)"
         )
@@ -232,9 +255,9 @@ def _check_records(lake) -> int:
 
 ENTITY_MAP_CHANGES = MergeSpec(
     keys=(("record_key", "record_key"),),
-    update=tuple((c, f"s.`{c}`") for c in ENTITY_MAP_SCHEMA.fieldNames()),
+    update=tuple((c, f"s.{identifier(c)}") for c in schema.ENTITY_MAP_SCHEMA.fieldNames()),
     update_condition=" OR ".join(
-        f"NOT (t.`{c}` <=> s.`{c}`)" for c in ENTITY_MAP_SCHEMA.fieldNames() if c != "run_id"
+        f"NOT (t.{identifier(c)} <=> s.{identifier(c)})" for c in schema.ENTITY_MAP_SCHEMA.fieldNames() if c != "run_id"
     ),
     delete_unmatched=True,
 )
@@ -260,12 +283,12 @@ def run_link(
     *,
     force_retrain: bool = False,
     at: datetime | None = None,
-) -> dict[str, Any]:
+) -> LinkResult:
     """Run the link stage; return its figures (records, pairs, clusters, backend, seconds per step)."""
     link_cfg = cfg.linkage
     model.validate(link_cfg)
     summary = summary or RunSummary(run_id=run_id)
-    at = at or datetime.now(timezone.utc).replace(tzinfo=None)
+    at = at or datetime.now(UTC).replace(tzinfo=None)
     lake = lake.with_context(job=STAGE, run_id=run_id)
     figures: dict[str, Any] = {"run_id": run_id, "seconds": {}}
     steps = []
@@ -274,7 +297,7 @@ def run_link(
         records = _check_records(lake)
         st.rows = records
         steps.append(st)
-    backend_name, why = choose_backend(link_cfg, spark.sparkContext.master, records)
+    backend_name, why = choose_backend(link_cfg, spark.sparkContext.master or "", records)
     log.info("link: backend %s: %s", backend_name, why)
     figures.update(records=records, backend=backend_name, backend_reason=why)
 
@@ -318,7 +341,7 @@ def run_link(
             )
 
         with summary.step(STAGE, "stable ids") as st:
-            previous = lake.read_or_empty(ENTITY_MAP_TABLE, ENTITY_MAP_SCHEMA)
+            previous = lake.read_or_empty(ENTITY_MAP_TABLE, schema.ENTITY_MAP_SCHEMA)
             assignment = assign_customer_ids(clusters_df, previous, run_id, at, seed=link_cfg.seed).persist()
             events = assignment.events.persist()
             n_events = events.count()
@@ -361,4 +384,4 @@ def run_link(
         f"{figures['clusters']:,}",
         backend_name,
     )
-    return figures
+    return LinkResult(**figures)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cdi.demo.pools import CALLING_CODE, COUNTRIES
+from cdi_demo.pools import CALLING_CODE, COUNTRIES
 
 PHONE_STYLES = ("e164", "intl", "national", "idd", "digits")
 

@@ -26,12 +26,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cdi.demo.corruption import DEFAULT_RATES
-from cdi.demo.facts import ORPHAN_RATE, billing_facts, pos_transactions, webshop_orders
-from cdi.demo.formatting import format_phones, iso_days
-from cdi.demo.persons import END, START, generate_persons
-from cdi.demo.pools import COUNTRIES, CURRENCY, pools
-from cdi.demo.sources import (
+from cdi_demo.corruption import DEFAULT_RATES
+from cdi_demo.facts import ORPHAN_RATE, billing_facts, pos_transactions, webshop_orders
+from cdi_demo.formatting import format_phones, iso_days
+from cdi_demo.persons import END, START, generate_persons
+from cdi_demo.pools import COUNTRIES, CURRENCY, pools
+from cdi_demo.sources import (
     COVERAGE,
     build_billing,
     build_crm,
@@ -41,7 +41,7 @@ from cdi.demo.sources import (
     build_webshop,
     national_ids,
 )
-from cdi.demo.writers import write_parquet, write_text
+from cdi_demo.writers import write_parquet, write_text
 
 GENERATOR_VERSION = "1.0.0"
 SOURCES = ("crm", "webshop", "pos", "billing", "support", "marketing")
@@ -132,7 +132,7 @@ def generate(persons: int, seed: int, out: str | Path, *, rates: dict | None = N
                  for k, v in sorted(results[s].log.stats.items())} for s in SOURCES}
     relation_counts = pd.Series(P.relation).value_counts().sort_index()
     manifest = {
-        "generator": "cdi.demo",
+        "generator": "cdi_demo",
         "generator_version": GENERATOR_VERSION,
         "seed": int(seed),
         "persons": int(P.n),

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cdi.demo.pools import (
+from cdi_demo.pools import (
     COUNTRIES,
     COUNTRY_WEIGHTS,
     EMAIL_DOMAINS,

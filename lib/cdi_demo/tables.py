@@ -1,9 +1,9 @@
-"""The in-memory shape of one output file before it is written (see :mod:`cdi.demo.writers`)."""
+"""The in-memory shape of one output file before it is written (see :mod:`cdi_demo.writers`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

@@ -386,7 +386,9 @@ NICKNAMES: dict[str, tuple[str, ...]] = {
     "Aleksandra": ("Ola",), "Krzysztof": ("Krzysiek",), "Grzegorz": ("Grzesiek",), "Tomasz": ("Tomek",),
     "Stanisław": ("Staszek", "Stasiek"), "Jerzy": ("Jurek",), "Józef": ("Józek",), "Paweł": ("Pawełek",),
     "Wojciech": ("Wojtek",), "Łukasz": ("Łukasz",), "Michał": ("Michałek",), "Zbigniew": ("Zbyszek",),
-    "Agnieszka": ("Aga", "Agusia"), "Elżbieta": ("Ela",), "Joanna": ("Asia",), "Magdalena": ("Magda",),
+    "Agnieszka": ("Aga", "Agusia"), "Elżbieta": ("Ela",), "Joanna": ("Asia",),
+    # one key for both countries: the German nickname is the one the seeded data has always used
+    "Magdalena": ("Lena",),
     "Dorota": ("Dorotka",), "Barbara_pl": ("Basia",), "Zofia": ("Zosia",), "Jadwiga": ("Jadzia",),
     "Teresa_pl": ("Tereska",), "Danuta": ("Danka",), "Bożena": ("Bożenka",), "Ewa": ("Ewka",),
     "Anna": ("Ania", "Anka"), "Maria": ("Marysia",), "Jakub": ("Kuba",), "Mateusz": ("Mati",),
@@ -416,7 +418,7 @@ NICKNAMES: dict[str, tuple[str, ...]] = {
     "Alexander_de": ("Alex",), "Benedikt": ("Bene",), "Philipp": ("Phil",), "Dietrich": ("Dieter",),
     "Elisabeth": ("Lisa", "Elli", "Sisi"), "Katharina": ("Kathi", "Katja"), "Gabriele": ("Gabi",),
     "Susanne": ("Susi",), "Stefanie": ("Steffi",), "Franziska": ("Franzi",), "Johanna": ("Hanna",),
-    "Magdalena": ("Lena",), "Angelika": ("Angie",), "Christa": ("Christl",), "Brigitte": ("Gitte",),
+    "Angelika": ("Angie",), "Christa": ("Christl",), "Brigitte": ("Gitte",),
     "Gertrud": ("Trude",), "Hildegard": ("Hilde",), "Marlene": ("Leni",),
 }
 # keys with a locale tag (e.g. "Barbara_pl") are merged back into the plain name

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from cdi.demo.formatting import iso_seconds, ts_dotted, ts_z
-from cdi.demo.persons import DAY, END
-from cdi.demo.pools import COUNTRIES, CURRENCY
-from cdi.demo.sources import N_STORES, SourceResult, store_ids
-from cdi.demo.tables import Table
+from cdi_demo.formatting import iso_seconds, ts_dotted, ts_z
+from cdi_demo.persons import DAY, END
+from cdi_demo.pools import COUNTRIES, CURRENCY
+from cdi_demo.sources import N_STORES, SourceResult, store_ids
+from cdi_demo.tables import Table
 
 ORPHAN_RATE = 0.02
 _CUR = np.array([CURRENCY[c] for c in COUNTRIES], dtype=object)

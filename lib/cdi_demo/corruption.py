@@ -14,10 +14,10 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from cdi.demo.pools import NICKNAMES, QWERTY_NEIGHBOURS
+from cdi_demo.pools import NICKNAMES, QWERTY_NEIGHBOURS
 
 # Default error rates per source: probability per *eligible* record (see DEFAULT_RATES doc in
-# cdi.demo.generator). "duplicate" is the probability that a person seen by the source gets a
+# cdi_demo.generator). "duplicate" is the probability that a person seen by the source gets a
 # second record there.
 DEFAULT_RATES: dict[str, dict[str, float]] = {
     "crm": {

@@ -1,4 +1,4 @@
-"""Write :class:`~cdi.demo.tables.Table` objects to CSV, JSON lines or Parquet, inserting the
+"""Write :class:`~cdi_demo.tables.Table` objects to CSV, JSON lines or Parquet, inserting the
 table's malformed rows at seeded positions and reporting their 1-based line numbers."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cdi.demo.malformed import json_line, make_malformed
-from cdi.demo.tables import Table
+from cdi_demo.malformed import json_line, make_malformed
+from cdi_demo.tables import Table
 
 
 def _good_lines(table: Table) -> list[str]:

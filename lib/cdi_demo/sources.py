@@ -2,7 +2,7 @@
 
 Each builder returns a :class:`SourceResult`: the customer table(s), the ground-truth mapping of
 its customer ids to persons, and the corruption log. Fact tables (orders, transactions,
-invoices, payments) are built in :mod:`cdi.demo.facts` from the customer records returned here.
+invoices, payments) are built in :mod:`cdi_demo.facts` from the customer records returned here.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cdi.demo.corruption import CorruptionLog, corrupt_emails, corrupt_names
-from cdi.demo.formatting import (
+from cdi_demo.corruption import CorruptionLog, corrupt_emails, corrupt_names
+from cdi_demo.formatting import (
     format_phones,
     iso_days,
     iso_seconds,
@@ -21,15 +21,15 @@ from cdi.demo.formatting import (
     ts_space,
     ts_z,
 )
-from cdi.demo.persons import DAY, END, Persons
-from cdi.demo.pools import (
+from cdi_demo.persons import DAY, END, Persons
+from cdi_demo.pools import (
     CAMPAIGNS,
     COUNTRIES,
     CURRENCY,
     TICKET_SUBJECTS,
     pools,
 )
-from cdi.demo.tables import Table
+from cdi_demo.tables import Table
 
 # share of persons a source has seen (before duplicates), scaled by a per-person activity level
 COVERAGE = {"crm": 0.55, "webshop": 0.45, "pos": 0.35, "billing": 0.40, "support": 0.18,
@@ -274,7 +274,7 @@ def build_webshop(rng, P: Persons, rates: dict, activity) -> SourceResult:
     lf = np.zeros(n, dtype=bool)
     lf[hit] = True
     log.record("last_first_order", hit)
-    full = np.array([f"{l}, {f}" if o else f"{f} {l}" for f, l, o in zip(rec["first"], rec["last"], lf)],
+    full = np.array([f"{last}, {f}" if o else f"{f} {last}" for f, last, o in zip(rec["first"], rec["last"], lf)],
                     dtype=object)
     cols = {
         "account_id": ids, "full_name": full, "email": rec["email"], "phone": phone,
@@ -458,7 +458,7 @@ def build_support(rng, P: Persons, rates: dict, activity) -> SourceResult:
     corrupt_names(log, rng, rec)
     corrupt_emails(log, rng, rec["email"])
     phone = _phones(rng, "support", log, rec)
-    cols = {"contact_name": np.array([f"{f} {l}" for f, l in zip(rec["first"], rec["last"])], dtype=object),
+    cols = {"contact_name": np.array([f"{f} {last}" for f, last in zip(rec["first"], rec["last"])], dtype=object),
             "contact_email": rec["email"], "contact_phone": phone}
     _missing(rng, "support", log, cols)
     # tickets: 1 + Poisson(0.6) per contact

@@ -1,0 +1,161 @@
+"""One error hierarchy, so callers (the CLI above all) catch by type and never by message text.
+
+::
+
+    CdiError
+    ├── ConfigError            configuration or usage; the CLI exits 2
+    │   └── SegmentRuleError
+    ├── SourceError            a source cannot be read or does not fit its mapping
+    │   ├── IngestError            the ingest stage failed (``results`` per source)
+    │   │   ├── SourceReadError        one source, as configured, cannot be ingested
+    │   │   │   ├── SourceSchemaError
+    │   │   │   └── QuarantineLimitError
+    │   │   └── CountIdentityError
+    │   ├── SourceMappingError     a mapping names a column bronze lacks
+    │   │   └── FactMappingError
+    │   └── EvaluationError        a truth file does not fit the entity map
+    ├── LakeError              storage (subclassed in :mod:`cdi.lake`), and missing stage inputs
+    │   └── MissingTableError
+    ├── LinkageError           the Splink model cannot be trained, loaded or applied
+    │   └── ModelError
+    ├── PublishError           gold outputs cannot be published
+    │   └── PropagationError
+    ├── NotFoundError          a key names no customer, or several
+    │   ├── CustomerNotFoundError
+    │   ├── AmbiguousCustomerError
+    │   └── RecordNotFoundError
+    └── InstallError           the installation lacks a part (lookup table, demo generator)
+        └── LookupTableError
+
+Each class also derives from the built-in exception it replaced (``ValueError``, ``RuntimeError``,
+``LookupError``), so code written against those keeps working.
+
+    >>> try:
+    ...     raise MissingTableError("table silver/records does not exist: run `cdi link` first")
+    ... except CdiError as exc:
+    ...     print(exit_code(exc))
+    1
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class CdiError(Exception):
+    """Base of every error ``cdi`` raises on purpose; the message says what, where and what to do."""
+
+
+class ConfigError(CdiError, ValueError):
+    """A configuration or usage problem, located by file and key path."""
+
+
+class SegmentRuleError(ConfigError):
+    """A segment's ``where`` is not a valid condition over the customer 360's columns."""
+
+
+class SourceError(CdiError, RuntimeError):
+    """A source cannot be read, or its data does not fit what its configuration says."""
+
+
+class IngestError(SourceError):
+    """The ingest stage failed for one or more sources; ``results`` holds every source's outcome."""
+
+    def __init__(self, message: str, results: list[Any] | None = None):
+        super().__init__(message)
+        self.results = results or []
+
+
+class SourceReadError(IngestError):
+    """One source cannot be ingested as configured (missing path, missing column, bad driver)."""
+
+
+class SourceSchemaError(SourceReadError):
+    """A file of a source lacks a column the configuration relies on."""
+
+
+class QuarantineLimitError(SourceReadError):
+    """A batch quarantined a larger share of its rows than the configured limit."""
+
+
+class CountIdentityError(IngestError):
+    """Rows read != rows in bronze + rows quarantined (+ rows already in bronze): a bug, never data."""
+
+
+class SourceMappingError(SourceError, ValueError):
+    """A source's mapping names a column its bronze table does not have."""
+
+
+class FactMappingError(SourceMappingError):
+    """A fact source's mapping names a column its bronze table does not have."""
+
+
+class EvaluationError(SourceError, ValueError):
+    """The entity map and the truth cannot be scored against each other."""
+
+
+class LakeError(CdiError, RuntimeError):
+    """Base class of storage errors."""
+
+
+class MissingTableError(LakeError):
+    """A table a stage reads does not exist yet: an earlier stage has not run."""
+
+
+class LinkageError(CdiError, RuntimeError):
+    """The linkage model cannot be trained, loaded or applied to this data."""
+
+
+class ModelError(LinkageError):
+    """A saved model cannot be used (missing, unreadable or built for other comparisons)."""
+
+
+class PublishError(CdiError, RuntimeError):
+    """A gold output cannot be published to its target."""
+
+
+class PropagationError(PublishError):
+    """A publication target failed; the run stays unpublished there and is retried next time."""
+
+
+class NotFoundError(CdiError, LookupError):
+    """A key names no customer, or more than one."""
+
+
+class CustomerNotFoundError(NotFoundError):
+    """No customer matches the key."""
+
+
+class AmbiguousCustomerError(NotFoundError):
+    """The key (a shared e-mail or phone) matches several customers."""
+
+    def __init__(self, key: str, customer_ids: list[str]):
+        self.customer_ids = customer_ids
+        super().__init__(
+            f"{key!r} matches {len(customer_ids)} customers: {', '.join(customer_ids)}; show one of them by its id"
+        )
+
+
+class RecordNotFoundError(NotFoundError, KeyError):
+    """A record key names no record of ``silver/records``."""
+
+
+class InstallError(CdiError, RuntimeError):
+    """The installation lacks a part it needs (a shipped lookup table, the demo generator)."""
+
+
+class LookupTableError(InstallError):
+    """A shipped lookup table is missing or inconsistent (a packaging or editing mistake)."""
+
+
+def exit_code(exc: BaseException) -> int:
+    """The CLI's exit code for an error: 2 for configuration and usage, 1 for everything else."""
+    return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILED
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an error's message, or its type name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,1 +1,0 @@
-"""cdi.privacy"""

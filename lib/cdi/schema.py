@@ -1,0 +1,234 @@
+"""Every table's name and the schemas of the tables whose columns do not depend on configuration.
+
+Table names are relative to the lake root and are a contract (users query them, outside checks
+rely on them): modules name tables through these constants, never as retyped strings. The golden
+records' schema follows the configured attributes (:func:`cdi.gold.survivorship.golden_schema`).
+
+    >>> lake.read(schema.ENTITY_MAP).select(*schema.ENTITY_MAP_SCHEMA.fieldNames())  # doctest: +SKIP
+    >>> lake.read(schema.bronze("crm"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pyspark.sql.types import (
+    ArrayType,
+    BinaryType,
+    BooleanType,
+    DataType,
+    DateType,
+    DoubleType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+# ---------------------------------------------------------------- table names
+
+QUARANTINE = "bronze/_quarantine"
+INGESTED_FILES = "bronze/_ingested_files"
+RECORDS = "silver/records"
+FACTS = "silver/facts"
+PAIRS = "silver/pairs"
+ENTITY_MAP = "silver/entity_map"
+ID_HISTORY = "silver/id_history"
+GOLDEN_RECORDS = "gold/golden_records"
+CHANGES = "gold/changes"
+CUSTOMER_360 = "gold/customer_360"
+SEGMENTS = "gold/segments"
+UNMATCHED_FACTS = "gold/unmatched_facts"
+
+
+def bronze(source: str) -> str:
+    """``bronze/<source>``: the ingested rows of one configured source."""
+    return f"bronze/{source}"
+
+
+def record_key(source: str, source_record_id: str) -> str:
+    """``<source>:<source_record_id>``, the key of a customer record in every silver and gold table."""
+    return f"{source}:{source_record_id}"
+
+
+# ---------------------------------------------------------------- lineage (bronze/<source>)
+
+SOURCE = "_source"
+RECORD_ID = "_source_record_id"
+BATCH_ID = "_batch_id"
+INGESTED_AT = "_ingested_at"
+SOURCE_FILE = "_source_file"
+SOURCE_LINE = "_source_line"
+ROW_HASH = "_row_hash"
+
+LINEAGE_COLUMNS = (SOURCE, RECORD_ID, BATCH_ID, INGESTED_AT, SOURCE_FILE, SOURCE_LINE, ROW_HASH)
+"""Columns every bronze row carries (see :mod:`cdi.bronze.lineage`)."""
+
+REQUIRED_LINEAGE = (SOURCE, RECORD_ID, BATCH_ID, INGESTED_AT, SOURCE_FILE, ROW_HASH)
+"""The lineage columns silver reads; ``_source_line`` is null for some formats and not needed."""
+
+# ---------------------------------------------------------------- bronze bookkeeping
+
+INGESTED_FILES_SCHEMA = StructType(
+    [
+        StructField("source", StringType()),
+        StructField("unit", StringType()),  # file URI, Delta table path or JDBC location
+        StructField("size", LongType()),
+        StructField("modified_at", TimestampType()),
+        StructField("table_version", LongType()),
+        StructField("watermark", StringType()),
+        StructField("batch_id", StringType()),
+        StructField("run_id", StringType()),
+        StructField("rows_read", LongType()),
+        StructField("rows_bronze", LongType()),
+        StructField("rows_quarantined", LongType()),
+        StructField("rows_unchanged", LongType()),
+        StructField("ingested_at", TimestampType()),
+    ]
+)
+
+QUARANTINE_SCHEMA = StructType(
+    [
+        StructField(SOURCE, StringType()),
+        StructField(BATCH_ID, StringType()),
+        StructField(SOURCE_FILE, StringType()),
+        StructField(SOURCE_LINE, LongType()),
+        StructField(RECORD_ID, StringType()),
+        StructField("_reason", StringType()),
+        StructField("_raw", StringType()),
+        StructField("_raw_bytes", BinaryType()),
+        StructField(ROW_HASH, StringType()),
+        StructField(INGESTED_AT, TimestampType()),
+        StructField("_run_id", StringType()),
+    ]
+)
+
+# ---------------------------------------------------------------- silver
+
+ATTRIBUTE_TYPES: dict[str, DataType] = {"date_of_birth": DateType(), "income": DoubleType()}
+"""Canonical customer attributes that are not strings, in silver/records and the golden records."""
+
+RECORDS_COLUMNS = (
+    "record_key", "source", "source_record_id",
+    "honorific", "first_name", "middle_name", "last_name", "name_suffix", "full_name",
+    "date_of_birth", "gender", "email", "phone", "address_line1", "address_line2", "city",
+    "postcode", "region", "country", "national_id", "marital_status", "income", "income_currency",
+    "updated_at",
+    "first_name_std", "last_name_std", "full_name_std", "given_name_canonical", "dob_year",
+    "email_std", "email_user", "phone_std", "postcode_std", "city_std", "address_std",
+    "quality_flags", "_batch_id", "_row_hash", "_ingested_at",
+)  # fmt: skip
+"""Columns of ``silver/records`` in order."""
+
+RECORDS_TYPES = {
+    **{name: dtype.simpleString() for name, dtype in ATTRIBUTE_TYPES.items()},
+    "dob_year": "int", "updated_at": "timestamp", "_ingested_at": "timestamp", "quality_flags": "array<string>",
+}  # fmt: skip
+"""Types of the ``silver/records`` columns that are not strings."""
+
+FACTS_SCHEMA = StructType(
+    [
+        StructField("fact_key", StringType()),
+        StructField("source", StringType()),
+        StructField("kind", StringType()),
+        StructField("record_key", StringType()),
+        StructField("fact_id", StringType()),
+        StructField("customer_ref", StringType()),
+        StructField("event_at", TimestampType()),
+        StructField("amount", DoubleType()),
+        StructField("currency", StringType()),
+        StructField("channel", StringType()),
+        StructField("status", StringType()),
+        StructField("due_at", TimestampType()),
+        StructField("closed_at", TimestampType()),
+        StructField("campaign", StringType()),
+        StructField("subject", StringType()),
+        StructField("consent_email", BooleanType()),
+        StructField("consent_sms", BooleanType()),
+        StructField("consent_phone", BooleanType()),
+        StructField("reference_id", StringType()),
+        StructField(BATCH_ID, StringType()),
+        StructField(INGESTED_AT, TimestampType()),
+    ]
+)
+"""``silver/facts``: one row per live source fact. ``fact_key`` is ``<source>:<source_record_id>``,
+``record_key`` the key of the customer record its ``customer_ref`` names."""
+
+ENTITY_MAP_SCHEMA = StructType(
+    [
+        StructField("record_key", StringType(), True),
+        StructField("source", StringType(), True),
+        StructField("source_record_id", StringType(), True),
+        StructField("customer_id", StringType(), True),
+        StructField("run_id", StringType(), True),
+        StructField("id_first_seen_run", StringType(), True),
+        StructField("id_minted_at", TimestampType(), True),
+    ]
+)
+
+ID_HISTORY_SCHEMA = StructType(
+    [
+        StructField("event_type", StringType(), True),
+        StructField("customer_id", StringType(), True),
+        StructField("related_ids", ArrayType(StringType(), True), True),
+        StructField("run_id", StringType(), True),
+        StructField("at", TimestampType(), True),
+    ]
+)
+
+PAIRS_KEY_COLUMNS = ("record_key_l", "record_key_r", "match_probability", "match_weight", "run_id")
+"""The contract columns of ``silver/pairs``; one ``mw_<comparison>`` column follows per comparison."""
+
+# ---------------------------------------------------------------- gold
+
+CHANGED_ATTRIBUTE = StructType(
+    [
+        StructField("attribute", StringType()),
+        StructField("old_value", StringType()),
+        StructField("new_value", StringType()),
+    ]
+)
+
+CHANGES_SCHEMA = StructType(
+    [
+        StructField("customer_id", StringType()),
+        StructField("change_type", StringType()),
+        StructField("changed_attributes", ArrayType(CHANGED_ATTRIBUTE)),
+        StructField("retired_ids", ArrayType(StringType())),
+        StructField("related_ids", ArrayType(StringType())),
+        StructField("run_id", StringType()),
+        StructField("changed_at", TimestampType()),
+    ]
+)
+
+CUSTOMER_360_COLUMNS = (
+    "customer_id", "full_name", "first_name", "last_name", "email", "phone", "city", "postcode",
+    "region", "country", "date_of_birth", "age", "age_band", "gender", "marital_status",
+    "income_reporting", "income_band",
+    "orders", "revenue", "avg_order_value", "first_order_at", "last_order_at", "channels",
+    "invoices", "invoiced", "payments", "paid", "outstanding_balance", "unpaid_invoices", "late_payments",
+    "tickets", "open_tickets", "last_contact_at",
+    "responses", "last_response_at", "consent_email", "consent_sms", "consent_phone",
+    "reachable_email", "reachable_sms", "reachable_phone",
+    "recency_days", "r_score", "f_score", "m_score", "rfm_score",
+    "first_seen_at", "tenure_days", "currency", "as_of",
+)  # fmt: skip
+"""Columns of ``gold/customer_360`` in order (a ``run_id`` follows)."""
+
+SEGMENTS_SCHEMA = StructType([StructField("segment", StringType()), StructField("customer_id", StringType())])
+
+UNMATCHED_FACTS_SCHEMA = StructType(
+    [
+        StructField("run_id", StringType()),
+        StructField("source", StringType()),
+        StructField("kind", StringType()),
+        StructField("customer_source", StringType()),
+        StructField("facts", LongType()),
+        StructField("matched", LongType()),
+        StructField("unmatched", LongType()),
+        StructField("no_reference", LongType()),
+        StructField("unconvertible", LongType()),
+        StructField("unconvertible_currencies", StringType()),
+        StructField("sample_unmatched_reference", StringType()),
+        StructField("computed_at", TimestampType()),
+    ]
+)

@@ -1,0 +1,76 @@
+"""The one place a value or a name becomes SQL text.
+
+Prefer Column expressions; where SQL text is unavoidable (Delta predicates such as
+``replace_where``, DuckDB queries, Splink's blocking rules), every value goes through
+:func:`literal` and every name through :func:`identifier`. The two engines escape differently:
+Spark SQL (also the dialect of every lake predicate, whichever Delta engine commits) escapes
+quotes and backslashes with a backslash; DuckDB doubles quotes and takes backslashes as written.
+
+    >>> literal("O'Brien")
+    "'O\\\\'Brien'"
+    >>> literal("O'Brien", "duckdb")
+    "'O''Brien'"
+    >>> identifier("first name")
+    '`first name`'
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Literal
+
+from cdi.errors import ConfigError
+
+Dialect = Literal["spark", "duckdb"]
+
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def literal(value: object, dialect: Dialect = "spark") -> str:
+    """``value`` as a SQL literal: NULL, true/false, a number, a timestamp, a date or a string.
+
+    An aware datetime is written in UTC; a naive one as it is (Spark's session time zone is UTC).
+    """
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} has no SQL literal")
+        return repr(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return f"TIMESTAMP '{value.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    text = str(value)
+    if dialect == "spark":
+        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return "'" + text.replace("'", "''") + "'"
+
+
+def literals(values: Iterable[object], dialect: Dialect = "spark") -> str:
+    """Comma-separated literals, for ``IN (...)``."""
+    return ", ".join(literal(v, dialect) for v in values)
+
+
+def identifier(name: str, dialect: Dialect = "spark") -> str:
+    """A column or table name quoted for ``dialect`` (names may hold dots, spaces or quotes)."""
+    if dialect == "spark":
+        return "`" + name.replace("`", "``") + "`"
+    return '"' + name.replace('"', '""') + '"'
+
+
+def plain_identifier(name: str) -> str:
+    """``name`` unquoted, checked to be letters, digits and underscores: text that DuckDB and Spark
+    read alike, for SQL rendered once and run on either engine (Splink's blocking rules)."""
+    if not _PLAIN.match(name):
+        raise ConfigError(f"column name {name!r} is not a plain identifier (letters, digits, underscore)")
+    return name

@@ -1,0 +1,49 @@
+"""The CLI tells errors apart by type: configuration and usage exit 2, every other cdi error 1 with
+its one-line message, anything else 1 naming the exception type (a bug); never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+from cdi import errors
+from cdi.cli import main
+
+
+@pytest.fixture()
+def conf(tmp_path):
+    path = tmp_path / "env.yaml"
+    path.write_text(f"lake_root: {tmp_path / 'lake'}\n", encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "raised, code, message",
+    [
+        (errors.MissingTableError("table silver/records does not exist\nsecond line"), 1,
+         "cdi: gold failed: table silver/records does not exist"),
+        (errors.SegmentRuleError("segment 'x': where 'y' is not valid"), 2, "cdi: configuration error: segment 'x'"),
+        (errors.PropagationError("postgres target 'crm' refused the rows"), 1, "cdi: gold failed: postgres target 'crm'"),
+        (KeyError("oops"), 1, "cdi: gold failed: KeyError: 'oops'"),
+    ],
+)  # fmt: skip
+def test_errors_map_to_exit_codes_and_one_line(conf, monkeypatch, capsys, raised, code, message):
+    def fail(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr("cdi.pipeline.run", fail)
+    assert main(["gold", "--conf", conf]) == code
+    err = capsys.readouterr().err
+    assert err.startswith(message), err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_every_cdi_error_sits_in_one_branch():
+    branches = (errors.ConfigError, errors.SourceError, errors.LakeError, errors.LinkageError, errors.PublishError,
+                errors.NotFoundError, errors.InstallError)  # fmt: skip
+    leaves = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.CdiError)]
+    for cls in leaves:
+        if cls is errors.CdiError or cls in branches:
+            continue
+        assert sum(issubclass(cls, b) for b in branches) == 1, cls
+    from cdi.lake import LakeError, TableNotFoundError
+
+    assert LakeError is errors.LakeError and issubclass(TableNotFoundError, errors.LakeError)
