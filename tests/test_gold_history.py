@@ -101,3 +101,15 @@ def test_gold_stage_without_silver_says_which_table_and_what_to_run(spark, tmp_p
 
     with pytest.raises(MissingTableError, match=r"silver/records does not exist .* run the link stage"):
         run_gold(spark, make_config(tmp_path), Lake(spark, str(tmp_path)), "r0")
+
+
+def test_golden_change_feed_shows_the_closed_version_and_the_new_one(story):
+    lake = story["lake"]
+    r2 = data_commits(lake, GOLDEN_TABLE)[0]["version"]
+    feed = lake.changes(GOLDEN_TABLE, r2, r2).where("customer_id = 'C1'")
+    got = sorted((r["_change_type"], r["is_current"], r["run_id"], r["email"]) for r in feed.collect())
+    assert got == [
+        ("insert", True, "r2", "ann@new.example"),
+        ("update_postimage", False, "r1", "ann@old.example"),
+        ("update_preimage", True, "r1", "ann@old.example"),
+    ]

@@ -13,6 +13,7 @@ import sys
 import textwrap
 from decimal import Decimal
 
+import pytest
 from pyspark.sql import types as T
 
 from cdi.lake import Lake
@@ -64,8 +65,9 @@ def read_with_lake(lake: Lake, table: str, version: int | None = None) -> dict:
     return {"columns": df.columns, "rows": sorted(json.dumps(_norm(list(r))) for r in df.collect())}
 
 
-def test_polars_reads_what_the_lake_wrote_after_appends_overwrites_and_deletes(spark, lake_root):
-    lake = Lake(spark, str(lake_root), job="reader-test", run_id="r1")
+@pytest.mark.parametrize("engine", ["delta-spark", "deltalake"])
+def test_polars_reads_what_the_lake_wrote_after_appends_overwrites_and_deletes(spark, lake_root, engine):
+    lake = Lake(spark, str(lake_root), job="reader-test", run_id="r1", engine=engine)
     mixed = T.StructType(
         [
             T.StructField("id", T.LongType()),

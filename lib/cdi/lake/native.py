@@ -162,7 +162,17 @@ class NativeDeltaEngine(Engine):
         return self.read(path).schema
 
     def version(self, path: str) -> int:
-        return int(self._dt(path).history(1).select("version").first()[0])
+        """The table's latest version: from Delta's log object in the driver (no Spark job),
+        or from its history where that interface differs."""
+        self._dt(path)
+        try:
+            jvm = self.spark.sparkContext._jvm
+            none = jvm.scala.Option.empty()
+            delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, path)
+            return int(delta_log.update(False, none, none).version())
+        except Exception:
+            row = self._dt(path).history(1).select("version").first()
+            return int(row[0])  # type: ignore[index]  # a table has at least one commit
 
     def _detail(self, path: str):
         return self._dt(path).detail().select("partitionColumns", "properties").first()
@@ -230,10 +240,18 @@ class NativeDeltaEngine(Engine):
                         self.spark.conf.set(_META_CONF, previous)
 
     def _committed_version(self, path: str, commit_id: str) -> int:
-        """The version our commit landed at (another writer may have committed since)."""
-        latest = self._dt(path).history(1).select("version", "userMetadata").first()
-        if latest["userMetadata"] and commit_id in latest["userMetadata"]:
-            return int(latest["version"])
+        """The version our commit landed at (another writer may have committed since): the
+        latest one when its commit file names our commit id, else found in the history."""
+        from .files import filesystem
+
+        latest = self.version(path)
+        try:
+            fs, base = filesystem(_local(path))
+            with fs.open_input_stream(f"{base.rstrip('/')}/_delta_log/{latest:020d}.json") as commit:
+                if commit_id.encode() in commit.read():
+                    return latest
+        except Exception:  # a store pyarrow cannot open: ask Delta's history
+            pass
         for row in self._dt(path).history(20).select("version", "userMetadata").collect():
             if row["userMetadata"] and commit_id in row["userMetadata"]:
                 return int(row["version"])
