@@ -166,13 +166,13 @@ class NativeDeltaEngine(Engine):
         or from its history where that interface differs."""
         self._dt(path)
         try:
-            jvm = self.spark.sparkContext._jvm
+            jvm: Any = self.spark.sparkContext._jvm
             none = jvm.scala.Option.empty()
             delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, path)
             return int(delta_log.update(False, none, none).version())
         except Exception:
             row = self._dt(path).history(1).select("version").first()
-            return int(row[0])  # type: ignore[index]  # a table has at least one commit
+            return int(row[0])  # a table has at least one commit
 
     def _detail(self, path: str):
         return self._dt(path).detail().select("partitionColumns", "properties").first()
