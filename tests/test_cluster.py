@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import shutil
 import zipfile
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -90,9 +91,12 @@ def _entity_map(spark, assignment: dict[str, str], run_id: str):
 
 
 def _golden(spark, customers: dict[str, tuple[str, list[str]]], run_id: str):
-    rows = [(cid, name, keys, True, run_id) for cid, (name, keys) in customers.items()]
+    valid_from = datetime(2026, 1, 1)
+    rows = [(cid, name, keys, valid_from, True, run_id) for cid, (name, keys) in customers.items()]
     return spark.createDataFrame(
-        rows, "customer_id string, first_name string, source_record_keys array<string>, is_current boolean, run_id string"
+        rows,
+        "customer_id string, first_name string, source_record_keys array<string>, valid_from timestamp, "
+        "is_current boolean, run_id string",
     )
 
 
