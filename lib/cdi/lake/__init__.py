@@ -212,7 +212,9 @@ class Lake:
             return
         properties = {CHANGE_FEED_PROPERTY: "true"} if contract.change_feed else {}
         self.engine.create(self.path(table), nullable(df.schema), partition_by, properties, self.ctx)
-        self.ensure_contract(table)
+        check = contract.check()
+        if check is not None:
+            self.engine.add_constraint(self.path(table), constraint_name(table), check, self.ctx)
 
     def ensure_contract(self, table: str) -> list[str]:
         """Switch on what the table's contract asks for and it lacks; returns what was added.

@@ -26,7 +26,6 @@ from cdi.sql import identifier, literal
 
 from .engine import (
     CHANGE_FEED_PROPERTY,
-    CONSTRAINT_PREFIX,
     CommitContext,
     ConcurrentWriteError,
     ConstraintViolationError,
@@ -63,27 +62,10 @@ def _local(path: str) -> str:
 
 
 def _delta_conflict_types() -> tuple[type[BaseException], ...]:
-    from delta.exceptions import (
-        ConcurrentAppendException,
-        ConcurrentDeleteDeleteException,
-        ConcurrentDeleteReadException,
-        ConcurrentTransactionException,
-        ConcurrentWriteException,
-        DeltaConcurrentModificationException,
-        MetadataChangedException,
-        ProtocolChangedException,
-    )
+    """Every concurrency exception delta-spark raises (``delta.exceptions`` lists just those)."""
+    import delta.exceptions as conflicts
 
-    return (
-        ConcurrentAppendException,
-        ConcurrentDeleteDeleteException,
-        ConcurrentDeleteReadException,
-        ConcurrentTransactionException,
-        ConcurrentWriteException,
-        DeltaConcurrentModificationException,
-        MetadataChangedException,
-        ProtocolChangedException,
-    )
+    return tuple(getattr(conflicts, name) for name in conflicts.__all__)
 
 
 def _condition(exc: BaseException | None) -> str:
@@ -422,9 +404,6 @@ class NativeDeltaEngine(Engine):
         self._dt(path)
         with self._committing(path, ctx.metadata("ADD CONSTRAINT", {"constraint": name, "check": expression})):
             self.spark.sql(f"ALTER TABLE {_table_ref(path)} ADD CONSTRAINT {identifier(name)} CHECK ({expression})")
-
-    def constraints(self, path: str) -> dict[str, str]:
-        return {k[len(CONSTRAINT_PREFIX):]: v for k, v in self.properties(path).items() if k.startswith(CONSTRAINT_PREFIX)}
 
     def add_columns(self, path: str, fields: list[StructField], ctx: CommitContext) -> None:
         cols = ", ".join(f"{identifier(f.name)} {f.dataType.simpleString()}" for f in fields)
