@@ -50,3 +50,32 @@ def test_cdi_maintain_dry_run_lists_and_removes_nothing(spark, lake_root, tmp_pa
     with pytest.raises(SystemExit) as usage:
         main(["maintain", "--conf", str(env), "--retain-hours", "-1"])
     assert usage.value.code == 2
+
+
+def test_a_run_first_rolls_back_the_transaction_a_dead_run_left_open(spark, lake_root, tmp_path, monkeypatch):
+    import dataclasses
+    import socket
+    import subprocess
+
+    from cdi.config import load_config
+    from cdi.lake import transactions
+    from cdi.pipeline import run
+
+    lake = Lake(spark, str(lake_root), job="test", run_id="r1")
+    lake.write("a", spark.createDataFrame([(1, "a")], SIMPLE))
+    before = lake.version("a")
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process id that no longer runs, as a killed run's would be
+    monkeypatch.setattr(transactions, "_holder", lambda: f"{socket.gethostname()}:{gone.pid}")
+    transactions.Transactions(lake)._mark("t-dead", "pair", transactions.OPEN, {"a": before}, "dead-run")
+    dead = Lake(spark, str(lake_root), job="link", run_id="dead-run")
+    dead.ctx = dataclasses.replace(dead.ctx, txn_id="t-dead")
+    dead.write("a", spark.createDataFrame([(2, "a")], SIMPLE))
+    monkeypatch.undo()
+    env = tmp_path / "env.yaml"
+    env.write_text(f"lake_root: {lake_root}\n", encoding="utf-8")
+
+    run(load_config(env), stages=(), spark=spark)
+
+    assert sorted(r["id"] for r in lake.read("a").collect()) == [1]
+    assert Lake(spark, str(lake_root)).recover() == []

@@ -120,6 +120,10 @@ def run(
     summary = RunSummary(run_id=run_id)
     result = PipelineResult(run_id=run_id, summary=summary)
     log.info("run %s: stages %s, config %s, lake %s", run_id, list(stages), cfg.config_file, cfg.lake_root)
+    # a run that died mid-transaction is rolled back before any stage reads its tables
+    recovered = Lake(spark, cfg.lake_root, job="recover", run_id=run_id, engine=cfg.storage.engine).recover()
+    if recovered:
+        log.warning("rolled back what a dead run left unfinished: %s", ", ".join(recovered))
     for stage in STAGES:
         if stage not in stages:
             continue
