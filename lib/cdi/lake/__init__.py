@@ -296,7 +296,7 @@ class Lake:
         from .transactions import Transactions
 
         with Transactions(self).open(name, tables) as txn_id:
-            tx = Lake(self.spark, self.root, self.ctx.job, self.ctx.run_id, self.engine)
+            tx = self.with_context()
             tx.ctx = dataclasses.replace(self.ctx, txn_id=txn_id)
             yield tx
 
