@@ -72,7 +72,7 @@ def child_prepare(lake: Path, data: Path, persons: int) -> dict:
     ingest = time.perf_counter() - start
     lk = Lake(spark, cfg.lake_root, job="bench", run_id="bench-prepare")
     start = time.perf_counter()
-    records = write_records(spark, cfg, lk)
+    records = write_records(lk, cfg.customer_sources)
     standardise = time.perf_counter() - start
     comparisons = _count_comparisons(lk, cfg.linkage)
     return {"records": records, "ingest_seconds": round(ingest, 1), "standardise_seconds": round(standardise, 1),
@@ -113,7 +113,7 @@ def child_link(lake: Path, data: Path, persons: int, backend: str) -> dict:
     run_id = f"bench-{backend}"
     lk = Lake(spark, cfg.lake_root, job="bench", run_id=run_id)
     start = time.perf_counter()
-    figures = run_link(spark, cfg, lk, run_id, force_retrain=True)
+    figures = run_link(lk, cfg.linkage, run_id, force_retrain=True)
     total = time.perf_counter() - start
     jvm_pid = spark.sparkContext._gateway.proc.pid if spark.sparkContext._gateway.proc else None
     out = {

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from splink import Linker
 
 from cdi.config import LinkageConfig, load_config
 from cdi.lake import Lake
@@ -59,7 +58,7 @@ def linked(spark, tmp_path_factory):
     rows, truth = messy_records(persons=160, seed=11)
     lake = Lake(spark, str(root), job="test", run_id="r0")
     lake.write("silver/records", records_frame(spark, rows), mode="overwrite")
-    figures = run_link(spark, cfg, lake, "r1")
+    figures = run_link(lake, cfg.linkage, "r1")
     return {"cfg": cfg, "lake": lake, "root": root, "truth": truth, "figures": figures, "base": base}
 
 
@@ -204,7 +203,7 @@ def test_household_aware_levels_carry_the_u_of_the_whole_agreement(linked):
 def test_rerun_reuses_the_saved_model_and_keeps_every_customer_id(linked, spark):
     lake = linked["lake"]
     before = entity_ids(lake)
-    figures = run_link(spark, linked["cfg"], lake, "r2")
+    figures = run_link(lake, linked["cfg"].linkage, "r2")
     assert figures.trained is False and figures.model_version == 1
     assert entity_ids(lake) == before
     assert figures.id_events == {}
@@ -218,7 +217,7 @@ def test_retraining_when_asked_writes_the_next_model_version(linked, spark):
     backend = DuckDBBackend(spark)
     try:
         input_sdf, _ = prepared_input(backend, lake, cfg.linkage)
-        _, saved, trained = train_or_load(backend, input_sdf, cfg, 100, "r9", True, datetime(2024, 5, 1))
+        _, saved, trained = train_or_load(backend, input_sdf, cfg.linkage, cfg.lake_root, 100, "r9", True, datetime(2024, 5, 1))
     finally:
         backend.close()
     assert trained and saved.version == 2
@@ -258,14 +257,14 @@ def test_data_without_emails_trains_the_model_it_would_without_the_email_rule(sp
         lake = Lake(spark, str(root), job="test", run_id="r0")
         lake.write("silver/records", records_frame(spark, rows), mode="overwrite")
         with caplog.at_level(logging.WARNING, logger="cdi.silver.linkage.stage"):
-            figures = run_link(spark, cfg, lake, "r1")
+            figures = run_link(lake, cfg.linkage, "r1")
         models[name] = json.loads((root / "models" / "linkage" / "v0001" / "model.json").read_text())
         if name == "with":
             assert "training blocking rule ['email_std'] skipped" in caplog.text
             assert figures.trained and figures.pairs > 0
             found, expected = cluster_pairs(entity_ids(lake)), true_pairs(truth)
             assert len(found & expected) / len(found) >= 0.9
-            again = run_link(spark, cfg, lake, "r2")
+            again = run_link(lake, cfg.linkage, "r2")
             assert again.trained is False and again.id_events == {}
     assert [c["output_column_name"] for c in models["with"]["comparisons"]] == [c.name for c in cfg.linkage.comparisons]
     # the same up to float summation order (DuckDB aggregates in parallel)
@@ -287,8 +286,8 @@ def test_a_model_from_an_older_training_procedure_is_retrained_once(linked, spar
     try:
         input_sdf, _ = prepared_input(backend, lake, cfg.linkage)
         with caplog.at_level(logging.INFO, logger="cdi.silver.linkage.stage"):
-            _, saved, trained = train_or_load(backend, input_sdf, cfg, 100, "r7", False, datetime(2024, 5, 1))
-        _, again, retrained = train_or_load(backend, input_sdf, cfg, 100, "r8", False, datetime(2024, 5, 2))
+            _, saved, trained = train_or_load(backend, input_sdf, cfg.linkage, cfg.lake_root, 100, "r7", False, datetime(2024, 5, 1))
+        _, again, retrained = train_or_load(backend, input_sdf, cfg.linkage, cfg.lake_root, 100, "r8", False, datetime(2024, 5, 2))
     finally:
         backend.close()
     assert trained and saved.version == 2 and "older procedure" in caplog.text
@@ -302,8 +301,7 @@ def test_em_trains_on_a_sample_of_the_pairs_when_a_rule_pairs_more_than_em_max_p
     backend = DuckDBBackend(spark)
     try:
         input_sdf, _ = prepared_input(backend, lake, small.linkage)
-        linker = Linker(input_sdf, settings_creator(small.linkage), log_level=None)
-        train(linker, small.linkage, records=lake.read("silver/records").count())
+        linker = train(input_sdf, small.linkage, records=lake.read("silver/records").count(), dialect=backend.dialect)
         sessions = linker._em_training_sessions
         assert len(sessions) == len(small.linkage.training_blocking_rules)
         sampled = [s._sample_info for s in sessions]
@@ -343,7 +341,7 @@ def test_explain_writes_the_waterfall_of_a_pair(linked, tmp_path):
 def test_spark_scores_the_same_pairs_as_duckdb_with_the_same_model(linked, spark):
     cfg, lake = copy_of(linked, spark, "parity")
     duck_pairs, duck_ids = scored_pairs(lake), entity_ids(lake)
-    figures = run_link(spark, with_backend(cfg, "spark"), lake, "r3")
+    figures = run_link(lake, with_backend(cfg, "spark").linkage, "r3")
     assert figures.backend == "spark" and figures.trained is False
     spark_pairs = scored_pairs(lake)
     assert set(spark_pairs) == set(duck_pairs)
@@ -362,7 +360,7 @@ cfg = load_config(sys.argv[1])
 spark = build_session(SparkSettings(master="local[1]", shuffle_partitions=2, conf={"spark.ui.enabled": "false"}))
 # the id events have landed; die before the entity map they describe is written
 stage.write_entity_map = lambda tx, entity_map: os.kill(os.getpid(), signal.SIGKILL)
-stage.run_link(spark, cfg, Lake(spark, cfg.lake_root, job="link", run_id="dead-run"), "dead-run")
+stage.run_link(Lake(spark, cfg.lake_root, job="link", run_id="dead-run"), cfg.linkage, "dead-run")
 """
 
 
@@ -384,7 +382,7 @@ def test_a_link_run_killed_between_id_events_and_entity_map_is_rolled_back_by_th
     assert lake.read("silver/id_history").where("run_id = 'dead-run'").count() > 0  # half landed
     assert entity_ids(lake) == map_before
 
-    figures = run_link(spark, cfg, lake, "r3")
+    figures = run_link(lake, cfg.linkage, "r3")
 
     history = lake.read("silver/id_history")
     assert history.where("run_id = 'dead-run'").count() == 0

@@ -6,7 +6,7 @@
 * :func:`settings_creator` - the Splink settings built from ``linkage:`` config
 
     >>> from cdi.silver.linkage import run_link
-    >>> figures = run_link(spark, cfg, lake, run_id)  # doctest: +SKIP
+    >>> figures = run_link(lake, cfg.linkage, run_id)  # doctest: +SKIP
 """
 
 from .backends import DuckDBBackend, SparkBackend, choose_backend

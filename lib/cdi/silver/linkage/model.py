@@ -154,30 +154,47 @@ def _household_split(c: ComparisonConfig, agreement, label: str, tf_column: str 
     ]
 
 
-def pool_household_u(comparisons) -> list[str]:
-    """Give each household split's trained level the u of the whole agreement; return its labels.
+def training_settings(cfg: LinkageConfig, dialect: str) -> dict[str, Any]:
+    """The settings u estimation starts from: each household split's conflicting (neutral) level
+    keeps its fixed m but gets its u estimated, for :func:`pool_household_u` to add to the
+    fitting level's. After that it is the only kind of level with a fixed m and a free u."""
+    settings = settings_creator(cfg).create_settings_dict(dialect)
+    for comp in settings["comparisons"]:
+        for level in comp["comparison_levels"]:
+            if all(level.get(k) == v for k, v in NEUTRAL.items()):
+                del level["u_probability"]
+                level["fix_u_probability"] = False
+    return settings
 
-    Call after u estimation, on the linker's Splink comparisons. Random pairs that share an
-    address but conflict on given name or birth date are counted by the neutral level, so the
-    trained level's u alone is that of "agrees *and* the names fit", which is far rarer than
+
+def pool_household_u(splink_model: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Give each household split's fitting level the u of the whole agreement and make its
+    conflicting level neutral; return the new model dict and the pooled levels' labels.
+
+    Call on ``linker.misc.save_model_to_json()`` after u estimation from
+    :func:`training_settings`. Random pairs that share an
+    address but conflict on given name or birth date are counted by the conflicting level, so
+    the fitting level's u alone is that of "agrees *and* the names fit", which is far rarer than
     "agrees": the name evidence, already weighed by the name comparison, would be counted again
     (at a million records a shared postcode plus "maria" outweighed a different surname and
     phone). With the u of the whole agreement the level weighs only the address (or phone, or
     birth date) itself. The pooled u is fixed so later EM sessions keep it.
     """
+    out = copy.deepcopy(splink_model)
     pooled = []
-    for comp in comparisons:
-        levels = [cl for cl in comp.comparison_levels if not cl.is_null_level]
+    for comp in out["comparisons"]:
+        levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
         for fits, conflicts in pairwise(levels):
-            if not (conflicts._fix_u_probability and conflicts._fix_m_probability) or fits._fix_u_probability:
+            if not conflicts.get("fix_m_probability") or conflicts.get("fix_u_probability") or fits.get("fix_u_probability"):
                 continue
-            u_fits, u_conflicts = fits._trained_u_median, conflicts._trained_u_median
-            if u_fits is None:
+            u_conflicts = conflicts.get("u_probability") or 0.0
+            conflicts.update(NEUTRAL)
+            if fits.get("u_probability") is None:
                 continue
-            fits.u_probability = u_fits + (u_conflicts or 0.0)
-            fits._fix_u_probability = True
-            pooled.append(f"{comp.output_column_name}: {fits.label_for_charts}")
-    return pooled
+            fits["u_probability"] += u_conflicts
+            fits["fix_u_probability"] = True
+            pooled.append(f"{comp['output_column_name']}: {fits['label_for_charts']}")
+    return out, pooled
 
 
 def _date_of_birth(c: ComparisonConfig):

@@ -7,7 +7,7 @@ something changed) with ``silver/entity_map`` (MERGE) in one lake transaction, s
 between them is rolled back by the next run. The Splink engine (DuckDB or Spark) is
 chosen per run and invisible to the rest of the pipeline.
 
-    >>> figures = run_link(spark, cfg, lake, run_id="20261124T0600Z")  # doctest: +SKIP
+    >>> figures = run_link(lake, cfg.linkage, run_id="20261124T0600Z")  # doctest: +SKIP
     >>> figures.backend, figures.pairs, figures.clusters  # doctest: +SKIP
 """
 
@@ -27,7 +27,7 @@ from splink import Linker
 from splink.internals.exceptions import EMTrainingException  # Splink exports no public name for it
 
 from cdi import schema
-from cdi.config import CdiConfig, LinkageConfig
+from cdi.config import LinkageConfig
 from cdi.errors import LinkageError, MissingTableError
 from cdi.lake import Lake, MergeSpec
 from cdi.progress import RunSummary
@@ -92,14 +92,20 @@ def prepared_input(backend: LinkageBackend, lake, cfg: LinkageConfig) -> tuple[A
     return backend.materialise(sql, INPUT_NAME), capped
 
 
-def train(linker: Linker, cfg: LinkageConfig, records: int) -> None:
-    """Unsupervised training: prior from deterministic rules, u by sampling, m by EM per rule."""
+def train(input_sdf, cfg: LinkageConfig, records: int, dialect: str) -> Linker:
+    """Unsupervised training: prior from deterministic rules, u by sampling, m by EM per rule.
+
+    Returns the trained linker. The model passes between steps as Splink's own model dict
+    (``save_model_to_json`` and ``Linker(df, model)``), so each step edits only public data.
+    """
+    linker = Linker(input_sdf, model.training_settings(cfg, dialect), log_level=None)
     linker.training.estimate_probability_two_random_records_match(
         [blocking.rule_sql(r) for r in cfg.deterministic_rules], recall=cfg.recall
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=cfg.u_max_pairs, seed=cfg.seed)
-    pooled = model.pool_household_u(linker._settings_obj.comparisons)
+    pooled_model, pooled = model.pool_household_u(linker.misc.save_model_to_json())
     log.info("link: u of the whole agreement given to %d household-aware level(s): %s", len(pooled), pooled)
+    linker = Linker(input_sdf, pooled_model, log_level=None)
     # Splink counts a rule's pairs on this share of the records to decide how far to sample for
     # em_max_pairs; its default 1% finds few or no pairs to count on in small data.
     probe = min(1.0, max(0.01, EM_PROBE_RECORDS / max(records, 1)))
@@ -108,8 +114,8 @@ def train(linker: Linker, cfg: LinkageConfig, records: int) -> None:
         sql = blocking.rule_sql(rule)
         # Splink's EM session removes the comparisons a rule uses up, and sets a blocking-adjusted
         # prior, on the linker's own model before it trains, and restores them only on success:
-        # a rule that raises would leave the model without those comparisons and with that prior.
-        before = linker._settings_obj.core_model_settings.copy()
+        # a rule that raises leaves that model changed, so training goes on from the model before it.
+        before = linker.misc.save_model_to_json()
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 sql, max_pairs=cfg.em_max_pairs, record_sample_proportion=probe
@@ -118,7 +124,7 @@ def train(linker: Linker, cfg: LinkageConfig, records: int) -> None:
         except EMTrainingException as exc:
             # a source set without, say, e-mail addresses gives that rule no pairs: skip it, the
             # other rules still estimate the model (checked below)
-            linker._settings_obj.core_model_settings = before
+            linker = Linker(input_sdf, before, log_level=None)
             log.warning("training blocking rule %r skipped: it pairs no records in this data (%s)", rule, exc)
         except ValueError as exc:
             raise LinkageError(
@@ -131,6 +137,7 @@ def train(linker: Linker, cfg: LinkageConfig, records: int) -> None:
             "no training blocking rule paired any records, so the model cannot be estimated; "
             "change linkage.training_blocking_rules to rules on columns this data has"
         )
+    return linker
 
 
 def save_trained(linker: Linker, cfg: LinkageConfig, lake_root: str, meta: dict[str, Any]) -> model.SavedModel:
@@ -169,13 +176,19 @@ def linker_for(
 
 
 def train_or_load(
-    backend: LinkageBackend, input_sdf, cfg: CdiConfig, records: int, run_id: str, force_retrain: bool, at: datetime
+    backend: LinkageBackend,
+    input_sdf,
+    link_cfg: LinkageConfig,
+    lake_root: str,
+    records: int,
+    run_id: str,
+    force_retrain: bool,
+    at: datetime,
 ) -> tuple[Linker, model.SavedModel, bool]:
-    """The latest saved model, or a newly trained and saved one when retraining is asked for, none
-    exists yet, the comparisons changed, or it was trained by an older procedure. Returns (linker,
-    model, trained)."""
-    link_cfg = cfg.linkage
-    latest = model.ModelStore(cfg.lake_root).latest()
+    """The latest saved model under ``lake_root``, or a newly trained and saved one when retraining
+    is asked for, none exists yet, the comparisons changed, or it was trained by an older
+    procedure. Returns (linker, model, trained)."""
+    latest = model.ModelStore(lake_root).latest()
     reason = None
     if force_retrain:
         reason = "retraining was forced"
@@ -194,10 +207,9 @@ def train_or_load(
         log.info("link: reusing linkage model v%04d (%s)", latest.version, latest.path)
         return linker_for(input_sdf, link_cfg, latest, backend.dialect), latest, False
     log.info("link: training a new linkage model: %s", reason)
-    linker = Linker(input_sdf, model.settings_creator(link_cfg), log_level=None)
-    train(linker, link_cfg, records)
+    linker = train(input_sdf, link_cfg, records, backend.dialect)
     meta = {"trained_at": at.isoformat(), "run_id": run_id, "backend": backend.name, "records": records}
-    saved = save_trained(linker, link_cfg, cfg.lake_root, meta)
+    saved = save_trained(linker, link_cfg, lake_root, meta)
     # Score through the same path as a reused model, so a fresh and a loaded model agree exactly.
     return linker_for(input_sdf, link_cfg, saved, backend.dialect), saved, True
 
@@ -275,17 +287,17 @@ def write_entity_map(lake: Lake, entity_map: DataFrame) -> None:
 
 
 def run_link(
-    spark: SparkSession,
-    cfg: CdiConfig,
-    lake,
+    lake: Lake,
+    link_cfg: LinkageConfig,
     run_id: str,
     summary: RunSummary | None = None,
     *,
     force_retrain: bool = False,
     at: datetime | None = None,
 ) -> LinkResult:
-    """Run the link stage; return its figures (records, pairs, clusters, backend, seconds per step)."""
-    link_cfg = cfg.linkage
+    """Run the link stage on ``lake`` with the linkage settings; return its figures (records,
+    pairs, clusters, backend, seconds per step). The model is saved under the lake's root."""
+    spark = lake.spark
     model.validate(link_cfg)
     summary = summary or RunSummary(run_id=run_id)
     at = at or datetime.now(UTC).replace(tzinfo=None)
@@ -314,7 +326,9 @@ def run_link(
                 st.details["capped_keys"] = len(capped)
                 steps.append(st)
             with summary.step(STAGE, "model") as st:
-                linker, saved, trained = train_or_load(backend, input_sdf, cfg, records, run_id, force_retrain, at)
+                linker, saved, trained = train_or_load(
+                    backend, input_sdf, link_cfg, lake.root, records, run_id, force_retrain, at
+                )
                 st.details.update(version=f"v{saved.version:04d}", trained=trained)
                 steps.append(st)
             with summary.step(STAGE, "predict") as st:
