@@ -6,7 +6,7 @@ PySpark, generates the demo sources once, then submits ``jobs/pipeline.py`` twic
 ``spark-submit``: to the cluster (with ``cdi`` shipped as a --py-files zip) and with
 ``--master local[2]``. Both runs get the same driver memory and the same total of two cores.
 Times are wall-clock of the whole ``spark-submit`` (JVM start to exit). The two lakes are
-compared with :func:`cdi.cluster.run_differences` (entity map partition, golden records).
+compared with :func:`cdi_cluster.run_differences` (entity map partition, golden records).
 Results go to ``bench/results/cluster.json``.
 """
 
@@ -46,7 +46,7 @@ def _log_facts(log_text: str) -> dict:
 def run(persons: int, workers: int, driver_memory: str, out: Path, timeout: float, keep: bool = False) -> dict:
     # the generator adds a fixed handful of malformed rows per source: a small demo needs a looser limit
     overrides = {"ingest": {"max_quarantine_share": 0.25}} if persons < 1000 else {}
-    from cdi.cluster import StandaloneCluster, clean_env, package, run_differences, run_submit, submit_command, write_run_conf
+    from cdi_cluster import StandaloneCluster, clean_env, package, run_differences, run_submit, submit_command, write_run_conf
     from cdi.config import load_config
     from cdi.lake import Lake
     from cdi.pipeline import ensure_demo_data

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cdi.cluster import ClusterError, StandaloneCluster, SubmitResult, package
+from cdi_cluster import ClusterError, StandaloneCluster, SubmitResult, package
 
 __all__ = ["standalone_cluster", "pyfiles_zip", "require_success"]
 

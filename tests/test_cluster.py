@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cdi.cluster import (
+from cdi_cluster import (
     ENTITY_MAP,
     GOLDEN_RECORDS,
     ClusterError,
@@ -35,7 +35,8 @@ DEMO_PERSONS = 150
 def test_package_zips_cdi_for_py_files(tmp_path):
     archive = package(tmp_path)
     names = set(zipfile.ZipFile(archive).namelist())
-    assert {"cdi/__init__.py", "cdi/spark.py", "cdi/lake/__init__.py", "cdi/cluster.py"} <= names
+    assert {"cdi/__init__.py", "cdi/spark.py", "cdi/lake/__init__.py", "cdi/pipeline.py"} <= names
+    assert not [n for n in names if n.startswith(("cdi_cluster/", "cdi_demo/"))], "tools stay out of the runtime zip"
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert package(tmp_path).read_bytes() == archive.read_bytes(), "the same sources must give the same zip"
 
@@ -69,7 +70,7 @@ def test_submit_command_names_master_py_files_and_confs(tmp_path):
 
 def test_check_job_reports_udf_similarity_and_lake_results(spark, tmp_path):
     """The cluster check's own logic, in local mode (where executors share the driver's folder)."""
-    from cdi.cluster import check_executors
+    from cdi_cluster import check_executors
 
     report = check_executors(spark, str(tmp_path / "lake"), rows=40)
     assert report["e164"] == {

@@ -1,6 +1,7 @@
-"""Running cdi on a Spark cluster, where the driver and the executors are separate processes.
+"""Tools for running cdi on a Spark cluster, where the driver and the executors are separate processes.
 
-The product runs with ``spark-submit`` on a cluster; this module holds what that needs:
+A package next to ``cdi``, not part of it: the product runs with ``spark-submit`` and needs none
+of this at run time; these are the tools to ship it and to prove a cluster can run it:
 
 * :func:`package` zips the ``cdi`` package (and, on request, pure-Python dependencies such as
   ``phonenumbers`` and ``unidecode``) for ``spark-submit --py-files``;
@@ -12,10 +13,11 @@ The product runs with ``spark-submit`` on a cluster; this module holds what that
 * :func:`check_executors` is a small job proving a cluster can run cdi: Python dependencies in a
   pandas UDF, Splink's similarity functions and a lake write/read, all on executors.
 
-    python -m cdi.cluster package --out dist/               # dist/cdi-<version>.zip for --py-files
-    python -m cdi.cluster standalone --workers 2            # prints the master URL; Ctrl-C stops it
+    python -m cdi_cluster package --out dist/               # dist/cdi-<version>.zip for --py-files
+    python -m cdi_cluster standalone --workers 2            # prints the master URL; Ctrl-C stops it
+    python -m cdi_cluster package --out dist/ --include cdi_cluster
     spark-submit --master spark://127.0.0.1:7077 --py-files dist/cdi-0.1.0.zip \\
-        lib/cdi/cluster.py check --lake-root /shared/lake-check --out check.json
+        lib/cdi_cluster/__main__.py check --lake-root /shared/lake-check --out check.json
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ def package(out_dir: str | os.PathLike, include: Sequence[str] = ()) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"cdi-{cdi_version}.zip"
     partial = target.with_suffix(".zip.tmp")
-    roots = [("cdi", Path(__file__).resolve().parent)] + [(n, _package_dir(n)) for n in include if n != "cdi"]
+    roots = [("cdi", _package_dir("cdi"))] + [(n, _package_dir(n)) for n in include if n != "cdi"]
     for name, root in roots[1:]:
         compiled = [p for p in _package_files(root) if p.name.endswith(_COMPILED_SUFFIXES)]
         if compiled:
@@ -697,7 +699,7 @@ def _cmd_standalone(args) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m cdi.cluster", description="run cdi on a Spark cluster")
+    parser = argparse.ArgumentParser(prog="python -m cdi_cluster", description="run cdi on a Spark cluster")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("package", help="zip cdi (and pure-Python dependencies) for spark-submit --py-files")
     p.add_argument("--out", default="dist", help="output folder (default: dist)")
@@ -722,14 +724,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_standalone(args)
         return _cmd_check(args)
     except ClusterError as exc:
-        print(f"cdi.cluster: {exc}", file=sys.stderr)
+        print(f"cdi_cluster: {exc}", file=sys.stderr)
         return 1
 
-
-if __name__ == "__main__":
-    # Run as a file by spark-submit: drop this file's folder from the import path so the modules
-    # next to it (spark.py, config.py, ...) cannot shadow top-level imports; ``cdi`` comes from
-    # --py-files or the installed package.
-    _here = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
-    sys.exit(main())
