@@ -101,7 +101,7 @@ def written(spark, tmp_path_factory):
     lake.write("bronze/crm", _crm(spark))
     lake.write("bronze/shop", _shop(spark))
     cfg = _config(root)
-    count = R.write_records(spark, cfg, lake)
+    count = R.write_records(lake, cfg.customer_sources)
     rows = {r.record_key: r for r in lake.read(R.RECORDS_TABLE).collect()}
     return cfg, lake, count, rows
 
@@ -156,7 +156,7 @@ def test_nested_struct_json_text_and_native_types_are_read_through_the_mapping(w
 
 def test_rerun_overwrites_silver_records_with_the_same_rows(written, spark):
     cfg, lake, count, rows = written
-    assert R.write_records(spark, cfg, lake) == count
+    assert R.write_records(lake, cfg.customer_sources) == count
     history = lake.history(R.RECORDS_TABLE)
     assert [h["operation"] for h in history[:2]] == ["STANDARDISE", "STANDARDISE"]
     again = {r.record_key: r for r in lake.read(R.RECORDS_TABLE).collect()}
@@ -169,7 +169,7 @@ def test_a_mapping_to_a_missing_column_names_the_table_and_the_columns(spark, la
     broken = CRM.model_copy(update={"mapping": {**CRM.mapping, "city": "town"}})
     cfg = CdiConfig(lake_root=str(lake_root), sources=[broken])
     with pytest.raises(SourceMappingError, match=r"bronze/crm \(source 'crm', city\): no column 'town'.*columns: .*miasto"):
-        R.build_records(spark, cfg, lake)
+        R.build_records(lake, cfg.customer_sources)
 
 
 def test_a_path_into_a_scalar_or_a_missing_field_is_explained(spark):
@@ -185,7 +185,7 @@ def test_a_path_into_a_scalar_or_a_missing_field_is_explained(spark):
 def test_a_source_without_bronze_says_to_ingest_it_first(spark, lake_root):
     cfg = CdiConfig(lake_root=str(lake_root), sources=[CRM])
     with pytest.raises(SourceMappingError, match=r"bronze/crm does not exist.*run `cdi ingest`"):
-        R.build_records(spark, cfg, Lake(spark, str(lake_root)))
+        R.build_records(Lake(spark, str(lake_root)), cfg.customer_sources)
 
 
 def test_an_invalid_date_pattern_is_reported_with_source_and_field(spark):

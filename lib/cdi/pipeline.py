@@ -132,10 +132,10 @@ def run(
             result.ingest = run_ingest(spark, cfg, lake, run_id, summary=summary, sources=list(sources) if sources else None)
         elif stage == "link":
             with summary.step("silver", "standardise") as step:
-                step.rows = write_records(spark, cfg, lake)
+                step.rows = write_records(lake, cfg.customer_sources)
             with summary.step("silver", "facts") as step:
                 step.rows = write_facts(lake, cfg.fact_sources, cfg.customer_360)
-            result.link = run_link(spark, cfg, lake, run_id, summary=summary, force_retrain=retrain)
+            result.link = run_link(lake, cfg.linkage, run_id, summary=summary, force_retrain=retrain)
         elif stage == "gold":
             result.gold = run_gold(spark, cfg, lake, run_id, summary=summary)
             result.customer_360 = run_customer_360(spark, cfg, lake, run_id, summary=summary)

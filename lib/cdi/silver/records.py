@@ -7,19 +7,20 @@ resolved (a column name, or a dotted path into a struct, a map or a JSON string 
 :func:`cdi.silver.standardise.standardise_records`. Text sources hold strings and Parquet sources
 native types; everything is read as text except dates and timestamps already typed as such.
 
-    >>> rows = write_records(spark, cfg, Lake(spark, cfg.lake_root, job="link"))  # doctest: +SKIP
+    >>> rows = write_records(Lake(spark, cfg.lake_root, job="link"), cfg.customer_sources)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from functools import reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from cdi import schema
-from cdi.config import CdiConfig, SourceConfig
+from cdi.config import SourceConfig
 from cdi.errors import ConfigError, SourceMappingError
 from cdi.lake import Lake
 from cdi.silver.columns import as_text, formats_of, resolve_column, typed_date, typed_timestamp
@@ -112,29 +113,28 @@ def latest_versions(staged: DataFrame) -> DataFrame:
     return staged.withColumn("_version", F.row_number().over(order)).where(F.col("_version") == 1).drop("_version")
 
 
-def build_records(spark: SparkSession, cfg: CdiConfig, lake: Lake) -> DataFrame:
+def build_records(lake: Lake, sources: Sequence[SourceConfig]) -> DataFrame:
     """``silver/records`` as a DataFrame (no action): every customer source staged, unioned, standardised."""
-    sources = cfg.customer_sources
     if not sources:
-        raise ConfigError(f"{cfg.config_file or 'config'}: no source of kind 'customers'; silver/records needs at least one")
+        raise ConfigError("no source of kind 'customers' is configured; silver/records needs at least one")
     staged = []
     for source in sources:
         table = schema.bronze(source.name)
         if not lake.exists(table):
             raise SourceMappingError(f"{table} does not exist in {lake.root}: run `cdi ingest` for source '{source.name}' first")
-        check_formats(spark, source)
+        check_formats(lake.spark, source)
         staged.append(stage_source(lake.read(table), source))
     columns = [name for name, _ in STAGED_COLUMNS]
     union = reduce(lambda a, b: a.unionByName(b), [s.select(*columns) for s in staged])
     return standardise_records(union)
 
 
-def write_records(spark: SparkSession, cfg: CdiConfig, lake: Lake) -> int:
+def write_records(lake: Lake, sources: Sequence[SourceConfig]) -> int:
     """Rebuild ``silver/records`` (overwrite, operation STANDARDISE); returns the rows written."""
-    records = build_records(spark, cfg, lake)
-    sources = [s.name for s in cfg.customer_sources]
+    records = build_records(lake, sources)
+    names = [s.name for s in sources]
     lake.write(RECORDS_TABLE, records, mode="overwrite", operation=OPERATION, allow_new_columns=True,
-               metadata={"sources": sources})
+               metadata={"sources": names})
     rows = lake.read(RECORDS_TABLE).count()  # stage boundary: Parquet footers answer the count
-    log.info("%s: %d records from %d source(s) %s", RECORDS_TABLE, rows, len(sources), sources)
+    log.info("%s: %d records from %d source(s) %s", RECORDS_TABLE, rows, len(names), names)
     return rows
