@@ -121,21 +121,18 @@ def _cmd_stages(args, stages: Sequence[str]) -> int:
         run_id=getattr(args, "run_id", None),
         retrain=getattr(args, "retrain", False),
         sources=getattr(args, "source", None),
+        command=f"cdi {args.command}",
     )
     print(result.summary.format())
     return EXIT_OK
 
 
 def _cmd_maintain(args) -> int:
-    from cdi.lake import Lake
-    from cdi.lake.maintenance import maintain
-    from cdi.pipeline import open_session
+    from cdi.pipeline import maintain
 
     cfg = _load(args.conf)
     retain = cfg.storage.vacuum_retention_hours if args.retain_hours is None else args.retain_hours
-    spark = open_session(cfg)
-    lake = Lake(spark, cfg.lake_root, job="maintain", engine=cfg.storage.engine)
-    report = maintain(lake, retention_hours=retain, optimize=not args.no_optimize, dry_run=args.dry_run)
+    report = maintain(cfg, retain, optimize=not args.no_optimize, dry_run=args.dry_run)
     print(report.format())
     return EXIT_OK
 

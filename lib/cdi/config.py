@@ -104,6 +104,9 @@ class StorageConfig(_Strict):
     engine: Literal["auto", "delta-spark", "deltalake"] = "auto"
     # hours of history VACUUM keeps (time travel and --as-of reach back this far)
     vacuum_retention_hours: float = Field(168, ge=0)
+    # a writer's lease on the lake lasts this long without a heartbeat (renewed every third of
+    # it); a run whose process died on another machine is taken over after this
+    lease_ttl_seconds: float = Field(600, ge=10)
 
 
 class DemoConfig(_Strict):

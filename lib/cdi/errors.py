@@ -47,9 +47,13 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 class CdiError(Exception):
     """Base of every error ``cdi`` raises on purpose; the message says what, where and what to do."""
 
+    exit_code = EXIT_FAILED  # the CLI's exit code for it (see exit_code())
+
 
 class ConfigError(CdiError, ValueError):
     """A configuration or usage problem, located by file and key path."""
+
+    exit_code = EXIT_USAGE
 
 
 class SegmentRuleError(ConfigError):
@@ -98,6 +102,20 @@ class EvaluationError(SourceError, ValueError):
 
 class LakeError(CdiError, RuntimeError):
     """Base class of storage errors."""
+
+
+class LeaseHeldError(LakeError):
+    """Another run holds the lake's lease: one writer at a time (exit 2, like a usage error)."""
+
+    exit_code = EXIT_USAGE
+
+
+class LeaseLostError(LakeError):
+    """This run stopped renewing its lease long enough for another run to take the lake over."""
+
+
+class RecoveryError(LakeError):
+    """What a dead run left unfinished cannot be rolled back automatically (the message says how to by hand)."""
 
 
 class MissingTableError(LakeError):
@@ -151,8 +169,9 @@ class LookupTableError(InstallError):
 
 
 def exit_code(exc: BaseException) -> int:
-    """The CLI's exit code for an error: 2 for configuration and usage, 1 for everything else."""
-    return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILED
+    """The CLI's exit code for an error: 2 for configuration, usage and a lake in use by another
+    run (nothing was done; fix the call or wait), 1 for everything else."""
+    return exc.exit_code if isinstance(exc, CdiError) else EXIT_FAILED
 
 
 def one_line(exc: BaseException) -> str:

@@ -10,19 +10,24 @@ import logging
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from cdi.bronze.ingest import IngestResult, run_ingest
 from cdi.config import CdiConfig
-from cdi.errors import ConfigError, InstallError
+from cdi.errors import ConfigError, InstallError, LeaseLostError, one_line
 from cdi.gold.customer_360 import Customer360Result, run_customer_360
-from cdi.gold.stage import GoldResult, run_gold
+from cdi.gold.propagation import remove_partial_outbox_files
+from cdi.gold.stage import GoldResult, publish_step, run_gold
 from cdi.lake import Lake
+from cdi.lake.lease import LAKE_COMMITTED, RUNNING, Lease
+from cdi.lake.maintenance import MaintenanceReport
+from cdi.lake.maintenance import maintain as maintain_tables
+from cdi.lake.runs import COMMITTED, FAILED_ROLLED_BACK, RunJournal
 from cdi.progress import RunSummary
 from cdi.silver.facts import write_facts
-from cdi.silver.linkage import LinkResult, run_link
+from cdi.silver.linkage import LinkResult, ModelStore, run_link
 from cdi.silver.records import write_records
 
 log = logging.getLogger(__name__)
@@ -99,6 +104,7 @@ class PipelineResult:
     link: LinkResult | None = None
     gold: GoldResult | None = None
     customer_360: Customer360Result | None = None
+    published: dict[str, Any] | None = None  # per outside target: runs and rows sent
 
 
 def run(
@@ -108,8 +114,16 @@ def run(
     spark=None,
     retrain: bool = False,
     sources: Sequence[str] | None = None,
+    command: str = "cdi run",
 ) -> PipelineResult:
-    """Run the given stages in pipeline order with one run id and one summary."""
+    """Run the given stages in pipeline order with one run id and one summary.
+
+    The run holds the lake's lease (one writer at a time; a second run fails at once with
+    :class:`LeaseHeldError`), first rolls back a run that died holding it, and is one unit from
+    outside: if it fails, its silver and gold commits are rolled back before the error is
+    raised, and outside targets hear of it only once every table is written (see
+    :mod:`cdi.lake.runs`).
+    """
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise ConfigError(f"unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
@@ -120,23 +134,92 @@ def run(
     summary = RunSummary(run_id=run_id)
     result = PipelineResult(run_id=run_id, summary=summary)
     log.info("run %s: stages %s, config %s, lake %s", run_id, list(stages), cfg.config_file, cfg.lake_root)
-    # a run that died mid-transaction is rolled back before any stage reads its tables
-    recovered = Lake(spark, cfg.lake_root, job="recover", run_id=run_id, engine=cfg.storage.engine).recover()
-    if recovered:
-        log.warning("rolled back what a dead run left unfinished: %s", ", ".join(recovered))
-    for stage in STAGES:
-        if stage not in stages:
-            continue
-        lake = Lake(spark, cfg.lake_root, job=stage, run_id=run_id, engine=cfg.storage.engine)
-        if stage == "ingest":
-            result.ingest = run_ingest(spark, cfg, lake, run_id, summary=summary, sources=list(sources) if sources else None)
-        elif stage == "link":
-            with summary.step("silver", "standardise") as step:
-                step.rows = write_records(lake, cfg.customer_sources)
-            with summary.step("silver", "facts") as step:
-                step.rows = write_facts(lake, cfg.fact_sources, cfg.customer_360)
-            result.link = run_link(lake, cfg.linkage, run_id, summary=summary, force_retrain=retrain)
-        elif stage == "gold":
-            result.gold = run_gold(spark, cfg, lake, run_id, summary=summary)
-            result.customer_360 = run_customer_360(spark, cfg, lake, run_id, summary=summary)
+    lake = Lake(spark, cfg.lake_root, job="pipeline", run_id=run_id, engine=cfg.storage.engine)
+    lease = Lease(lake, run_id, command, ttl=timedelta(seconds=cfg.storage.lease_ttl_seconds))
+    journal = RunJournal(lake)
+    with lease.held():
+        if lease.taken_over is not None:
+            log.warning("%s", journal.recover(lease.taken_over))
+        # a transaction left open outside any run (a library caller killed mid-way)
+        recovered = lake.recover()
+        if recovered:
+            log.warning("rolled back what a dead writer left unfinished: %s", ", ".join(recovered))
+        remove_orphans(cfg)
+        committed: dict[str, int] = {}
+        try:
+            for stage in STAGES:
+                if stage in stages:
+                    lease.check()
+                    before = dict(lake.committed)
+                    _run_stage(stage, cfg, lake.with_context(job=stage), result, retrain, sources)
+                    committed.update({f"{stage}/{t}": v for t, v in lake.committed.items() if before.get(t) != v})
+            if "gold" in stages:
+                lease.mark(LAKE_COMMITTED)
+                result.published = publish_step(spark, cfg, lake.with_context(job="gold"), summary)
+        except LeaseLostError:
+            raise  # the lake is another run's now: it rolls this run back
+        except BaseException as exc:
+            if not _roll_back_failed(journal, run_id, command, list(stages), exc):
+                lease.final_state = RUNNING  # the next run takes over and retries the roll back
+            raise
+        journal.record(run_id, COMMITTED, command=command, stages=list(stages), tables=committed)
     return result
+
+
+def remove_orphans(cfg: CdiConfig) -> list[str]:
+    """Delete what killed writers left outside the tables: half-saved model versions and outbox
+    temporary files (files a killed Delta write left inside a table are VACUUM's). Call while
+    holding the lease."""
+    removed = [str(p) for p in remove_partial_outbox_files(cfg.propagation.outbox_dir)] if cfg.propagation.outbox_dir else []
+    removed += ModelStore(cfg.lake_root).remove_incomplete()
+    if removed:
+        log.warning("removed %d file(s) and folder(s) killed writers left: %s", len(removed), ", ".join(removed))
+    return removed
+
+
+def maintain(
+    cfg: CdiConfig, retention_hours: float, *, optimize: bool = True, dry_run: bool = False, spark=None
+) -> MaintenanceReport:
+    """``cdi maintain`` under the lease: finish or roll back a dead run, remove orphans, then
+    OPTIMIZE and VACUUM every table (see :mod:`cdi.lake.maintenance`)."""
+    spark = spark or open_session(cfg)
+    run_id = new_run_id()
+    lake = Lake(spark, cfg.lake_root, job="maintain", run_id=run_id, engine=cfg.storage.engine)
+    lease = Lease(lake, run_id, "cdi maintain", ttl=timedelta(seconds=cfg.storage.lease_ttl_seconds))
+    with lease.held():
+        recovered = [str(RunJournal(lake).recover(lease.taken_over))] if lease.taken_over and not dry_run else []
+        orphans = [] if dry_run else remove_orphans(cfg)
+        report = maintain_tables(lake, retention_hours=retention_hours, optimize=optimize, dry_run=dry_run)
+    report.rolled_back = recovered + report.rolled_back
+    report.orphans_removed = orphans
+    return report
+
+
+def _run_stage(stage: str, cfg: CdiConfig, lake: Lake, result: PipelineResult, retrain: bool,
+               sources: Sequence[str] | None) -> None:
+    summary, run_id = result.summary, result.run_id
+    if stage == "ingest":
+        result.ingest = run_ingest(lake.spark, cfg, lake, run_id, summary=summary, sources=list(sources) if sources else None)
+    elif stage == "link":
+        with summary.step("silver", "standardise") as step:
+            step.rows = write_records(lake, cfg.customer_sources)
+        with summary.step("silver", "facts") as step:
+            step.rows = write_facts(lake, cfg.fact_sources, cfg.customer_360)
+        result.link = run_link(lake, cfg.linkage, run_id, summary=summary, force_retrain=retrain)
+    elif stage == "gold":
+        result.gold = run_gold(lake.spark, cfg, lake, run_id, summary=summary, publish_changes=False)
+        result.customer_360 = run_customer_360(lake.spark, cfg, lake, run_id, summary=summary)
+
+
+def _roll_back_failed(journal: RunJournal, run_id: str, command: str, stages: list[str], exc: BaseException) -> bool:
+    """Undo a failed run's silver and gold commits; whether that worked. A failure to roll back
+    is logged and never hides ``exc``."""
+    try:
+        restored = journal.roll_back(run_id)
+        journal.record(run_id, FAILED_ROLLED_BACK, command=command, stages=stages, reason=one_line(exc), tables=restored)
+    except Exception:
+        log.exception("run %s failed, and rolling it back failed too: the next run retries the roll back", run_id)
+        return False
+    if restored:
+        log.warning("run %s failed: rolled back %s", run_id, ", ".join(sorted(restored)))
+    return True

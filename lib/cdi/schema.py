@@ -18,6 +18,7 @@ from pyspark.sql.types import (
     DateType,
     DoubleType,
     LongType,
+    MapType,
     StringType,
     StructField,
     StructType,
@@ -38,6 +39,10 @@ CHANGES = "gold/changes"
 CUSTOMER_360 = "gold/customer_360"
 SEGMENTS = "gold/segments"
 UNMATCHED_FACTS = "gold/unmatched_facts"
+# the lake's own bookkeeping
+LEASE = "_cdi/lease"  # who may write the lake now (cdi.lake.lease)
+RUNS = "_cdi/runs"  # each run's progress and the table versions it started from (cdi.lake.runs)
+TRANSACTIONS = "_cdi/transactions"  # multi-table commits (cdi.lake.transactions)
 
 
 def bronze(source: str) -> str:
@@ -230,5 +235,35 @@ UNMATCHED_FACTS_SCHEMA = StructType(
         StructField("unconvertible_currencies", StringType()),
         StructField("sample_unmatched_reference", StringType()),
         StructField("computed_at", TimestampType()),
+    ]
+)
+
+# ---------------------------------------------------------------- the lake's bookkeeping (_cdi/)
+
+LEASE_SCHEMA = StructType(
+    [
+        StructField("key", StringType()),
+        StructField("token", StringType()),
+        StructField("holder", StringType()),
+        StructField("run_id", StringType()),
+        StructField("command", StringType()),
+        StructField("state", StringType()),  # running | lake_committed | done: how far the holder's run got
+        StructField("acquired_at", TimestampType()),
+        StructField("heartbeat_at", TimestampType()),
+        StructField("expires_at", TimestampType()),
+    ]
+)
+
+RUNS_SCHEMA = StructType(
+    [
+        StructField("run_id", StringType()),
+        StructField("outcome", StringType()),
+        StructField("command", StringType()),
+        StructField("stages", ArrayType(StringType())),
+        StructField("holder", StringType()),
+        StructField("reason", StringType()),
+        # "<stage>/<table>" -> version that stage committed (or, rolled back, the version restored)
+        StructField("tables", MapType(StringType(), LongType())),
+        StructField("recorded_at", TimestampType()),
     ]
 )

@@ -137,6 +137,20 @@ def outbox_path(outbox_dir: str | os.PathLike, run_id: str) -> Path:
     return Path(outbox_dir) / f"run_id={run_id}.jsonl"
 
 
+def remove_partial_outbox_files(outbox_dir: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files a killed publisher left in the outbox; their paths.
+
+    Call only while holding the lake's lease: then no publisher is writing one.
+    """
+    folder = Path(outbox_dir)
+    if not folder.is_dir():
+        return []
+    partial = sorted(folder.glob(".run_id=*.tmp"))
+    for path in partial:
+        path.unlink(missing_ok=True)
+    return partial
+
+
 def publish_outbox(frame: DataFrame, outbox_dir: str | os.PathLike, run_id: str, batch_size: int = DEFAULT_BATCH_SIZE) -> int | None:
     """Write one run's JSON-lines file atomically; None when the file already exists (published)."""
     final = outbox_path(outbox_dir, run_id)

@@ -59,6 +59,14 @@ def build_golden(cfg: CdiConfig, lake: Lake) -> DataFrame:
     return survive(records, entity_map, cfg.survivorship, trust_ranks(cfg))
 
 
+def publish_step(spark: SparkSession, cfg: CdiConfig, lake: Lake, summary: RunSummary) -> dict[str, Any]:
+    """Send every run not yet published to the configured targets, as one step of the summary."""
+    with summary.step("gold", "publish") as step:
+        published = publish(spark, cfg, lake)
+        step.rows = sum((v or {}).get("rows", 0) for v in published.values())
+    return published
+
+
 def run_gold(
     spark: SparkSession,
     cfg: CdiConfig,
@@ -67,8 +75,13 @@ def run_gold(
     summary: RunSummary | None = None,
     *,
     run_at: datetime | None = None,
+    publish_changes: bool = True,
 ) -> GoldResult:
-    """Build, version, diff and publish the golden records of one run (see :class:`GoldResult`)."""
+    """Build, version, diff and publish the golden records of one run (see :class:`GoldResult`).
+
+    The pipeline publishes later itself (``publish_changes=False``), once the customer 360 is
+    written too, so outside systems never hear of a run the lake does not fully hold.
+    """
     summary = summary or RunSummary(run_id=run_id)
     run_at = (run_at or datetime.now(UTC)).astimezone(UTC)
     lake = lake.with_context(job="gold", run_id=run_id)
@@ -103,9 +116,7 @@ def run_gold(
     finally:
         golden.unpersist()
 
-    with summary.step("gold", "publish") as step:
-        published = publish(spark, cfg, lake)
-        step.rows = sum((v or {}).get("rows", 0) for v in published.values())
+    published = publish_step(spark, cfg, lake, summary) if publish_changes else {}
 
     return GoldResult(
         golden_records=customers,

@@ -117,12 +117,20 @@ class Lake:
         self.root = _normalise_root(str(root))
         self.engine = engine if isinstance(engine, Engine) else select_engine(spark, engine)
         self.ctx = CommitContext(job=job, run_id=run_id)
+        # table -> version of the last commit through this lake or any with_context() of it:
+        # what a stage committed, for the run journal
+        self.committed: dict[str, int] = {}
 
     def with_context(self, job: str | None = None, run_id: str | None = None) -> Lake:
         """The same lake, committing under another job name or run id."""
         lake = Lake(self.spark, self.root, job or self.ctx.job, run_id or self.ctx.run_id, self.engine)
         lake.ctx = dataclasses.replace(lake.ctx, txn_id=self.ctx.txn_id)
+        lake.committed = self.committed
         return lake
+
+    def _committed(self, table: str, result: WriteResult) -> WriteResult:
+        self.committed[table] = result.version
+        return result
 
     @property
     def engine_name(self) -> str:
@@ -202,7 +210,7 @@ class Lake:
             extra=metadata,
         )
         log.debug("wrote %s at version %s (%s)", table, result.version, op)
-        return result
+        return self._committed(table, result)
 
     def _create(self, table: str, df: DataFrame, partition_by: list[str] | None) -> None:
         """A contract table starts empty with its Change Data Feed and CHECK constraint on, so
@@ -260,7 +268,7 @@ class Lake:
         """
         result = self.engine.merge(self.path(table), source, spec, self.ctx, operation, metadata)
         log.debug("merged into %s at version %s (%s)", table, result.version, operation)
-        return result
+        return self._committed(table, result)
 
     def changes(self, table: str, start_version: int, end_version: int | None = None) -> DataFrame:
         """The table's Change Data Feed from ``start_version`` to ``end_version`` (inclusive)."""
@@ -268,7 +276,7 @@ class Lake:
 
     def restore(self, table: str, version: int) -> WriteResult:
         """Make ``version`` current again in a new commit (``RESTORE``); history is kept."""
-        return self.engine.restore(self.path(table), version, self.ctx)
+        return self._committed(table, self.engine.restore(self.path(table), version, self.ctx))
 
     def optimize(self, table: str) -> dict[str, Any]:
         """Compact the table's small files (``OPTIMIZE``); readers see the same rows."""
@@ -308,7 +316,7 @@ class Lake:
 
     def delete(self, table: str, predicate: str) -> WriteResult:
         """Remove the rows matching ``predicate`` (a Spark SQL condition); other rows stay."""
-        return self.engine.delete(self.path(table), predicate, self.ctx)
+        return self._committed(table, self.engine.delete(self.path(table), predicate, self.ctx))
 
     def history(self, table: str, limit: int | None = None) -> list[dict[str, Any]]:
         """Newest first: version, timestamp, operation, job, run_id and the commit's cdi metadata."""

@@ -33,6 +33,7 @@ class TableMaintenance:
 class MaintenanceReport:
     rolled_back: list[str]
     tables: list[TableMaintenance]
+    orphans_removed: list[str] = field(default_factory=list)
 
     def format(self) -> str:
         lines = [f"{'table':<28} {'compacted':>9} {'vacuumed':>9} {'seconds':>8}  contract"]
@@ -40,7 +41,9 @@ class MaintenanceReport:
             added = ", ".join(t.contract_added) or "-"
             lines.append(f"{t.table:<28} {t.files_compacted:>9} {t.files_vacuumed:>9} {t.seconds:>8.1f}  {added}")
         if self.rolled_back:
-            lines.append(f"rolled back unfinished transactions: {', '.join(self.rolled_back)}")
+            lines.append(f"rolled back or completed what dead runs left: {'; '.join(self.rolled_back)}")
+        if self.orphans_removed:
+            lines.append(f"removed what killed writers left outside the tables: {', '.join(self.orphans_removed)}")
         return "\n".join(lines)
 
 

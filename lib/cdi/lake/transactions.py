@@ -16,7 +16,6 @@ it, restores each table to its recorded version (a new commit; history is kept) 
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import uuid
 from collections.abc import Iterator, Sequence
@@ -28,14 +27,17 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, MapType, StringType, StructField, StructType, TimestampType
 
+from cdi import schema
+
 from .engine import LakeError
+from .lease import holder_name, process_gone
 
 if TYPE_CHECKING:
     from . import Lake
 
 log = logging.getLogger(__name__)
 
-TRANSACTIONS_TABLE = "_cdi/transactions"
+TRANSACTIONS_TABLE = schema.TRANSACTIONS
 OPEN, COMMITTED, ROLLED_BACK = "open", "committed", "rolled_back"
 # version recorded for a table that did not exist when the transaction opened
 ABSENT = -1
@@ -53,21 +55,19 @@ MARKER_SCHEMA = StructType(
 )
 
 
-def _holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 def _holder_dead(holder: str, since: datetime, stale_after: timedelta) -> bool:
-    host, _, pid = holder.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+    host, _, _pid = holder.rpartition(":")
+    if host == socket.gethostname():
+        return process_gone(holder)
     return datetime.now(UTC) - since > stale_after
+
+
+def restore_or_empty(lake: Lake, table: str, version: int) -> None:
+    """Make ``version`` of ``table`` current again (``RESTORE``); ``ABSENT`` empties the table."""
+    if version == ABSENT:
+        lake.delete(table, "true")
+    else:
+        lake.restore(table, version)
 
 
 class Transactions:
@@ -79,7 +79,7 @@ class Transactions:
 
     def _mark(self, txn_id: str, name: str, state: str, tables: dict[str, int], run_id: str | None = None) -> None:
         """Append one marker row; ``run_id`` is the transaction's run (default: this lake's)."""
-        row = (txn_id, name, state, run_id or self.lake.ctx.run_id, _holder(), tables, datetime.now(UTC))
+        row = (txn_id, name, state, run_id or self.lake.ctx.run_id, holder_name(), tables, datetime.now(UTC))
         marker = self.lake.spark.createDataFrame([row], MARKER_SCHEMA)
         self.lake.write(TRANSACTIONS_TABLE, marker, mode="append", operation=f"TXN {state.upper()}")
 
@@ -127,6 +127,12 @@ class Transactions:
             recovered.append(marker["name"])
         return recovered
 
+    def abandon(self, run_id: str) -> None:
+        """Close the open transactions of a dead run whose tables the run's own roll back restored."""
+        for marker in self.pending():
+            if marker["run_id"] == run_id:
+                self._mark(marker["txn_id"], marker["name"], ROLLED_BACK, marker["tables"], run_id)
+
     def _roll_back(self, txn_id: str, versions: dict[str, int]) -> None:
         """Undo this transaction's commits on each table; refuse if someone else wrote after it."""
         lake = self.lake.with_context(job="rollback")
@@ -144,8 +150,5 @@ class Transactions:
                     f"written after it by run {foreign[0]['run_id']}; restore the table by hand "
                     f"(RESTORE TABLE ... TO VERSION AS OF {before})"
                 )
-            if before == ABSENT:
-                lake.delete(table, "true")
-            else:
-                lake.restore(table, before)
+            restore_or_empty(lake, table, before)
             log.info("rolled %s back to version %s", table, before)

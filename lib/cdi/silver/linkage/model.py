@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
@@ -514,6 +515,15 @@ def _list_dir(path: str) -> list[str]:
     return sorted(os.path.basename(i.path) for i in infos)
 
 
+def _remove_tree(path: str) -> None:
+    remote = _fs(path)
+    if remote is None:
+        shutil.rmtree(path.removeprefix("file://"), ignore_errors=True)
+        return
+    filesystem, inner = remote
+    filesystem.delete_dir(inner)
+
+
 def _exists(path: str) -> bool:
     remote = _fs(path)
     if remote is None:
@@ -557,6 +567,19 @@ class ModelStore:
 
     def dir(self, version: int) -> str:
         return f"{self.root}/v{version:04d}"
+
+    def remove_incomplete(self) -> list[str]:
+        """Delete version folders a killed save left without ``meta.json``; their paths.
+
+        Call only while holding the lake's lease: then no save is in progress.
+        """
+        removed = []
+        for entry in _list_dir(self.root):
+            path = f"{self.root}/{entry}"
+            if _VERSION_DIR.match(entry) and not _exists(f"{path}/meta.json"):
+                _remove_tree(path)
+                removed.append(path)
+        return removed
 
     def load(self, version: int) -> SavedModel:
         path = self.dir(version)
