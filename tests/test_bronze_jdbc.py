@@ -103,3 +103,16 @@ def test_incremental_read_starts_at_the_high_watermark(spark, tmp_path, postgres
     assert [(r.rows_read, r.rows_bronze, r.rows_unchanged) for r in third] == [(1, 0, 1)]
     watermarks = [r[0] for r in lake.read(LEDGER_TABLE).orderBy("ingested_at").select("watermark").collect()]
     assert watermarks == ["2024-01-03 10:00:00.123456", "2024-01-04 08:00:00", "2024-01-04 08:00:00"]
+
+
+def test_the_watermark_subquery_quotes_values_and_checks_the_column():
+    from cdi.bronze.readers.jdbc import relation
+    from cdi.config import JdbcConfig
+    from cdi.errors import ConfigError
+
+    jdbc = JdbcConfig(url="jdbc:postgresql://db/crm", table="accounts", watermark_column="updated_at")
+    sql = relation(jdbc, "2024-01-05 10:00:00' OR '1'='1")
+    assert sql.endswith("WHERE s.updated_at >= '2024-01-05 10:00:00'' OR ''1''=''1') cdi_src")
+    bad = jdbc.model_copy(update={"watermark_column": "updated_at; DROP TABLE accounts"})
+    with pytest.raises(ConfigError, match="not a plain identifier"):
+        relation(bad, None)

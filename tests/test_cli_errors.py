@@ -47,3 +47,26 @@ def test_every_cdi_error_sits_in_one_branch():
     from cdi.lake import LakeError, TableNotFoundError
 
     assert LakeError is errors.LakeError and issubclass(TableNotFoundError, errors.LakeError)
+
+
+def test_a_run_id_with_a_quote_is_rejected_before_spark_starts(conf, monkeypatch, capsys):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("reached the pipeline")
+
+    monkeypatch.setattr("cdi.pipeline.run", must_not_run)
+    monkeypatch.setattr("cdi.pipeline.open_session", must_not_run)
+    monkeypatch.setattr("cdi.config.load_config", must_not_run)
+    assert main(["run", "--conf", conf, "--run-id", "x' OR '1'='1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cdi: configuration error: --run-id") and "letters, digits" in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_pipeline_checks_the_run_id_before_opening_a_session(conf, monkeypatch):
+    from cdi import pipeline
+    from cdi.config import load_config
+
+    monkeypatch.setattr("cdi.pipeline.open_session", lambda cfg: pytest.fail("opened a Spark session"))
+    for bad in ("a'b", "../outbox", "", "x" * 65, "run id"):
+        with pytest.raises(errors.ConfigError, match="not a valid run id"):
+            pipeline.run(load_config(conf), stages=("gold",), run_id=bad)

@@ -111,3 +111,36 @@ def test_a_bad_rule_stops_the_run_before_anything_is_written(spark, built):
     with pytest.raises(SegmentRuleError, match="segment 'typo'"):
         run_customer_360(spark, bad, lake, "r-bad-rule")
     assert {t: lake.version(t) for t in before} == before
+
+
+def test_audience_export_escapes_formula_cells_and_keeps_plain_numbers(spark, tmp_path):
+    """OWASP CSV injection: a cell starting with = + - @, tab or CR is prefixed with a quote."""
+    import csv
+
+    from cdi.analytics import export_audience, spreadsheet_safe_frame
+    from cdi.lake import Lake
+
+    lake = Lake(spark, str(tmp_path / "lake"), job="test", run_id="r1")
+    people = [
+        ("C1", '=HYPERLINK("http://evil.example","click")', "+cmd|' /C calc'!A0", "@SUM(A1)", "c1@example.org"),
+        ("C2", "\tTab Name", "\rCR", "-2+3", "-12.5"),
+        ("C3", "Ann Lee", "Ann", "Lee", "+4930123456"),
+    ]
+    c360 = spark.createDataFrame(people, "customer_id string, full_name string, first_name string, last_name string, email string")
+    c360 = c360.withColumn("phone", F.lit(None).cast("string")).withColumn("reachable_email", F.lit(True))
+    lake.write("gold/customer_360", c360, mode="overwrite")
+    members = spark.createDataFrame([("all", c, "r1") for c in ("C1", "C2", "C3")], "segment string, customer_id string, run_id string")
+    lake.write("gold/segments", members, mode="overwrite")
+
+    out = export_audience(lake, "all", str(tmp_path / "out"))
+    with open(out["file"], newline="", encoding="utf-8") as f:
+        rows = {r["customer_id"]: r for r in csv.DictReader(f)}
+    assert rows["C1"]["full_name"] == '\'=HYPERLINK("http://evil.example","click")'
+    assert rows["C1"]["first_name"] == "'+cmd|' /C calc'!A0" and rows["C1"]["last_name"] == "'@SUM(A1)"
+    assert rows["C1"]["email"] == "c1@example.org"
+    assert rows["C2"]["full_name"].startswith("'\t") and rows["C2"]["last_name"] == "'-2+3"
+    assert rows["C2"]["email"] == "-12.5" and rows["C3"]["email"] == "+4930123456"
+    assert rows["C3"]["full_name"] == "Ann Lee"
+
+    typed = spark.createDataFrame([(-12.5, "-12.5", "=1+1")], "amount double, note string, formula string")
+    assert spreadsheet_safe_frame(typed).collect()[0].asDict() == {"amount": -12.5, "note": "-12.5", "formula": "'=1+1"}

@@ -24,8 +24,9 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pandas as pd
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import StringType
 
 from cdi import schema
 from cdi.config import CdiConfig, load_config
@@ -211,10 +212,36 @@ def unmatched_facts(lake: Lake) -> pd.DataFrame:
     return table.where(F.col("computed_at") == F.lit(latest)).orderBy("source").toPandas()
 
 
+# a cell a spreadsheet would run as a formula (OWASP "CSV injection"), unless it is just a number
+_FORMULA_START = r"^[=+\-@\t\r]"
+_PLAIN_NUMBER = r"^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+def spreadsheet_safe(col: Column) -> Column:
+    """A text cell that starts like a formula (``= + - @``, tab, carriage return), prefixed with a
+    single quote so a spreadsheet shows it instead of running it; plain numbers (``-12.5``,
+    ``+4930123``) cannot run and stay as they are.
+
+        >>> df.select(spreadsheet_safe(F.col("name")))  # doctest: +SKIP
+    """
+    formula = col.rlike(_FORMULA_START) & ~col.rlike(_PLAIN_NUMBER)
+    return F.when(formula, F.concat(F.lit("'"), col)).otherwise(col)
+
+
+def spreadsheet_safe_frame(df: DataFrame) -> DataFrame:
+    """Every text column made :func:`spreadsheet_safe`; other types are written as the numbers,
+    dates and booleans they are."""
+    return df.select(
+        *[spreadsheet_safe(F.col(f.name)).alias(f.name) if isinstance(f.dataType, StringType) else F.col(f.name)
+          for f in df.schema.fields]
+    )  # fmt: skip
+
+
 def export_audience(lake: Lake, segment: str, out_dir: str, channel: str = "email") -> dict:
     """Write the members of ``segment`` who consented to ``channel`` (and have its contact point)
     as one CSV with a header, through Spark, into ``<out_dir>/<segment>_<channel>/`` (an earlier
-    export of the same segment and channel is replaced).
+    export of the same segment and channel is replaced). Text cells are :func:`spreadsheet_safe`:
+    the file is meant to be opened in a spreadsheet, where a name like ``=HYPERLINK(...)`` would run.
 
     Returns ``{"path": folder, "file": the CSV file, "customers": rows written}``.
     """
@@ -223,10 +250,12 @@ def export_audience(lake: Lake, segment: str, out_dir: str, channel: str = "emai
     known = [r["segment"] for r in members.select("segment").distinct().collect()]  # one row per segment
     if segment not in known:
         raise ValueError(f"segment {segment!r} has no members in {SEGMENTS} (segments with members: {sorted(known)})")
-    audience = consented_audience(lake.read(CUSTOMER_360), members, segment, channel).orderBy("customer_id")
+    audience = spreadsheet_safe_frame(consented_audience(lake.read(CUSTOMER_360), members, segment, channel))
+    audience = audience.orderBy("customer_id")
     folder = f"{str(out_dir).rstrip('/')}/{segment}_{channel}"
-    audience.coalesce(1).write.mode("overwrite").option("header", True).csv(folder)
-    written = lake.spark.read.option("header", True).csv(folder).count()
+    rfc4180: dict[str, str | bool] = {"header": True, "quote": '"', "escape": '"'}  # quotes doubled, as spreadsheets read them
+    audience.coalesce(1).write.mode("overwrite").options(**rfc4180).csv(folder)
+    written = lake.spark.read.options(**rfc4180, multiLine=True).csv(folder).count()
     local = Path(unquote(urlparse(folder).path) if folder.startswith("file:") else folder)
     files = sorted(local.glob("part-*.csv")) if local.exists() else []
     log.info("exported %d customers of segment %s (channel %s) to %s", written, segment, channel, folder)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cdi import schema
 from cdi.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CdiError, ConfigError, exit_code, one_line
+from cdi.redaction import Redactor, masked_logs
 
 log = logging.getLogger("cdi")
 
@@ -105,20 +106,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(conf: str):
+def _load(conf: str, redactor: Redactor):
+    """The validated config; from here on its secrets are masked in the logs and in our errors."""
     from cdi.config import load_config
 
-    return load_config(conf)
+    cfg = load_config(conf)
+    redactor.extend(cfg.redactor.secrets)
+    return cfg
 
 
-def _cmd_stages(args, stages: Sequence[str]) -> int:
+def _cmd_stages(args, stages: Sequence[str], redactor: Redactor) -> int:
     from cdi import pipeline
+    from cdi.config import check_run_id
 
-    cfg = _load(args.conf)  # fails fast, before Spark starts
+    run_id = check_run_id(args.run_id) if args.run_id is not None else None
+    cfg = _load(args.conf, redactor)  # fails fast, before Spark starts
     result = pipeline.run(
         cfg,
         stages=stages,
-        run_id=getattr(args, "run_id", None),
+        run_id=run_id,
         retrain=getattr(args, "retrain", False),
         sources=getattr(args, "source", None),
         command=f"cdi {args.command}",
@@ -127,10 +133,10 @@ def _cmd_stages(args, stages: Sequence[str]) -> int:
     return EXIT_OK
 
 
-def _cmd_maintain(args) -> int:
+def _cmd_maintain(args, redactor: Redactor) -> int:
     from cdi.pipeline import maintain
 
-    cfg = _load(args.conf)
+    cfg = _load(args.conf, redactor)
     retain = cfg.storage.vacuum_retention_hours if args.retain_hours is None else args.retain_hours
     report = maintain(cfg, retain, optimize=not args.no_optimize, dry_run=args.dry_run)
     print(report.format())
@@ -150,12 +156,12 @@ def _cmd_demo_data(args) -> int:
     return EXIT_OK
 
 
-def _cmd_evaluate(args) -> int:
+def _cmd_evaluate(args, redactor: Redactor) -> int:
     from cdi.lake import Lake
     from cdi.pipeline import open_session
     from cdi.quality.evaluate import evaluate, read_truth, write_report
 
-    cfg = _load(args.conf)
+    cfg = _load(args.conf, redactor)
     if not Path(args.truth).exists():
         raise ConfigError(f"--truth: file {args.truth} does not exist")
     spark = open_session(cfg)
@@ -169,12 +175,12 @@ def _cmd_evaluate(args) -> int:
     return EXIT_OK
 
 
-def _cmd_explain(args) -> int:
+def _cmd_explain(args, redactor: Redactor) -> int:
     from cdi.lake import Lake
     from cdi.pipeline import open_session
     from cdi.silver.explain import explain_pair
 
-    cfg = _load(args.conf)
+    cfg = _load(args.conf, redactor)
     spark = open_session(cfg)
     lake = Lake(spark, cfg.lake_root, job="explain", engine=cfg.storage.engine)
     path = explain_pair(cfg, lake, args.record_key_a, args.record_key_b, args.out)
@@ -182,12 +188,12 @@ def _cmd_explain(args) -> int:
     return EXIT_OK
 
 
-def _cmd_customer(args) -> int:
+def _cmd_customer(args, redactor: Redactor) -> int:
     from cdi.gold.customer_view import customer_view
     from cdi.lake import Lake
     from cdi.pipeline import open_session
 
-    cfg = _load(args.conf)
+    cfg = _load(args.conf, redactor)
     spark = open_session(cfg)
     lake = Lake(spark, cfg.lake_root, job="customer", engine=cfg.storage.engine)
     view = customer_view(spark, cfg, lake, args.key, as_of=args.as_of)
@@ -199,33 +205,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
+    redactor = Redactor()
+    with masked_logs(redactor):
+        return _dispatch(parser, args, redactor)
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, redactor: Redactor) -> int:
     from cdi.spark import JavaMissingError
 
     try:
         if args.command == "run":
-            return _cmd_stages(args, ("ingest", "link", "gold"))
+            return _cmd_stages(args, ("ingest", "link", "gold"), redactor)
         if args.command in ("ingest", "link", "gold"):
-            return _cmd_stages(args, (args.command,))
+            return _cmd_stages(args, (args.command,), redactor)
         if args.command == "demo-data":
             return _cmd_demo_data(args)
         if args.command == "maintain":
-            return _cmd_maintain(args)
+            return _cmd_maintain(args, redactor)
         if args.command == "evaluate":
-            return _cmd_evaluate(args)
+            return _cmd_evaluate(args, redactor)
         if args.command == "explain":
-            return _cmd_explain(args)
+            return _cmd_explain(args, redactor)
         if args.command == "customer":
-            return _cmd_customer(args)
+            return _cmd_customer(args, redactor)
     except ConfigError as exc:
-        print(f"cdi: configuration error: {exc}", file=sys.stderr)
+        print(redactor.text(f"cdi: configuration error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     except (CdiError, JavaMissingError) as exc:  # an expected failure: its message says what to do
         log.debug("failure", exc_info=True)
-        print(f"cdi: {args.command} failed: {one_line(exc)}", file=sys.stderr)
+        print(redactor.text(f"cdi: {args.command} failed: {one_line(exc)}"), file=sys.stderr)
         return exit_code(exc)
     except Exception as exc:  # a bug: name the type; the traceback is in the debug log (-v)
         log.debug("failure", exc_info=True)
-        print(f"cdi: {args.command} failed: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
+        print(redactor.text(f"cdi: {args.command} failed: {type(exc).__name__}: {one_line(exc)}"), file=sys.stderr)
         return EXIT_FAILED
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE

@@ -8,6 +8,9 @@ directory of the environment file, so a run does not depend on the working direc
 
 Every problem (unknown key, wrong type, missing value, missing variable) raises
 :class:`ConfigError` naming the file, the key path and what was expected, before Spark starts.
+Secrets are never echoed: a value under a key named like a secret (``password``, ``dsn``,
+``token``, ...) or taken from a variable named so (``${CDI_PG_DSN}``) is not shown in errors, and
+``CdiConfig.redactor`` masks such values in any other text (driver messages, logs).
 
     >>> cfg = load_config("conf/demo.yaml")  # doctest: +SKIP
     >>> cfg.source("crm").trust_rank  # doctest: +SKIP
@@ -21,9 +24,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from cdi.errors import ConfigError
+from cdi.redaction import Redactor, is_secret_name
 
 CANONICAL_ATTRIBUTES = (
     "first_name",
@@ -69,8 +73,19 @@ FACT_KINDS = ("orders", "invoices", "payments", "transactions", "tickets", "inte
 DATE_ATTRIBUTES = ("date_of_birth",)
 TIMESTAMP_FACT_FIELDS = ("event_at", "due_at", "closed_at")
 
+_URL_PASSWORD = re.compile(r"([?&;]password=)|(://[^/@?]*:[^/@?]*@)", re.IGNORECASE)
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+RUN_ID_FORM = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it has the allowed form: it names outbox files and sits in lake predicates,
+    so a bad one must fail before anything is written, not half-way through a run."""
+    if not _RUN_ID.match(run_id):
+        raise ConfigError(f"--run-id {run_id!r} is not a valid run id: use {RUN_ID_FORM}")
+    return run_id
 
 
 class _Strict(BaseModel):
@@ -130,11 +145,13 @@ MappingValue = str | ColumnSpec
 
 
 class JdbcConfig(_Strict):
+    """Credentials are connection properties (``user``, ``password``), never part of ``url``."""
+
     url: str
     table: str | None = None
     query: str | None = None
     user: str | None = None
-    password: str | None = None
+    password: str | None = Field(None, repr=False)
     driver: str = "org.postgresql.Driver"
     jar: str = "/usr/share/java/postgresql.jar"
     watermark_column: str | None = None
@@ -145,6 +162,13 @@ class JdbcConfig(_Strict):
         if bool(self.table) == bool(self.query):
             raise ValueError("give exactly one of 'table' or 'query'")
         return self
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, url: str) -> str:
+        if _URL_PASSWORD.search(url):
+            raise ValueError("the URL carries a password: give it as jdbc.password (a connection property) instead")
+        return url
 
 
 class CustomerRef(_Strict):
@@ -316,8 +340,42 @@ class SegmentConfig(_Strict):
 
 
 class PostgresTarget(_Strict):
-    dsn: str
+    """Where golden records are upserted. ``dsn`` is a libpq connection string or URI; the other
+    fields are passed to the driver as parameters and win over the DSN's, so a password with
+    spaces or quotes needs no escaping. Neither a DSN nor a host switches the target off."""
+
+    dsn: str = Field("", repr=False)
+    host: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    dbname: str | None = None
+    user: str | None = None
+    password: str | None = Field(None, repr=False)
     table: str = "cdi_golden_customers"
+
+    @field_validator("dsn")
+    @classmethod
+    def _parses(cls, dsn: str) -> str:
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            conninfo_to_dict(dsn)
+        except ProgrammingError:
+            # libpq's message quotes a piece of the string, which may be a piece of the password
+            raise ValueError(
+                "not a valid libpq connection string (key=value pairs or a postgresql:// URI); give the "
+                "password as propagation.postgres.password, or single-quote values that hold spaces"
+            ) from None
+        return dsn
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.dsn.strip() or (self.host or "").strip())
+
+    def parameters(self) -> dict[str, str | int]:
+        """The separately given connection parameters (empty ones left out)."""
+        given = {"host": self.host, "port": self.port, "dbname": self.dbname, "user": self.user, "password": self.password}
+        return {k: v for k, v in given.items() if v not in (None, "")}
 
 
 class PropagationConfig(_Strict):
@@ -341,6 +399,12 @@ class CdiConfig(_Strict):
     segments: list[SegmentConfig] = Field(default_factory=list)
     propagation: PropagationConfig = PropagationConfig()
     config_file: str | None = Field(None, exclude=True)
+    _secrets: frozenset[str] = PrivateAttr(default_factory=frozenset)
+
+    @property
+    def redactor(self) -> Redactor:
+        """Masks this configuration's secret values in text bound for errors and logs."""
+        return Redactor(self._secrets)
 
     @model_validator(mode="after")
     def _sources_consistent(self) -> CdiConfig:
@@ -390,25 +454,34 @@ def _resolve_path(value: str, base: Path) -> str:
     return str((base / value).resolve())
 
 
-def _interpolate(node: Any, file: Path, keypath: str) -> Any:
+def _interpolate(node: Any, file: Path, keypath: str, secrets: set[str]) -> Any:
+    """Replace ``${VAR}``; values under secret keys, from secret variables and URLs carrying a
+    password go into ``secrets``."""
     if isinstance(node, dict):
-        return {k: _interpolate(v, file, f"{keypath}.{k}" if keypath else str(k)) for k, v in node.items()}
+        return {k: _interpolate(v, file, f"{keypath}.{k}" if keypath else str(k), secrets) for k, v in node.items()}
     if isinstance(node, list):
-        return [_interpolate(v, file, f"{keypath}[{i}]") for i, v in enumerate(node)]
+        return [_interpolate(v, file, f"{keypath}[{i}]", secrets) for i, v in enumerate(node)]
     if isinstance(node, str):
 
         def replace(match: re.Match) -> str:
             var, default = match.group(1), match.group(2)
             if var in os.environ:
-                return os.environ[var]
-            if default is not None:
-                return default
-            raise ConfigError(
-                f"{file}: {keypath}: environment variable ${{{var}}} is not set "
-                f"(export it, or write ${{{var}:-default}} in the file)"
-            )
+                value = os.environ[var]
+            elif default is not None:
+                value = default
+            else:
+                raise ConfigError(
+                    f"{file}: {keypath}: environment variable ${{{var}}} is not set "
+                    f"(export it, or write ${{{var}:-default}} in the file)"
+                )
+            if is_secret_name(var):
+                secrets.add(value)
+            return value
 
-        return _ENV_PATTERN.sub(replace, node)
+        value = _ENV_PATTERN.sub(replace, node)
+        if is_secret_name(keypath.rsplit(".", 1)[-1]) or _URL_PASSWORD.search(value):
+            secrets.add(value)
+        return value
     return node
 
 
@@ -439,7 +512,7 @@ def _merge(base: dict, override: dict) -> dict:
     return out
 
 
-def _load_tree(path: Path, origins: dict, stack: tuple[Path, ...] = ()) -> dict:
+def _load_tree(path: Path, origins: dict, secrets: set[str], stack: tuple[Path, ...] = ()) -> dict:
     """Read a file and its includes; record which file set each top-level key and source."""
     if path in stack:
         chain = " -> ".join(str(p) for p in stack + (path,))
@@ -452,9 +525,9 @@ def _load_tree(path: Path, origins: dict, stack: tuple[Path, ...] = ()) -> dict:
         raise ConfigError(f"{path}: include: expected a list of file paths")
     merged: dict = {}
     for inc in includes:
-        inc_path = (path.parent / _interpolate(inc, path, "include")).resolve()
-        merged = _merge(merged, _load_tree(inc_path, origins, stack + (path,)))
-    raw = _interpolate(raw, path, "")
+        inc_path = (path.parent / _interpolate(inc, path, "include", secrets)).resolve()
+        merged = _merge(merged, _load_tree(inc_path, origins, secrets, stack + (path,)))
+    raw = _interpolate(raw, path, "", secrets)
     for key in raw:
         if key != "sources":
             origins.setdefault("keys", {})[key] = path
@@ -501,7 +574,8 @@ def load_config(path: str | os.PathLike) -> CdiConfig:
     """Load, merge, interpolate and validate one environment's configuration."""
     top = Path(path).resolve()
     origins: dict = {}
-    data = _load_tree(top, origins)
+    secrets: set[str] = set()
+    data = _load_tree(top, origins, secrets)
     data = _resolve_paths(data, top.parent)
     origin_list = []
     for src in data.get("sources") or []:
@@ -509,8 +583,9 @@ def load_config(path: str | os.PathLike) -> CdiConfig:
     try:
         cfg = CdiConfig(**data, config_file=str(top))
     except ValidationError as exc:
+        redactor = Redactor(secrets)
         messages = []
-        for err in exc.errors():
+        for err in exc.errors(include_url=False, include_context=False):
             file, keypath = _locate(err["loc"], origins, top)
             expected = err["msg"]
             if err["type"] == "extra_forbidden":
@@ -518,8 +593,12 @@ def load_config(path: str | os.PathLike) -> CdiConfig:
             elif err["type"] == "missing":
                 expected = "required value is missing"
             given = err.get("input")
-            shown = "" if err["type"] in ("missing", "extra_forbidden") or isinstance(given, dict) else f" (got {given!r})"
-            messages.append(f"{file}: {keypath or '<top>'}: {expected}{shown}")
+            hidden = any(is_secret_name(str(p)) for p in err["loc"]) or redactor.text(str(given)) != str(given)
+            silent = err["type"] in ("missing", "extra_forbidden") or isinstance(given, dict) or hidden
+            shown = "" if silent else f" (got {given!r})"
+            messages.append(redactor.text(f"{file}: {keypath or '<top>'}: {expected}{shown}"))
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(messages)) from None
     sources = [s.model_copy(update={"origin": o}) for s, o in zip(cfg.sources, origin_list)]
-    return cfg.model_copy(update={"sources": sources})
+    loaded = cfg.model_copy(update={"sources": sources})
+    loaded._secrets = frozenset(secrets)
+    return loaded

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cdi.bronze.ingest import IngestResult, run_ingest
-from cdi.config import CdiConfig
+from cdi.config import CdiConfig, check_run_id
 from cdi.errors import ConfigError, InstallError, LeaseLostError, one_line
 from cdi.gold.customer_360 import Customer360Result, run_customer_360
 from cdi.gold.propagation import remove_partial_outbox_files
@@ -127,7 +127,7 @@ def run(
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise ConfigError(f"unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
-    run_id = run_id or new_run_id()
+    run_id = check_run_id(run_id) if run_id is not None else new_run_id()
     if "ingest" in stages:
         ensure_demo_data(cfg)
     spark = spark or open_session(cfg)

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cdi.errors import ConfigError, InstallError
+from cdi.sql import literal
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +224,7 @@ def _add_jars_to_running_driver(spark, jars: list[str], submitted_jars: str) -> 
     for entry in jars:
         for jar in (j.strip() for j in entry.split(",")):
             if jar and os.path.basename(jar) not in given:
-                spark.sql(f"ADD JAR '{jar}'")
+                spark.sql(f"ADD JAR {literal(jar)}")
                 log.debug("added %s to the running driver and its executors", jar)
 
 

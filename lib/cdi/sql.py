@@ -1,10 +1,11 @@
 """The one place a value or a name becomes SQL text.
 
 Prefer Column expressions; where SQL text is unavoidable (Delta predicates such as
-``replace_where``, DuckDB queries, Splink's blocking rules), every value goes through
-:func:`literal` and every name through :func:`identifier`. The two engines escape differently:
-Spark SQL (also the dialect of every lake predicate, whichever Delta engine commits) escapes
-quotes and backslashes with a backslash; DuckDB doubles quotes and takes backslashes as written.
+``replace_where``, DuckDB queries, Splink's blocking rules, a JDBC source's subquery), every value
+goes through :func:`literal` and every name through :func:`identifier`. The engines escape
+differently: Spark SQL (also the dialect of every lake predicate, whichever Delta engine commits)
+escapes quotes and backslashes with a backslash; DuckDB and standard SQL (``ansi``: PostgreSQL and
+other databases read over JDBC) double quotes and take backslashes as written.
 
     >>> literal("O'Brien")
     "'O\\\\'Brien'"
@@ -24,7 +25,7 @@ from typing import Literal
 
 from cdi.errors import ConfigError
 
-Dialect = Literal["spark", "duckdb"]
+Dialect = Literal["spark", "duckdb", "ansi"]
 
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -14,8 +14,10 @@ published by the next one and a repeated run publishes nothing:
   ``customer_id`` (``INSERT ... ON CONFLICT (customer_id) DO UPDATE``) with ``cdi_run_id``,
   ``cdi_change_type`` and ``cdi_changed_at`` (an older run never overwrites a newer one); the
   table ``<table>_publications`` logs the runs published, in the same transaction as the rows,
-  so publishing a run again changes nothing. The DSN comes from the config, where it is written
-  as ``${ENV_VAR}``; an empty DSN switches the target off.
+  so publishing a run again changes nothing. The connection is built from the config's DSN and
+  separate parameters (``host``, ``user``, ``password``, ...) by the driver (:func:`conninfo`),
+  never by pasting text, so a password with spaces or quotes works; no DSN and no host switch the
+  target off. Connection errors name the config key, never the DSN or password.
 
 Rows reach the driver through ``toLocalIterator()`` in bounded batches, never all at once.
 
@@ -38,8 +40,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdi.config import CdiConfig, PostgresTarget
-from cdi.errors import PropagationError
+from cdi.errors import PropagationError, one_line
 from cdi.lake import Lake
+from cdi.redaction import Redactor
 from cdi.schema import ATTRIBUTE_TYPES
 
 from .changes import CHANGES_TABLE
@@ -274,16 +277,34 @@ def publish_postgres(conn, frame: DataFrame, table: str, run_id: str, batch_size
     return rows
 
 
-def _connect(target: PostgresTarget):
-    import psycopg
+def conninfo(target: PostgresTarget) -> str:
+    """The libpq connection string, built by the driver from the DSN and the separate parameters
+    (which win), each value quoted as libpq needs."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import make_conninfo
 
     try:
-        return psycopg.connect(target.dsn, autocommit=True, connect_timeout=15)
+        return make_conninfo(target.dsn, **target.parameters())
+    except ProgrammingError:
+        # libpq's message quotes a piece of the DSN, which may be a piece of the password
+        raise PropagationError("propagation.postgres.dsn: not a valid libpq connection string") from None
+
+
+def connect(target: PostgresTarget):
+    """An autocommit connection; a failure names the config key and the server, never a secret."""
+    import psycopg
+
+    info = conninfo(target)
+    try:
+        return psycopg.connect(info, autocommit=True, connect_timeout=15)
     except psycopg.OperationalError as exc:
+        given = psycopg.conninfo.conninfo_to_dict(info).get("password")
+        reason = Redactor([target.dsn, target.password or "", str(given or "")]).text(one_line(exc))
         raise PropagationError(
-            f"propagation.postgres: cannot connect ({exc}). Check the DSN's environment variable and that the "
-            "server is reachable; the run's changes stay unpublished there and are sent by the next run."
-        ) from exc
+            f"propagation.postgres: cannot connect ({reason}). Check propagation.postgres (dsn, host, user, "
+            "password and their environment variables) and that the server is reachable; the run's changes "
+            "stay unpublished there and are sent by the next run."
+        ) from None
 
 
 # ------------------------------------------------------------------ both
@@ -301,7 +322,7 @@ def publish(
     ``run_ids`` restricts the candidates; they are published oldest first either way.
     """
     prop = cfg.propagation
-    pg = prop.postgres if prop.postgres and prop.postgres.dsn.strip() else None
+    pg = prop.postgres if prop.postgres and prop.postgres.enabled else None
     result: dict[str, Any] = {"outbox": None, "postgres": None}
     if not prop.outbox_dir and pg is None:
         log.info("propagation: no outbox_dir and no postgres configured; nothing published")
@@ -325,7 +346,7 @@ def publish(
 
     if pg is not None:
         target = TargetResult()
-        with _connect(pg) as conn:
+        with connect(pg) as conn:
             ensure_postgres_tables(conn, pg.table)
             done = published_runs(conn, pg.table)
             for run_id in runs:

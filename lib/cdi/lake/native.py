@@ -415,7 +415,7 @@ class NativeDeltaEngine(Engine):
         # the lake asks for the retention it means; delta-spark's 7-day floor is a guard for
         # interactive users, and time travel beyond retention is documented as gone
         self.spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
-        rows = self.spark.sql(f"VACUUM {_table_ref(path)} RETAIN {retention_hours} HOURS DRY RUN").collect()
+        rows = self.spark.sql(f"VACUUM {_table_ref(path)} RETAIN {literal(float(retention_hours))} HOURS DRY RUN").collect()
         if not dry_run:
             with self._committing(path, ctx.metadata("VACUUM")):
                 self._dt(path).vacuum(retention_hours)

@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 
 from cdi.config import JdbcConfig, SourceConfig
 from cdi.errors import SourceReadError, SourceSchemaError
-from cdi.sql import identifier, literal
+from cdi.sql import identifier, literal, plain_identifier
 
 from .. import lineage as L
 from ..ledger import Unit
@@ -61,19 +61,15 @@ def ensure_driver(spark: SparkSession, jdbc: JdbcConfig) -> None:
     log.info("added JDBC driver jar %s to the Spark session", jdbc.jar)
 
 
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def relation(jdbc: JdbcConfig, last_watermark: str | None) -> str:
     """The ``dbtable`` Spark reads: the table, or a subquery selecting the rows to read."""
     if not jdbc.watermark_column:
         return jdbc.table if jdbc.table else f"({jdbc.query}) cdi_src"
     base = jdbc.table if jdbc.table else f"({jdbc.query})"
-    wm = jdbc.watermark_column
+    wm = plain_identifier(jdbc.watermark_column)
     sql = f"SELECT s.*, CAST(s.{wm} AS VARCHAR(64)) AS {WATERMARK_TEXT} FROM {base} s"
     if last_watermark is not None:
-        sql += f" WHERE s.{wm} >= {_literal(last_watermark)}"
+        sql += f" WHERE s.{wm} >= {literal(last_watermark, 'ansi')}"
     return f"({sql}) cdi_src"
 
 
@@ -90,7 +86,7 @@ def read_jdbc(spark: SparkSession, source: SourceConfig, last_watermark: str | N
     )
     if jdbc.user is not None:
         reader = reader.option("user", jdbc.user)
-    if jdbc.password is not None:
+    if jdbc.password is not None:  # a connection property, never part of the URL
         reader = reader.option("password", jdbc.password)
     for key, value in text_options(source, ()).items():
         reader = reader.option(key, value)

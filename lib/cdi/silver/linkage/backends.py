@@ -31,7 +31,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from cdi.config import LinkageConfig
 from cdi.errors import ConfigError, InstallError, LinkageError
-from cdi.sql import literal, literals
+from cdi.sql import literal, literals, plain_identifier
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class DuckDBBackend(LinkageBackend):
         source = f"read_parquet([{listing}], union_by_name = true, hive_partitioning = {hive})"
         present = {r[0] for r in self.con.execute(f"describe select * from {source}").fetchall()}
         _check_columns(table, columns, present)
-        self.con.execute(f"create or replace view {view} as select {', '.join(columns)} from {source}")
+        self.con.execute(f"create or replace view {view} as select {', '.join(map(plain_identifier, columns))} from {source}")
         return view
 
     def query(self, sql: str) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cdi.errors import ConfigError
+from cdi.sql import plain_identifier
 
 Rule = str | list[str]
 
@@ -43,18 +44,10 @@ class BlockKey:
     def value_sql(self) -> str:
         """The uncapped key: the column itself, or a composite string that is null if any part is."""
         if len(self.columns) == 1:
-            return quote(self.columns[0])
-        not_null = " and ".join(f"{quote(c)} is not null" for c in self.columns)
-        parts = ", ".join(f"cast({quote(c)} as string)" for c in self.columns)
+            return plain_identifier(self.columns[0])
+        not_null = " and ".join(f"{plain_identifier(c)} is not null" for c in self.columns)
+        parts = ", ".join(f"cast({plain_identifier(c)} as string)" for c in self.columns)
         return f"case when {not_null} then concat_ws('|', {parts}) end"
-
-
-def quote(column: str) -> str:
-    """A column name checked to be a plain identifier, which DuckDB and Spark read alike unquoted
-    (their quoting characters differ, so we never need to quote)."""
-    if not _IDENT.match(column):
-        raise ConfigError(f"column name {column!r} is not a plain identifier (letters, digits, underscore)")
-    return column
 
 
 def rule_columns(rule: Rule) -> tuple[str, ...] | None:
@@ -78,7 +71,7 @@ def rule_sql(rule: Rule) -> str:
     if columns is None:
         return str(rule)
     key = block_key(columns)
-    equal = " and ".join(f"l.{quote(c)} = r.{quote(c)}" for c in columns)
+    equal = " and ".join(f"l.{plain_identifier(c)} = r.{plain_identifier(c)}" for c in columns)
     return f"{equal} and l.{key.name} is not null and r.{key.name} is not null"
 
 
@@ -120,7 +113,7 @@ def capped_values_sql(source: str, keys: list[BlockKey], cap: int) -> str:
             "select cast(null as string) as block_key, cast(null as string) as value, "
             "cast(null as string) as value_hash, cast(0 as bigint) as records where 1 = 0"
         )
-    parts = [f"select '{k.name}' as block_key, cast({k.value_sql()} as string) as value from {source}" for k in keys]
+    parts = [f"select '{plain_identifier(k.name)}' as block_key, cast({k.value_sql()} as string) as value from {source}" for k in keys]
     union = "\n  union all\n  ".join(parts)
     return (
         "select block_key, value, md5(value) as value_hash, count(*) as records\n"
@@ -134,14 +127,14 @@ def capped_input_sql(source: str, select: dict[str, str], keys: list[BlockKey], 
     block key column per key, null where ``capped_table`` (see :func:`capped_values_sql`) lists
     the value. The capped table is tiny, so each join is a broadcast/hash lookup, not a shuffle.
     """
-    items = [f"{expr} as {quote(name)}" for name, expr in select.items()]
+    items = [f"{expr} as {plain_identifier(name)}" for name, expr in select.items()]
     items += [f"{k.value_sql()} as __v{i}" for i, k in enumerate(keys)]
-    outer = [f"s.{quote(name)}" for name in select]
+    outer = [f"s.{plain_identifier(name)}" for name in select]
     joins = []
     for i, k in enumerate(keys):
         outer.append(f"case when c{i}.value_hash is null then s.__v{i} end as {k.name}")
         joins.append(
-            f"left join {capped_table} c{i} on c{i}.block_key = '{k.name}' "
+            f"left join {capped_table} c{i} on c{i}.block_key = '{plain_identifier(k.name)}' "
             f"and c{i}.value_hash = md5(cast(s.__v{i} as string))"
         )
     inner = ",\n    ".join(items)

@@ -35,6 +35,7 @@ from splink.comparison_library import CustomComparison
 
 from cdi.config import ComparisonConfig, LinkageConfig
 from cdi.errors import ConfigError, ModelError
+from cdi.sql import plain_identifier
 
 from . import blocking
 
@@ -322,7 +323,7 @@ def derived_columns(cfg: LinkageConfig) -> dict[str, str]:
     out = {}
     for c in cfg.comparisons:
         if c.kind == "forename_surname" and c.term_frequency and c.second_column:
-            a, b = blocking.quote(c.column), blocking.quote(c.second_column)
+            a, b = plain_identifier(c.column), plain_identifier(c.second_column)
             out[concat_column(c)] = f"case when {a} is not null and {b} is not null then concat({a}, ' ', {b}) end"
     return out
 
