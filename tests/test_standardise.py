@@ -86,6 +86,36 @@ def test_spark_fold_agrees_with_python_fold_and_is_idempotent(spark, texts):
     assert apply(spark, S.fold, folded) == folded
 
 
+def test_names_in_any_script_fold_to_comparable_latin_text_in_spark_and_python(spark):
+    cases = {
+        "محمد عبد الله": "mhmd bd llh",  # Arabic
+        "דוד כהן": "dvd khhn",  # Hebrew
+        "Владимир Путин": "vladimir putin",  # Cyrillic
+        "Γιώργος Παπαδόπουλος": "giorgos papadopoulos",  # Greek
+        "张伟": "zhang wei",  # Chinese: one syllable per character
+        "さくら": "sakura",  # Japanese kana
+        "김민준": "gimminjun",  # Korean
+        "राम": "raam",  # Devanagari
+        "Zhang Wei": "zhang wei",  # the Latin spelling folds alike
+        "Anna\u200dMaria": "annamaria",  # a zero-width joiner is no word break
+    }
+    assert apply(spark, S.fold, list(cases)) == list(cases.values())
+    assert [S.fold_text(t) for t in cases] == list(cases.values())
+
+
+def test_clean_text_removes_control_characters_and_keeps_zero_width_joiners(spark):
+    cases = {
+        "Ann\x00a": "Anna",
+        "Bob\x07\x1b": "Bob",
+        "Jo\x85hn": "Jo hn",  # NEL is a line break: whitespace, not deleted
+        "\u0639\u0644\u06cc\u200c\u0631\u0636\u0627": "\u0639\u0644\u06cc\u200c\u0631\u0636\u0627",  # Persian ZWNJ
+        "\U0001F469\u200d\U0001F4BB Kim": "\U0001F469\u200d\U0001F4BB Kim",  # an emoji ZWJ sequence stays one grapheme
+        "Zo\u200be\u200e": "Zoe",  # zero-width space, left-to-right mark
+    }
+    assert apply(spark, S.clean_text, list(cases)) == list(cases.values())
+    assert apply(spark, S.has_control_characters, ["Ann\x00a", "Anna", None, "a\tb"]) == [True, False, None, False]
+
+
 # --------------------------------------------------------------------------- names
 
 
@@ -369,6 +399,19 @@ def test_standardise_records_nulls_bad_values_flags_them_and_keeps_every_row(spa
         "updated_at_unparseable",
     ]  # fmt: skip  (postcode: the unknown country falls back to the source's PL rule)
     assert (old.date_of_birth, old.quality_flags) == (None, ["name_missing", "dob_out_of_range"])
+
+
+def test_standardise_records_gives_names_in_other_scripts_a_match_form_and_flags_control_characters(spark):
+    base = {"source": "crm", "_ingested_at": dt.datetime(2024, 1, 1)}
+    rows = [
+        {**base, "record_key": "crm:1", "source_record_id": "1", "first_name": "محمد", "last_name": "כהן"},
+        {**base, "record_key": "crm:2", "source_record_id": "2", "full_name": "Anna\x00 Nowak", "city": "Kra\x1bków"},
+    ]
+    out = {r.record_key: r for r in S.standardise_records(_staged(spark, rows)).collect()}
+    arabic, nul = out["crm:1"], out["crm:2"]
+    assert (arabic.first_name, arabic.first_name_std, arabic.last_name_std, arabic.full_name_std) == ("محمد", "mhmd", "khhn", "mhmd khhn")
+    assert (nul.first_name, nul.last_name, nul.city, nul.city_std) == ("Anna", "Nowak", "Kraków", "krakow")
+    assert (arabic.quality_flags, nul.quality_flags) == ([], ["control_characters"])
 
 
 @PROPERTY

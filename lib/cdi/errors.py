@@ -9,13 +9,15 @@
     │   ├── IngestError            the ingest stage failed (``results`` per source)
     │   │   ├── SourceReadError        one source, as configured, cannot be ingested
     │   │   │   ├── SourceSchemaError
+    │   │   │   ├── SourceIOError          a file cannot be read (permission, vanished, I/O)
     │   │   │   └── QuarantineLimitError
     │   │   └── CountIdentityError
     │   ├── SourceMappingError     a mapping names a column bronze lacks
     │   │   └── FactMappingError
     │   └── EvaluationError        a truth file does not fit the entity map
     ├── LakeError              storage (subclassed in :mod:`cdi.lake`), and missing stage inputs
-    │   └── MissingTableError
+    │   ├── MissingTableError
+    │   └── StorageIOError         a table cannot be written (disk full, read-only lake)
     ├── LinkageError           the Splink model cannot be trained, loaded or applied
     │   └── ModelError
     ├── PublishError           gold outputs cannot be published
@@ -80,6 +82,10 @@ class SourceSchemaError(SourceReadError):
     """A file of a source lacks a column the configuration relies on."""
 
 
+class SourceIOError(SourceReadError):
+    """A source's file cannot be read: permission denied, moved away during the run, an I/O error."""
+
+
 class QuarantineLimitError(SourceReadError):
     """A batch quarantined a larger share of its rows than the configured limit."""
 
@@ -120,6 +126,10 @@ class RecoveryError(LakeError):
 
 class MissingTableError(LakeError):
     """A table a stage reads does not exist yet: an earlier stage has not run."""
+
+
+class StorageIOError(LakeError):
+    """A table cannot be written: the disk is full, the lake is read-only, an I/O error."""
 
 
 class LinkageError(CdiError, RuntimeError):
@@ -166,6 +176,50 @@ class InstallError(CdiError, RuntimeError):
 
 class LookupTableError(InstallError):
     """A shipped lookup table is missing or inconsistent (a packaging or editing mistake)."""
+
+
+def root_cause(exc: BaseException) -> str:
+    """The innermost cause of an error as ``Type: message`` (one line), following Java causes
+    (``Py4JJavaError.java_exception``, a captured Spark error's origin) and Python ``__cause__``."""
+    java = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+    if java is not None:
+        try:
+            for _ in range(30):
+                cause = java.getCause()
+                if cause is None:
+                    break
+                java = cause
+            message = java.getMessage()
+            return one_line_text(f"{java.getClass().getName()}: {message}" if message else java.getClass().getName())
+        except Exception:  # the JVM is gone: fall back to the Python text
+            pass
+    inner: BaseException = exc
+    while inner.__cause__ is not None:
+        inner = inner.__cause__
+    return one_line_text(f"{type(inner).__name__}: {inner}")
+
+
+_IO_HINTS = (
+    (("No space left", "Disk quota exceeded", "ENOSPC"), "the disk is full: free space there (or move the lake) and rerun"),
+    (("Permission denied", "AccessDenied", "Read-only file system", "Mkdirs failed", "EACCES", "EROFS"),
+     "permission denied: give the user running cdi {access} access to it and rerun"),
+    (("FileNotFoundException", "No such file", "PATH_NOT_FOUND", "does not exist"),
+     "it was moved or deleted while cdi ran: put it back, or rerun"),
+)  # fmt: skip
+
+
+def io_hint(cause: str, access: str = "read") -> str:
+    """What to do about an I/O failure, from the text of its root cause ('' when nothing fits)."""
+    for needles, hint in _IO_HINTS:
+        if any(n in cause for n in needles):
+            return hint.format(access=access)
+    return ""
+
+
+def one_line_text(text: str, limit: int = 300) -> str:
+    """Text on one line (line breaks and a JVM trace folded away), at most ``limit`` characters."""
+    line = " ".join(part.strip() for part in str(text).splitlines() if part.strip() and not part.strip().startswith("at "))
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def exit_code(exc: BaseException) -> int:

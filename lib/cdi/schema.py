@@ -63,6 +63,7 @@ BATCH_ID = "_batch_id"
 INGESTED_AT = "_ingested_at"
 SOURCE_FILE = "_source_file"
 SOURCE_LINE = "_source_line"
+SOURCE_LINE_END = "_source_line_end"  # quarantine: last line of a record spanning lines
 ROW_HASH = "_row_hash"
 
 LINEAGE_COLUMNS = (SOURCE, RECORD_ID, BATCH_ID, INGESTED_AT, SOURCE_FILE, SOURCE_LINE, ROW_HASH)
@@ -97,6 +98,7 @@ QUARANTINE_SCHEMA = StructType(
         StructField(BATCH_ID, StringType()),
         StructField(SOURCE_FILE, StringType()),
         StructField(SOURCE_LINE, LongType()),
+        StructField(SOURCE_LINE_END, LongType()),
         StructField(RECORD_ID, StringType()),
         StructField("_reason", StringType()),
         StructField("_raw", StringType()),

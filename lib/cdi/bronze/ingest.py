@@ -14,8 +14,11 @@ For each source, in configuration order:
    ``read = bronze + quarantined + unchanged``;
 6. the ledger row(s) are written: the batch's commit point.
 
-A failing source (missing column, too many rejects, unreachable database) does not stop the
-others; the stage raises :class:`IngestError` at the end naming every failed source.
+A failing source (missing column, too many rejects, unreachable database, an unreadable file, a
+full disk) does not stop the others; the stage raises :class:`IngestError` at the end naming
+every failed source. Its first and last lines state a reason; an I/O failure names the step
+(reading the source, writing a table), the file or table path, the root cause and what to do
+(:class:`SourceIOError` for reads, :class:`StorageIOError` for writes).
 
     >>> results = run_ingest(spark, cfg, lake, run_id="r1")  # doctest: +SKIP
     >>> print(format_results(results))  # doctest: +SKIP
@@ -28,10 +31,13 @@ import re
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from py4j.protocol import Py4JJavaError
 from pyspark import StorageLevel
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
@@ -39,17 +45,30 @@ from pyspark.sql import functions as F
 
 from cdi import schema
 from cdi.config import CdiConfig, SourceConfig
-from cdi.errors import CountIdentityError, IngestError, QuarantineLimitError, SourceReadError, SourceSchemaError
-from cdi.lake import Lake, LakeError, SchemaMismatchError
+from cdi.errors import (
+    CdiError,
+    CountIdentityError,
+    IngestError,
+    QuarantineLimitError,
+    SourceIOError,
+    SourceReadError,
+    SourceSchemaError,
+    StorageIOError,
+    io_hint,
+    one_line_text,
+    root_cause,
+)
+from cdi.lake import Lake, SchemaMismatchError
 from cdi.progress import RunSummary
 from cdi.sql import identifier
 
 from . import lineage as L
 from .drift import check_required_columns, new_columns
-from .ledger import QUARANTINE_TABLE, IngestLedger
+from .files import list_files, local_path
+from .ledger import LEDGER_TABLE, QUARANTINE_TABLE, IngestLedger
 from .quarantine import ensure_quarantine_table, quarantine_rows, write_quarantine
 from .readers import SourceBatch, read_source
-from .validation import REASON, classify, reason_code
+from .validation import REASON, classify, duplicate_id_reason, reason_code
 
 log = logging.getLogger(__name__)
 
@@ -109,27 +128,73 @@ def run_ingest(
                 result = ingest_source(spark, cfg, lake, ledger, source, run_id)
                 step.rows = result.rows_read
                 step.details.update(_details(result))
-        except (IngestError, LakeError, PySparkException) as exc:
-            # one source's problem (bad file, unreachable database) must not stop the others
-            log.error("ingest of source %s failed: %s", source.name, exc)
+        except (CdiError, PySparkException, Py4JJavaError, OSError) as exc:
+            # one source's problem (bad file, unreachable database, full disk) must not stop the others
+            log.error("ingest of source %s failed: %s", source.name, exc, exc_info=not isinstance(exc, CdiError))
             result = IngestResult(source.name, "failed")
             if isinstance(exc, IngestError) and exc.results:
                 result = exc.results[0]  # the failed batch's counts
-            if isinstance(exc, IngestError):
-                error = str(exc)
-            else:  # Spark's messages can carry a JVM stack trace: keep the first lines
-                detail = "\n".join(str(exc).splitlines()[:3])[:600]
-                error = f"source '{source.name}': {type(exc).__name__}: {detail}"
+            if isinstance(exc, CdiError):
+                error = one_line_text(str(exc), limit=2000)
+                if not error.startswith(f"source '{source.name}'"):
+                    error = f"source '{source.name}': {error}"
+            else:  # Spark's messages carry a JVM stack trace: its root cause says more
+                error = f"source '{source.name}': ingest failed: {root_cause(exc)}"
             result.status, result.error, result.seconds = "failed", error, time.perf_counter() - started
         results.append(result)
-    ensure_quarantine_table(lake)
-    log.info("ingest summary (run %s):\n%s", run_id, format_results(results))
     failed = [r for r in results if r.status == "failed"]
+    try:
+        with _io(None, "creating", [lake.path(QUARANTINE_TABLE)], write=True):
+            ensure_quarantine_table(lake)
+    except StorageIOError:
+        if not failed:
+            raise
+        log.error("could not create %s", QUARANTINE_TABLE, exc_info=True)  # the sources' failures say why
+    log.info("ingest summary (run %s):\n%s", run_id, format_results(results))
     if failed:
-        raise IngestError(
-            f"ingest failed for {len(failed)} source(s):\n" + "\n".join(f"  - {r.error}" for r in failed), results
-        )
+        raise IngestError(failure_message(results), results)
     return results
+
+
+def failure_message(results: list[IngestResult]) -> str:
+    """First line: how many sources failed, which, and the first reason; then one line per failed
+    source, so the last line states a reason too."""
+    failed = [r for r in results if r.status == "failed"]
+    others = [r.source for r in results if r.status != "failed"]
+    names = ", ".join(r.source for r in failed)
+    kept = f"; the other {len(others)} source(s) were ingested" if others else ""
+    head = f"ingest failed for {len(failed)} source(s) ({names}){kept}: {failed[0].error}"
+    if len(failed) == 1:
+        return head
+    return head + "\n" + "\n".join(f"  - {r.error}" for r in failed)
+
+
+@contextmanager
+def _io(source: SourceConfig | None, doing: str, where: list[str], *, write: bool = False) -> Iterator[None]:
+    """Turn a Spark, JVM or OS failure of one step into an error naming the step, the path and the cause.
+
+    ``where`` are the paths the step touches; the one the root cause names is shown (else the
+    first). Our own errors pass through unchanged.
+    """
+    try:
+        yield
+    except CdiError:
+        raise
+    except (PySparkException, Py4JJavaError, OSError) as exc:
+        cause = root_cause(exc)
+        named = [w for w in where if w in cause or (local_path(w) or "\0") in cause]
+        place = (named or where or ["?"])[0]
+        hint = io_hint(cause, "write" if write else "read")
+        who = f"source '{source.name}': " if source is not None else ""
+        message = (
+            f"{who}ingest stage, {doing} {place} failed: {cause}; "
+            + (hint or "see the log for the full error")
+        )
+        if write:
+            message += ". Nothing of the batch was committed; the next run removes what was written"
+            raise StorageIOError(message) from exc
+        looks_io = bool(hint) or "IOException" in cause or isinstance(exc, OSError)
+        raise (SourceIOError if looks_io else SourceReadError)(message) from exc
 
 
 def _select(cfg: CdiConfig, names: list[str] | None) -> list[SourceConfig]:
@@ -164,22 +229,25 @@ def ingest_source(
 ) -> IngestResult:
     """Ingest one source's new rows as one batch (see the module docstring for the steps)."""
     started = time.perf_counter()
-    ledger.discard_unfinished(source.name)
-    batch = read_source(spark, source, lake, ledger)
+    table = schema.bronze(source.name)
+    with _io(source, "cleaning up unfinished batches in", [lake.path(table), lake.path(QUARANTINE_TABLE)], write=True):
+        ledger.discard_unfinished(source.name)
+    with _io(source, "reading", _source_paths(spark, source)):
+        batch = read_source(spark, source, lake, ledger)
     if batch is None:
         log.info("source %s: nothing new", source.name)
         return IngestResult(source.name, "up_to_date", seconds=time.perf_counter() - started)
     batch_id = new_batch_id(run_id, source.name)
     log.info("source %s: batch %s reads %s", source.name, batch_id, ", ".join(u.unit for u in batch.units))
     ingested_at = datetime.now(UTC)
-    table = schema.bronze(source.name)
     table_columns = lake.schema(table).fieldNames() if lake.exists(table) else None
 
     result = IngestResult(source.name, "ingested", batch_id, units=[u.unit for u in batch.units])
     checked = _checked(lake, cfg, source, batch, table_columns is not None)
     checked = checked.persist(StorageLevel.MEMORY_AND_DISK)  # counted, checked and written from one read
     try:
-        per_unit, reasons = _count(checked, result)
+        with _io(source, "reading", [u.unit for u in batch.units]):
+            per_unit, reasons = _count(checked, result)
         unknown = sorted(set(per_unit) - {u.unit for u in batch.units})
         if unknown:
             raise CountIdentityError(
@@ -205,7 +273,8 @@ def ingest_source(
         limit = source.max_quarantine_share if source.max_quarantine_share is not None else cfg.ingest.max_quarantine_share
         if result.quarantine_share > limit:
             # kept for inspection; the batch never commits, so the next run removes them again
-            write_quarantine(lake, rejected, source.name, batch_id)
+            with _io(source, "writing", [lake.path(QUARANTINE_TABLE)], write=True):
+                write_quarantine(lake, rejected, source.name, batch_id)
             top = ", ".join(f"{code} {n}" for code, n in Counter(reasons).most_common(3))
             raise QuarantineLimitError(
                 f"source '{source.name}': {result.rows_quarantined:,} of {result.rows_read:,} rows "
@@ -219,7 +288,7 @@ def ingest_source(
             log.info(
                 "source %s: new column(s) %s in this batch; adding them to %s", source.name, result.new_columns, table
             )
-        if result.rows_bronze or table_columns is None:
+        if result.rows_bronze or (table_columns is None and batch.columns):  # no table of no columns
             rows = checked.where(F.col(OUTCOME) == BRONZE).select(
                 F.lit(source.name).alias(L.SOURCE),
                 F.col(L.RECORD_ID),
@@ -231,29 +300,33 @@ def ingest_source(
                 *[F.col(identifier(c)) for c in batch.columns],
             )
             try:
-                lake.write(
-                    table,
-                    rows,
-                    mode="append",
-                    allow_new_columns=bool(result.new_columns),
-                    operation="INGEST",
-                    metadata={"source": source.name, "batch_id": batch_id},
-                )
+                with _io(source, "writing", [lake.path(table)], write=True):
+                    lake.write(
+                        table,
+                        rows,
+                        mode="append",
+                        allow_new_columns=bool(result.new_columns),
+                        operation="INGEST",
+                        metadata={"source": source.name, "batch_id": batch_id},
+                    )
             except SchemaMismatchError as exc:
                 raise SourceSchemaError(
                     f"source '{source.name}': this batch does not fit {table}: {exc}. Nothing of the batch was kept.",
                     [result],
                 ) from exc
         if result.rows_quarantined:
-            write_quarantine(lake, rejected, source.name, batch_id)
-        _verify(lake, table, result)
-        ledger.commit(
-            source.name,
-            batch_id,
-            run_id,
-            ingested_at,
-            [(_with_watermark(u, result.watermark), per_unit.get(u.unit, {})) for u in batch.units],
-        )
+            with _io(source, "writing", [lake.path(QUARANTINE_TABLE)], write=True):
+                write_quarantine(lake, rejected, source.name, batch_id)
+        with _io(source, "counting back batch rows of", [lake.path(table), lake.path(QUARANTINE_TABLE)]):
+            _verify(lake, table, result)
+        with _io(source, "committing to", [lake.path(LEDGER_TABLE)], write=True):
+            ledger.commit(
+                source.name,
+                batch_id,
+                run_id,
+                ingested_at,
+                [(_with_watermark(u, result.watermark), per_unit.get(u.unit, {})) for u in batch.units],
+            )
     except IngestError as exc:
         if not exc.results:
             exc.results = [result]
@@ -273,13 +346,26 @@ def ingest_source(
     return result
 
 
+def _source_paths(spark: SparkSession, source: SourceConfig) -> list[str]:
+    """The files a file source reads (to name the one that failed), else its location."""
+    if source.format in ("csv", "json", "parquet") and source.path:
+        try:
+            return [f.uri for f in list_files(spark, source)] + [source.path]
+        except (PySparkException, Py4JJavaError, OSError):  # the read itself reports what is wrong
+            pass
+    return [source.path or source.name]
+
+
 def _checked(lake: Lake, cfg: CdiConfig, source: SourceConfig, batch: SourceBatch, table_exists: bool):
     """The batch with _reason, lineage values and _outcome (bronze, quarantine or unchanged)."""
     max_len = source.max_field_length or cfg.ingest.max_field_length
     df = classify(batch.df, source, batch.columns, max_len)
-    df = df.withColumn(L.ROW_HASH, L.row_hash(batch.columns)).withColumn(
-        L.RECORD_ID, L.record_id(source.id_columns, batch.columns)
-    )
+    has_ids = all(L.top_level(c, batch.columns) in batch.columns for c in source.id_columns)
+    # without its id columns (empty files, drift) a batch fails the drift check before anything is written
+    record_id = L.record_id(source.id_columns, batch.columns) if has_ids else F.lit(None).cast("string")
+    df = df.withColumn(L.ROW_HASH, L.row_hash(batch.columns)).withColumn(L.RECORD_ID, record_id)
+    if has_ids:
+        df = df.withColumn(REASON, F.coalesce(F.col(REASON), duplicate_id_reason(source)))
     seen = _seen_hashes(lake, source.name, table_exists) if batch.dedupe else None
     if seen is not None:
         df = df.join(seen, df[L.ROW_HASH] == seen[_SEEN], "left")

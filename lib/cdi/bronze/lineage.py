@@ -26,6 +26,7 @@ from cdi.schema import (
     SOURCE,
     SOURCE_FILE,
     SOURCE_LINE,
+    SOURCE_LINE_END,
 )
 from cdi.sql import identifier
 
@@ -42,6 +43,7 @@ __all__ = [
     "SOURCE",
     "SOURCE_FILE",
     "SOURCE_LINE",
+    "SOURCE_LINE_END",
     "column",
     "record_id",
     "row_hash",
@@ -52,7 +54,7 @@ __all__ = [
 RAW = "_raw"  # the decoded text line (text formats)
 RAW_BYTES = "_raw_bytes"  # the line's bytes, kept when they could not be decoded
 PARSE_ERROR = "_parse_error"  # "<reason code>: <detail>" when the line did not parse
-RESERVED = frozenset(LINEAGE_COLUMNS) | {RAW, RAW_BYTES, PARSE_ERROR, "_reason", "_outcome", "_cdi_corrupt"}
+RESERVED = frozenset(LINEAGE_COLUMNS) | {SOURCE_LINE_END, RAW, RAW_BYTES, PARSE_ERROR, "_reason", "_outcome", "_cdi_corrupt"}
 
 
 def column(name: str, available: list[str] | tuple[str, ...]) -> Column:

@@ -13,6 +13,8 @@ missing_id        an id column (for fact sources also the customer reference) is
 overlong_field    a text field is longer than ``max_field_length``
 missing_required  a ``required`` field is null or blank
 invalid_type      a ``types`` field (or the ``updated_at`` column) does not parse with its formats
+duplicate_id      (after all the others, :func:`duplicate_id_reason`) the batch has other rows with
+                  the same id and different content
 ================  ====================================================================
 
 Type checks apply to text values; columns a typed source (Parquet, Delta, JDBC) already typed
@@ -23,7 +25,7 @@ passed that source's own type system.
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DataType, StringType, StructType
 
@@ -41,6 +43,7 @@ REASON_CODES = (
     "overlong_field",
     "missing_required",
     "invalid_type",
+    "duplicate_id",
 )
 _SHOWN_VALUE = 80
 
@@ -165,3 +168,47 @@ def classify(df: DataFrame, source: SourceConfig, columns: list[str], max_field_
 
     reason = F.coalesce(*[F.when(cond, msg) for cond, msg in rules]) if rules else F.lit(None)
     return df.withColumn(REASON, reason.cast("string"))
+
+
+def duplicate_id_reason(source: SourceConfig) -> Column:
+    """``duplicate_id: ...`` for a row whose id other otherwise good rows of the batch share with
+    different content (``_row_hash``), else null; identical repeats are not duplicates.
+
+    ``duplicate_ids: quarantine`` (the default) rejects every such row: which one is right is not
+    for bronze to guess. ``latest`` keeps the one with the greatest ``updated_at`` (then the last
+    file and line) and rejects the others. One window over the id (a shuffle of the batch).
+    """
+    good = F.col(REASON).isNull()
+    by_id = Window.partitionBy(L.RECORD_ID)
+    hash_of_good = F.when(good, F.col(L.ROW_HASH))
+    differs = good & (F.min(hash_of_good).over(by_id) != F.max(hash_of_good).over(by_id))
+    rows = F.count(hash_of_good).over(by_id)
+    ids = ", ".join(source.id_columns)
+    if source.duplicate_ids == "latest":
+        updated = F.lit(None).cast("timestamp")
+        if source.updated_at is not None:
+            ref = F.col(source.updated_at.column)
+            formats = list(source.updated_at.formats)
+            updated = F.coalesce(*[F.try_to_timestamp(ref, F.lit(f)) for f in formats]) if formats else ref.try_cast("timestamp")
+        order = by_id.orderBy(good.desc(), updated.desc_nulls_last(), F.col(L.SOURCE_FILE).desc(), F.col(L.SOURCE_LINE).desc())
+        first = F.row_number().over(order) == 1
+        kept_line = F.first(F.col(L.SOURCE_LINE)).over(order.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing))
+        return F.when(
+            differs & ~first,
+            F.format_string(
+                f"duplicate_id: {ids} '%s' appears in %d rows of this batch with different content; "
+                "the latest (line %s) was kept",
+                F.col(L.RECORD_ID),
+                rows,
+                kept_line.cast("string"),
+            ),
+        )
+    return F.when(
+        differs,
+        F.format_string(
+            f"duplicate_id: {ids} '%s' appears in %d rows of this batch with different content; fix the source, "
+            "or set duplicate_ids: latest to keep the latest",
+            F.col(L.RECORD_ID),
+            rows,
+        ),
+    )

@@ -1,18 +1,28 @@
-"""Delimited text files, read as lines and parsed with ``from_csv`` into string columns.
+"""Delimited text files, read as lines, joined into records and parsed with ``from_csv``.
 
-Reading lines first gives each record its raw text and line number in the same pass as its
+Reading lines first gives each record its raw text and line numbers in the same pass as its
 values. The header is each file's line 1 (files of one source may differ: drift), parsed on the
 driver (one line per file). Values stay strings as written; an empty field is null (Spark's
 ``nullValue`` default). Quoting follows RFC 4180 unless the options say otherwise: ``quote``
 ``"``, ``escape`` the quote itself (a doubled quote inside a quoted field).
 
-A line is ``malformed_csv`` when its quotes do not balance (RFC 4180 quoting only) or when it
-does not split into the header's number of fields (Spark's PERMISSIVE mode fills the corrupt
-record column). Records spanning lines (quoted line breaks) are not supported: their pieces are
-quarantined as malformed lines, never lost.
+Records spanning lines (a quoted value holding a line break) are joined by quote balance: a line
+with an odd number of (unescaped) quotes opens a record that the next such line closes. Only
+files that have such lines (counted per file in the line-numbering pass) go through the join,
+one window per file over its line numbers; the others pass straight through. This keeps, unlike
+Spark's ``multiLine`` CSV reader, every record's raw text (its lines joined with ``\n``, the
+line break a value holds) and its first and last line (``_source_line``, ``_source_line_end``),
+and files without quoted line breaks stay splittable across tasks.
+
+A record is ``malformed_csv`` when it does not split into the header's number of fields (Spark's
+PERMISSIVE mode fills the corrupt record column), or when its quote is never closed: a quote
+still open at the end of the file, or after ``max_record_lines`` lines (default 1000), is
+reported on the line that opened it and the lines after it are read as records of their own,
+so one stray quote never swallows the rest of a file.
 
 Options: ``delimiter`` (or ``sep``), ``quote``, ``escape``, ``header`` (default true; without a
-header the columns are ``_c0``, ``_c1``, ...), ``encoding``; others go to ``from_csv``.
+header the columns are ``_c0``, ``_c1``, ...), ``encoding`` (see :mod:`.lines`),
+``max_record_lines``; others go to ``from_csv``.
 
     >>> batch = read_csv(spark, source, files)  # doctest: +SKIP
 """
@@ -22,7 +32,7 @@ from __future__ import annotations
 import csv
 from functools import reduce
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from cdi.config import SourceConfig
@@ -33,10 +43,97 @@ from .. import lineage as L
 from ..files import SourceFile
 from ..ledger import file_unit
 from .batch import SourceBatch, option, text_options
-from .lines import numbered_lines
+from .lines import decoding, numbered_lines
 
 CORRUPT = "_cdi_corrupt"
-_HANDLED = ("delimiter", "sep", "quote", "escape", "header", "encoding", "charset")
+_HANDLED = ("delimiter", "sep", "quote", "escape", "header", "encoding", "charset", "max_record_lines")
+_OPEN = "_cdi_open"  # the record's quote is never closed
+MAX_RECORD_LINES = 1000
+
+
+def _java_literal(text: str) -> str:
+    return "\\Q" + text.replace("\\E", "\\E\\\\E\\Q") + "\\E"
+
+
+def quote_count(text: Column, quote: str, escape: str) -> Column:
+    """Number of quote characters in ``text`` that are not escaped (a doubled quote counts twice)."""
+    if escape == quote:
+        return F.length(text) - F.length(F.replace(text, F.lit(quote), F.lit("")))
+    return F.regexp_count(text, F.lit(f"(?<!{_java_literal(escape)}){_java_literal(quote)}"))
+
+
+def join_records(lines: DataFrame, odd: Column, files: list[str], max_lines: int) -> DataFrame:
+    """Physical lines -> records: ``_source_line`` (first), ``_source_line_end``, ``_raw`` (lines joined
+    with ``\\n``), ``_raw_bytes`` and ``_cdi_open`` (a quote opened here is never closed).
+
+    ``odd`` is true for a line with an odd number of quotes. Only lines of ``files`` are joined
+    (one window per file over its line numbers); lines of the others are records of their own.
+    Blank lines are kept inside a record, dropped between records.
+    """
+    single = lines.where(~F.col(L.SOURCE_FILE).isin(files)).select(
+        L.SOURCE_FILE,
+        L.SOURCE_LINE,
+        F.col(L.SOURCE_LINE).alias(L.SOURCE_LINE_END),
+        L.RAW,
+        L.RAW_BYTES,
+        F.lit(False).alias(_OPEN),
+    )
+    if not files:
+        return single.where(~F.col(L.RAW).rlike(r"^\s*$"))
+    flagged = lines.where(F.col(L.SOURCE_FILE).isin(files)).withColumn("_odd", odd.cast("int"))
+    in_file = Window.partitionBy(L.SOURCE_FILE)
+    ordered = in_file.orderBy(L.SOURCE_LINE)
+    before = F.coalesce(F.sum("_odd").over(ordered.rowsBetween(Window.unboundedPreceding, -1)), F.lit(0))
+    starts = flagged.withColumn("_starts", before % 2 == 0).withColumn(
+        "_start", F.max(F.when(F.col("_starts"), F.col(L.SOURCE_LINE))).over(ordered.rowsBetween(Window.unboundedPreceding, 0))
+    )
+    record = Window.partitionBy(L.SOURCE_FILE, "_start")  # a sub-partitioning of the file: no new shuffle
+    sized = starts.select(
+        "*",
+        F.count("*").over(record).alias("_n"),
+        (F.sum("_odd").over(in_file) % 2 == 1).alias("_file_open"),
+        F.max("_start").over(in_file).alias("_last_start"),
+    )
+    # a quote still open at the end of the file, or spanning too many lines: each line on its own
+    broken = (F.col("_file_open") & (F.col("_start") == F.col("_last_start"))) | (F.col("_n") > max_lines)
+    alone = sized.where(broken).select(
+        L.SOURCE_FILE,
+        L.SOURCE_LINE,
+        F.col(L.SOURCE_LINE).alias(L.SOURCE_LINE_END),
+        L.RAW,
+        L.RAW_BYTES,
+        (F.col("_odd") == 1).alias(_OPEN),
+    )
+    newline = F.lit(bytearray(b"\n"))
+    parts = F.sort_array(F.collect_list(F.struct(L.SOURCE_LINE, L.RAW, L.RAW_BYTES)))
+    joined = (
+        sized.where(~broken)
+        .groupBy(L.SOURCE_FILE, "_start")
+        .agg(parts.alias("_parts"), F.max(L.SOURCE_LINE).alias(L.SOURCE_LINE_END))
+        .select(
+            L.SOURCE_FILE,
+            F.col("_start").alias(L.SOURCE_LINE),
+            L.SOURCE_LINE_END,
+            F.array_join(F.transform("_parts", lambda p: p[L.RAW]), "\n").alias(L.RAW),
+            F.when(
+                F.exists("_parts", lambda p: p[L.RAW_BYTES].isNotNull()),
+                F.aggregate(
+                    F.transform(
+                        "_parts",
+                        lambda p, i: F.concat(
+                            F.when(i > 0, newline).otherwise(F.lit(bytearray())),
+                            F.coalesce(p[L.RAW_BYTES], F.encode(p[L.RAW], "UTF-8")),
+                        ),
+                    ),
+                    F.lit(bytearray()),
+                    lambda acc, b: F.concat(acc, b),
+                ),
+            ).alias(L.RAW_BYTES),
+            F.lit(False).alias(_OPEN),
+        )
+    )
+    records = single.unionByName(alone).unionByName(joined)
+    return records.where((F.col(L.SOURCE_LINE_END) > F.col(L.SOURCE_LINE)) | ~F.col(L.RAW).rlike(r"^\s*$"))
 
 
 def _header_fields(line: str, sep: str, quote: str, escape: str) -> list[str]:
@@ -71,7 +168,8 @@ def read_csv(spark: SparkSession, source: SourceConfig, files: list[SourceFile])
     quote = str(option(source, "quote", default='"'))
     escape = str(option(source, "escape", default=quote))
     header = bool(option(source, "header", default=True))
-    encoding = str(option(source, "encoding", "charset", default="UTF-8"))
+    encoding = decoding(str(option(source, "encoding", "charset", default="UTF-8")), source.name)
+    max_lines = int(option(source, "max_record_lines", default=MAX_RECORD_LINES))
     parse_options = {
         **text_options(source, _HANDLED),
         "sep": sep,
@@ -81,7 +179,8 @@ def read_csv(spark: SparkSession, source: SourceConfig, files: list[SourceFile])
         "columnNameOfCorruptRecord": CORRUPT,
     }
 
-    numbered = numbered_lines(spark, files, encoding)
+    odd = lambda text: quote_count(text, quote, escape) % 2 == 1  # noqa: E731
+    numbered = numbered_lines(spark, files, encoding, keep_blank=True, flag=odd)
     lines = numbered.df
     # line 1 of each file: the header (or, without one, the first record, to count the fields)
     per_file: dict[str, list[str]] = {}
@@ -96,18 +195,15 @@ def read_csv(spark: SparkSession, source: SourceConfig, files: list[SourceFile])
             )
     if header:
         lines = lines.where(F.col(L.SOURCE_LINE) > 1)
+    spanning = sorted(uri for uri, n in numbered.flagged.items() if n)
+    records = join_records(lines, odd(F.col(L.RAW)), spanning, max_lines)
 
     groups: dict[tuple[str, ...], list[str]] = {}
     for uri, header_names in per_file.items():
         groups.setdefault(tuple(header_names), []).append(uri)
 
     raw = F.col(L.RAW)
-    if escape == quote:
-        quotes = F.length(raw) - F.length(F.replace(raw, F.lit(quote), F.lit("")))
-        unbalanced = quotes % 2 == 1
-    else:
-        unbalanced = F.lit(False)
-
+    unbalanced = F.col(_OPEN)
     parts: list[DataFrame] = []
     order: list[str] = []
     for names, uris in groups.items():
@@ -117,13 +213,21 @@ def read_csv(spark: SparkSession, source: SourceConfig, files: list[SourceFile])
             F.when(unbalanced, F.lit(f"malformed_csv: unbalanced quotes ({quote})"))
             .when(
                 parsed.getField(CORRUPT).isNotNull(),
-                F.lit(f"malformed_csv: the line does not split into the header's {len(names)} fields"),
+                F.when(
+                    F.col(L.SOURCE_LINE_END) > F.col(L.SOURCE_LINE),
+                    F.format_string(
+                        f"malformed_csv: the record on lines %d-%d does not split into the header's {len(names)} fields",
+                        F.col(L.SOURCE_LINE),
+                        F.col(L.SOURCE_LINE_END),
+                    ),
+                ).otherwise(F.lit(f"malformed_csv: the line does not split into the header's {len(names)} fields")),
             )
         )
-        part = lines.where(F.col(L.SOURCE_FILE).isin(uris)).select(
+        part = records.where(F.col(L.SOURCE_FILE).isin(uris)).select(
             *[parsed.getField(n).alias(n) for n in names],
             L.SOURCE_FILE,
             L.SOURCE_LINE,
+            L.SOURCE_LINE_END,
             L.RAW,
             L.RAW_BYTES,
             error.alias(L.PARSE_ERROR),
@@ -133,11 +237,15 @@ def read_csv(spark: SparkSession, source: SourceConfig, files: list[SourceFile])
 
     if not parts:  # only empty files: nothing to parse
         empty = spark.createDataFrame(
-            [], f"{L.SOURCE_FILE} string, {L.SOURCE_LINE} long, {L.RAW} string, {L.RAW_BYTES} binary, {L.PARSE_ERROR} string"
+            [],
+            f"{L.SOURCE_FILE} string, {L.SOURCE_LINE} long, {L.SOURCE_LINE_END} long, {L.RAW} string, "
+            f"{L.RAW_BYTES} binary, {L.PARSE_ERROR} string",
         )
         parts = [empty]
     df = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts)
-    df = df.select(*[identifier(n) for n in order], L.SOURCE_FILE, L.SOURCE_LINE, L.RAW, L.RAW_BYTES, L.PARSE_ERROR)
+    df = df.select(
+        *[identifier(n) for n in order], L.SOURCE_FILE, L.SOURCE_LINE, L.SOURCE_LINE_END, L.RAW, L.RAW_BYTES, L.PARSE_ERROR
+    )
     return SourceBatch(
         df=df,
         columns=order,

@@ -116,7 +116,9 @@ from .text import (
     display_case,
     fold,
     fold_map,
+    fold_table,
     fold_text,
+    has_control_characters,
     nullif_empty,
 )
 
@@ -140,9 +142,11 @@ __all__ = [
     "email_user",
     "fold",
     "fold_map",
+    "fold_table",
     "fold_text",
     "format_phone",
     "gender_unknown",
+    "has_control_characters",
     "load_table",
     "marital_status_unknown",
     "nickname_lookup",

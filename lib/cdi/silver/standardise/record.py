@@ -22,7 +22,7 @@ from .names import (
     with_given_name_canonical,
 )
 from .places import address_match_key, compact_postcode, postcode_match_key, standardise_postcode, with_country_code
-from .text import clean_text, display_case, fold, nullif_empty
+from .text import clean_text, display_case, fold, has_control_characters, nullif_empty
 
 STAGED_ATTRIBUTES = (
     "honorific", "first_name", "middle_name", "last_name", "full_name", "gender", "email", "phone",
@@ -46,7 +46,7 @@ with each source's own formats (their raw text kept for the quality flags), per-
 QUALITY_FLAGS = (
     "name_missing", "dob_unparseable", "dob_out_of_range", "gender_unknown", "email_invalid",
     "phone_invalid", "postcode_invalid", "country_unknown", "marital_status_unknown",
-    "income_unparseable", "currency_unknown", "updated_at_unparseable",
+    "income_unparseable", "currency_unknown", "updated_at_unparseable", "control_characters",
 )  # fmt: skip
 
 
@@ -67,6 +67,8 @@ def standardise_records(staged: DataFrame) -> DataFrame:
     df = staged.select(*typed).select(
         *[name for name, _ in STAGED_COLUMNS if name not in STAGED_ATTRIBUTES and not name.startswith("_raw_")],
         *[clean_text(F.col(name)).alias(name) for name in STAGED_ATTRIBUTES],
+        # NUL and other control characters are removed by clean_text; the record is flagged
+        has_control_characters(F.concat_ws("", *[F.col(n) for n in STAGED_ATTRIBUTES])).alias("_f_control"),
         clean_text(F.col("_raw_date_of_birth")).alias("_raw_date_of_birth"),
         clean_text(F.col("_raw_updated_at")).alias("_raw_updated_at"),
     )
@@ -143,6 +145,7 @@ def standardise_records(staged: DataFrame) -> DataFrame:
         "income_unparseable": col("income").isNotNull() & col("_income").isNull(),
         "currency_unknown": col("income_currency").isNotNull() & col("_currency").isNull(),
         "updated_at_unparseable": col("_raw_updated_at").isNotNull() & col("updated_at").isNull(),
+        "control_characters": col("_f_control"),
     }
     quality = F.array_compact(F.array(*[F.when(F.coalesce(flags[name], F.lit(False)), F.lit(name)) for name in QUALITY_FLAGS]))
     display = {
