@@ -150,14 +150,16 @@ def test_broken_records_are_quarantined_each_with_its_reason(spark, tmp_path):
     results = {r.source: r for r in run_ingest(spark, cfg, lake, "r1")}
     dup = "duplicate_id: id '7' appears in 2 rows of this batch with different content; fix the source, or set duplicate_ids: latest to keep the latest"
     assert quarantined(lake, "crm") == [
-        ("a.csv", 3, 4, "malformed_csv: the record on lines 3-4 does not split into the header's 3 fields", '2,"Bob\nSmith",Rome,extra'),
+        # a joined record that does not parse is read line by line: only the lines with the stray quotes go
+        ("a.csv", 3, 3, 'malformed_csv: unbalanced quotes (")', '2,"Bob'),
+        ("a.csv", 4, 4, 'malformed_csv: unbalanced quotes (")', 'Smith",Rome,extra'),
         ("a.csv", 5, 5, "malformed_csv: the line does not split into the header's 3 fields", "3,Cy"),
         ("a.csv", 6, 6, dup, "7,Eve,Paris"),
         ("a.csv", 7, 7, dup, "7,Eva,Paris"),
         ("a.csv", 10, 10, 'malformed_csv: unbalanced quotes (")', '9,"Zed,Lyon'),
     ]
     assert bronze_rows(lake, "crm", "id", "_source_line") == [("1", 2), ("10", 11), ("8", 8), ("8", 9)]
-    assert results["crm"].identity_holds and results["crm"].rows_read == 9  # lines 3-4 are one record
+    assert results["crm"].identity_holds and results["crm"].rows_read == 10  # lines 3 and 4 read one by one
     assert [r[3].split(":")[0] for r in quarantined(lake, "web")] == ["invalid_json"]
 
 

@@ -193,9 +193,11 @@ class SourceConfig(_Strict):
     type_formats: dict[str, list[str]] = Field(default_factory=dict)
     max_field_length: int | None = None
     max_quarantine_share: float | None = Field(None, ge=0, le=1)
-    # rows of one batch with the same id but different content: all quarantined, or the latest kept
-    # (greatest updated_at, then the last file and line) and the others quarantined
-    duplicate_ids: Literal["quarantine", "latest"] = "quarantine"
+    # rows of one batch with the same id but different content: all quarantined (quarantine), the
+    # latest kept (greatest updated_at, then the last file and line) and the others quarantined
+    # (latest), or all kept as versions of the record, silver reading the latest (versions: for
+    # feeds where each row carries its record's details as of that row, e.g. one line per ticket)
+    duplicate_ids: Literal["quarantine", "latest", "versions"] = "quarantine"
     default_country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
     trust_rank: int = Field(100, ge=0)
     mapping: dict[str, MappingValue] = Field(default_factory=dict)

@@ -177,7 +177,10 @@ def duplicate_id_reason(source: SourceConfig) -> Column:
     ``duplicate_ids: quarantine`` (the default) rejects every such row: which one is right is not
     for bronze to guess. ``latest`` keeps the one with the greatest ``updated_at`` (then the last
     file and line) and rejects the others. One window over the id (a shuffle of the batch).
+    ``versions`` keeps them all: each row is a version of its record, and silver reads the latest.
     """
+    if source.duplicate_ids == "versions":
+        return F.lit(None).cast("string")
     good = F.col(REASON).isNull()
     by_id = Window.partitionBy(L.RECORD_ID)
     hash_of_good = F.when(good, F.col(L.ROW_HASH))

@@ -18,7 +18,9 @@ A record is ``malformed_csv`` when it does not split into the header's number of
 PERMISSIVE mode fills the corrupt record column), or when its quote is never closed: a quote
 still open at the end of the file, or after ``max_record_lines`` lines (default 1000), is
 reported on the line that opened it and the lines after it are read as records of their own,
-so one stray quote never swallows the rest of a file.
+so one stray quote never swallows the rest of a file. A joined record that does not split into
+the header's fields is read again line by line (:func:`split_unparsed`): two stray quotes pair
+up like a quoted line break, and only the lines holding them are rejected.
 
 Options: ``delimiter`` (or ``sep``), ``quote``, ``escape``, ``header`` (default true; without a
 header the columns are ``_c0``, ``_c1``, ...), ``encoding`` (see :mod:`.lines`),
@@ -48,6 +50,8 @@ from .lines import decoding, numbered_lines
 CORRUPT = "_cdi_corrupt"
 _HANDLED = ("delimiter", "sep", "quote", "escape", "header", "encoding", "charset", "max_record_lines")
 _OPEN = "_cdi_open"  # the record's quote is never closed
+_PARTS = "_cdi_parts"  # a joined record's lines, to read them one by one when the record does not parse
+_PARTS_TYPE = f"array<struct<{L.SOURCE_LINE}: bigint, {L.RAW}: string, {L.RAW_BYTES}: binary>>"
 MAX_RECORD_LINES = 1000
 
 
@@ -64,7 +68,8 @@ def quote_count(text: Column, quote: str, escape: str) -> Column:
 
 def join_records(lines: DataFrame, odd: Column, files: list[str], max_lines: int) -> DataFrame:
     """Physical lines -> records: ``_source_line`` (first), ``_source_line_end``, ``_raw`` (lines joined
-    with ``\\n``), ``_raw_bytes`` and ``_cdi_open`` (a quote opened here is never closed).
+    with ``\\n``), ``_raw_bytes``, ``_cdi_open`` (a quote opened here is never closed) and, for a
+    record of several lines, ``_cdi_parts`` (its lines, see :func:`split_unparsed`).
 
     ``odd`` is true for a line with an odd number of quotes. Only lines of ``files`` are joined
     (one window per file over its line numbers); lines of the others are records of their own.
@@ -77,6 +82,7 @@ def join_records(lines: DataFrame, odd: Column, files: list[str], max_lines: int
         L.RAW,
         L.RAW_BYTES,
         F.lit(False).alias(_OPEN),
+        F.lit(None).cast(_PARTS_TYPE).alias(_PARTS),
     )
     if not files:
         return single.where(~F.col(L.RAW).rlike(r"^\s*$"))
@@ -103,6 +109,7 @@ def join_records(lines: DataFrame, odd: Column, files: list[str], max_lines: int
         L.RAW,
         L.RAW_BYTES,
         (F.col("_odd") == 1).alias(_OPEN),
+        F.lit(None).cast(_PARTS_TYPE).alias(_PARTS),
     )
     newline = F.lit(bytearray(b"\n"))
     parts = F.sort_array(F.collect_list(F.struct(L.SOURCE_LINE, L.RAW, L.RAW_BYTES)))
@@ -130,10 +137,39 @@ def join_records(lines: DataFrame, odd: Column, files: list[str], max_lines: int
                 ),
             ).alias(L.RAW_BYTES),
             F.lit(False).alias(_OPEN),
+            F.col("_parts").alias(_PARTS),
         )
     )
     records = single.unionByName(alone).unionByName(joined)
     return records.where((F.col(L.SOURCE_LINE_END) > F.col(L.SOURCE_LINE)) | ~F.col(L.RAW).rlike(r"^\s*$"))
+
+
+def split_unparsed(records: DataFrame, parsed: Column, odd) -> DataFrame:
+    """Records of several lines whose joined text does not parse go back to their lines, each a
+    record of its own (a line with an odd number of quotes then says ``unbalanced quotes``).
+
+    Two stray quotes in unquoted fields (``"1985-07-07,M,...``) pair up like a quoted line break
+    and would swallow every good line between them; read one by one, only the broken lines are
+    quarantined.
+    """
+    several = F.col(L.SOURCE_LINE_END) > F.col(L.SOURCE_LINE)
+    failed = several & parsed.getField(CORRUPT).isNotNull()
+    kept = records.where(~failed)
+    lines = (
+        records.where(failed)
+        .select(L.SOURCE_FILE, F.explode(_PARTS).alias("_line"))
+        .select(
+            L.SOURCE_FILE,
+            F.col("_line").getField(L.SOURCE_LINE).alias(L.SOURCE_LINE),
+            F.col("_line").getField(L.SOURCE_LINE).alias(L.SOURCE_LINE_END),
+            F.col("_line").getField(L.RAW).alias(L.RAW),
+            F.col("_line").getField(L.RAW_BYTES).alias(L.RAW_BYTES),
+            odd(F.col("_line").getField(L.RAW)).alias(_OPEN),
+            F.lit(None).cast(_PARTS_TYPE).alias(_PARTS),
+        )
+        .where(~F.col(L.RAW).rlike(r"^\s*$"))
+    )
+    return kept.unionByName(lines)
 
 
 def _header_fields(line: str, sep: str, quote: str, escape: str) -> list[str]:
@@ -209,21 +245,15 @@ def read_csv(spark: SparkSession, source: SourceConfig, files: list[SourceFile])
     for names, uris in groups.items():
         ddl = ", ".join(f"{identifier(n)} STRING" for n in names) + f", {CORRUPT} STRING"
         parsed = F.from_csv(raw, ddl, parse_options)
+        in_files = split_unparsed(records.where(F.col(L.SOURCE_FILE).isin(uris)), parsed, odd)
         error = (
             F.when(unbalanced, F.lit(f"malformed_csv: unbalanced quotes ({quote})"))
             .when(
                 parsed.getField(CORRUPT).isNotNull(),
-                F.when(
-                    F.col(L.SOURCE_LINE_END) > F.col(L.SOURCE_LINE),
-                    F.format_string(
-                        f"malformed_csv: the record on lines %d-%d does not split into the header's {len(names)} fields",
-                        F.col(L.SOURCE_LINE),
-                        F.col(L.SOURCE_LINE_END),
-                    ),
-                ).otherwise(F.lit(f"malformed_csv: the line does not split into the header's {len(names)} fields")),
+                F.lit(f"malformed_csv: the line does not split into the header's {len(names)} fields"),
             )
         )
-        part = records.where(F.col(L.SOURCE_FILE).isin(uris)).select(
+        part = in_files.select(
             *[parsed.getField(n).alias(n) for n in names],
             L.SOURCE_FILE,
             L.SOURCE_LINE,
