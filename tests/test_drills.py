@@ -4,8 +4,8 @@ one lake at once. After each, the lake must be exactly as after one clean run: n
 nothing doubled (bronze rows, id events, change rows, golden versions, outbox publications),
 nothing left behind (temporary outbox files, half-saved models).
 
-The clean run is the concurrent drill's winner; the drills' runs read the same generated demo
-sources (a small universe, so each drill takes about a minute).
+The clean run is the concurrent drill's winner; the killed runs read the same generated demo
+sources (a small universe) into one lake, each healing the one before it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from pyspark.sql import functions as F
 
 from cdi.config import load_config
 from cdi.lake import Lake
@@ -43,7 +42,7 @@ import cdi.lake as lake_module
 from cdi.config import load_config
 from cdi.pipeline import run
 
-conf, target, nth = sys.argv[1], sys.argv[2], int(sys.argv[3])
+conf, target, nth, run_id = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 seen = {"n": 0}
 
 def hit():
@@ -66,7 +65,7 @@ else:
             hit()
         return out
     lake_module.Lake._committed = killed_after_commit
-run(load_config(conf), run_id="dead-run")
+run(load_config(conf), run_id=run_id)
 """
 
 
@@ -184,24 +183,25 @@ def test_of_two_runs_started_together_one_fails_at_once_naming_the_other(clean_r
 
 # (table, n-th commit to it): each stage's boundaries where a kill used to lose or double work
 BOUNDARIES = [
-    pytest.param("bronze/webshop", 1, id="ingest-after-a-bronze-commit-before-its-ledger-entry"),
-    pytest.param("silver/id_history", 1, id="link-after-id-events-before-the-entity-map"),
-    pytest.param("gold/changes", 1, id="gold-after-the-change-feed-before-golden-history"),
-    pytest.param("gold/customer_360", 1, id="gold-after-customer-360-before-publishing"),
-    pytest.param("outbox", 1, id="publish-after-the-outbox-file-before-the-run-is-marked-done"),
+    ("bronze/webshop", 1),  # ingest: after a bronze commit, before its ledger entry
+    ("silver/id_history", 1),  # link: after the id events, before the entity map they describe
+    ("gold/changes", 1),  # gold: after the change feed, before the golden history
+    ("gold/customer_360", 1),  # gold: after the customer 360, before publishing
+    ("outbox", 1),  # publish: after the run's outbox file, before the run is marked done
 ]
 
 
-@pytest.mark.parametrize(("target", "nth"), BOUNDARIES)
-def test_a_run_killed_at_a_commit_boundary_is_healed_by_the_next_run(
-    target, nth, clean_run, demo_out, tmp_path, spark, monkeypatch
-):
+def test_a_run_killed_at_each_commit_boundary_is_healed_by_the_next_run(clean_run, demo_out, tmp_path, spark, monkeypatch):
+    """One lake, one killed run per boundary: each run first heals the one killed before it (a
+    run per boundary from a fresh lake would cost a whole pipeline each); the last rerun must
+    leave exactly what a clean run leaves."""
     conf = _conf(tmp_path, "drill", demo_out)
-    killed = subprocess.run(
-        [sys.executable, "-c", _KILLED_RUN, str(conf), target, str(nth)],
-        env=_env(demo_out), capture_output=True, text=True, timeout=900, start_new_session=True,
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    for i, (target, nth) in enumerate(BOUNDARIES):
+        killed = subprocess.run(
+            [sys.executable, "-c", _KILLED_RUN, str(conf), target, str(nth), f"dead-{i}"],
+            env=_env(demo_out), capture_output=True, text=True, timeout=900, start_new_session=True,
+        )
+        assert killed.returncode == -signal.SIGKILL, (target, killed.stderr[-3000:])
 
     monkeypatch.setenv("CDI_DEMO_DATA", str(demo_out))
     cfg = load_config(conf)
@@ -209,6 +209,48 @@ def test_a_run_killed_at_a_commit_boundary_is_healed_by_the_next_run(
     lake = Lake(spark, cfg.lake_root)
 
     assert figures(lake, cfg) == clean_run["figures"]
-    outcome = lake.read("_cdi/runs").where(F.col("run_id") == "dead-run").select("outcome").collect()
-    assert [r["outcome"] for r in outcome] == (["completed"] if target == "outbox" else ["died_rolled_back"])
-    assert lake.read("_cdi/runs").where(F.col("run_id") == rerun.run_id).first()["outcome"] == "committed"
+    outcomes = {r["run_id"]: r["outcome"] for r in lake.read("_cdi/runs").select("run_id", "outcome").collect()}
+    expected = {f"dead-{i}": "died_rolled_back" for i in range(len(BOUNDARIES) - 1)}
+    assert outcomes == {**expected, f"dead-{len(BOUNDARIES) - 1}": "completed", rerun.run_id: "committed"}
+
+
+@pytest.fixture()
+def small_disk(tmp_path):
+    """A 48 MB tmpfs for a lake; skipped (with the reason) where this process cannot mount one."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or 'mount failed'}): the disk-full drill needs one")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_fails_the_run_naming_path_and_cause_and_the_rerun_loses_and_doubles_nothing(small_disk, tmp_path, spark):
+    from cdi.config import CdiConfig, SourceConfig
+    from cdi.errors import IngestError
+
+    data = tmp_path / "crm"
+    data.mkdir()
+    rows = [f"{i},Name {i},City {i % 97}" for i in range(20_000)]
+    (data / "contacts.csv").write_text("id,name,city\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    source = SourceConfig(name="crm", kind="customers", format="csv", path=str(data / "*.csv"), id_columns=["id"])
+    cfg = CdiConfig(lake_root=str(small_disk / "lake"), sources=[source])
+    filler = small_disk / "filler"
+    with open(filler, "wb") as fh:  # leave about 200 KB: the lake's first files fit, the batch does not
+        free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+        fh.write(b"\0" * max(0, free - 200_000))
+
+    with pytest.raises(IngestError) as err:
+        run(cfg, stages=("ingest",), spark=spark)
+    last = str(err.value).strip().splitlines()[-1]
+    assert "source 'crm'" in last and str(small_disk) in last and "No space left on device" in last, last
+
+    filler.unlink()
+    run(cfg, stages=("ingest",), spark=spark)
+    lake = Lake(spark, cfg.lake_root)
+    bronze = lake.read("bronze/crm")
+    assert bronze.count() == len(rows) and bronze.select("_source_record_id").distinct().count() == len(rows)
+    assert not lake.exists("bronze/_quarantine") or lake.read("bronze/_quarantine").count() == 0
