@@ -160,6 +160,7 @@ def test_a_fact_whose_latest_version_is_a_tombstone_is_not_live(spark):
 
 def test_a_customer_whose_only_record_leaves_a_snapshot_source_is_retired_in_gold(spark, tmp_path):
     from cdi.gold.stage import run_gold
+    from cdi.gold.survivorship import trust_ranks
     from cdi.schema import ENTITY_MAP_SCHEMA
     from cdi.silver.ids import assign_customer_ids
     from cdi.silver.linkage.stage import write_entity_map
@@ -176,7 +177,7 @@ def test_a_customer_whose_only_record_leaves_a_snapshot_source_is_retired_in_gol
         previous = lake.read_or_empty("silver/entity_map", ENTITY_MAP_SCHEMA)
         assignment = assign_customer_ids(clusters, previous, run_id, at)
         write_entity_map(lake, assignment.entity_map)
-        run_gold(spark, cfg, lake, run_id, run_at=at)
+        run_gold(lake, cfg.survivorship, trust_ranks(cfg), run_id, run_at=at)
 
     deliver(tmp_path / "in", "day1.csv", ["1", "2", "3"])
     run("r1", datetime(2025, 1, 1, tzinfo=UTC))

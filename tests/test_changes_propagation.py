@@ -103,7 +103,7 @@ def test_outbox_message_carries_the_full_golden_record_with_provenance(story):
 
 def test_publishing_again_neither_rewrites_nor_adds_outbox_files(story):
     before = {p.name: p.read_bytes() for p in story["outbox"].iterdir()}
-    again = publish(story["lake"].spark, story["cfg"], story["lake"])
+    again = publish(story["lake"], story["cfg"].propagation)
     assert again["outbox"] == {"runs": [], "rows": 0, "skipped": []}
     assert {p.name: p.read_bytes() for p in story["outbox"].iterdir()} == before
 
@@ -161,4 +161,4 @@ def test_postgres_upserts_each_run_once_and_republishing_changes_nothing(story, 
 
 def test_empty_dsn_switches_postgres_off(story):
     cfg = make_config(story["lake"].root, propagation={"postgres": {"dsn": ""}})
-    assert publish(story["lake"].spark, cfg, story["lake"]) == {"outbox": None, "postgres": None}
+    assert publish(story["lake"], cfg.propagation) == {"outbox": None, "postgres": None}
