@@ -141,6 +141,20 @@ def bronze_config(lake_root, sources: list[dict], **ingest) -> CdiConfig:
     return CdiConfig(lake_root=str(lake_root), sources=sources, ingest=ingest or {})
 
 
+def crm_source(path, **extra) -> dict:
+    """A small CSV customer source ``crm`` (id, name, email, modified) at ``path``."""
+    return {
+        "name": "crm",
+        "kind": "customers",
+        "format": "csv",
+        "path": str(path),
+        "id_columns": ["id"],
+        "updated_at": {"column": "modified", "formats": ["yyyy-MM-dd HH:mm:ss"]},
+        "mapping": {"first_name": "name", "email": "email"},
+        **extra,
+    }
+
+
 def bronze_rows(lake, source: str, *columns: str) -> list[tuple]:
     """A small bronze table's rows (selected columns) sorted, for exact comparisons."""
     return sorted(tuple(r) for r in lake.read(f"bronze/{source}").select(*columns).collect())

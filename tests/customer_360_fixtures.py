@@ -336,7 +336,7 @@ def shared_lake(spark, tmp_path_factory):
         level = logger.level
         logger.setLevel(logging.INFO)
         try:
-            figures = run_customer_360(spark, cfg, lake, RUN_ID)
+            figures = run_customer_360(lake, cfg.customer_360, cfg.fact_sources, cfg.segments, RUN_ID)
         finally:
             logger.removeHandler(handler)
             logger.setLevel(level)

@@ -302,6 +302,7 @@ def write_bronze_facts(lake) -> None:
 def run_story(spark, lake_root, propagation: dict | None = None) -> tuple[CdiConfig, dict[str, dict]]:
     """Run the gold stage once per run of the story above; results per run id."""
     from cdi.gold.stage import run_gold
+    from cdi.gold.survivorship import trust_ranks
     from cdi.lake import Lake
     from cdi.silver.facts import write_facts
 
@@ -313,7 +314,7 @@ def run_story(spark, lake_root, propagation: dict | None = None) -> tuple[CdiCon
         lake = Lake(spark, str(lake_root), job="test", run_id=run)
         rows, mapping, events = _story_inputs(run)
         write_silver(lake, rows, mapping, events, run_id=run)
-        results[run] = run_gold(spark, cfg, lake, run, run_at=at)
+        results[run] = run_gold(lake, cfg.survivorship, trust_ranks(cfg), run, run_at=at, publish_to=cfg.propagation)
     return cfg, results
 
 

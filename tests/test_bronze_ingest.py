@@ -15,6 +15,7 @@ import pytest
 from bronze_fixtures import (
     bronze_config,
     bronze_rows,
+    crm_source,
     quarantine_reasons,
     write_jsonl,
     write_lines,
@@ -31,20 +32,7 @@ from cdi.lake import Lake
 from cdi.progress import RunSummary
 from pyspark.sql import functions as F
 
-LINEAGE = ["_source", "_source_record_id", "_batch_id", "_ingested_at", "_source_file", "_source_line", "_row_hash"]
-
-
-def crm_source(path, **extra) -> dict:
-    return {
-        "name": "crm",
-        "kind": "customers",
-        "format": "csv",
-        "path": str(path),
-        "id_columns": ["id"],
-        "updated_at": {"column": "modified", "formats": ["yyyy-MM-dd HH:mm:ss"]},
-        "mapping": {"first_name": "name", "email": "email"},
-        **extra,
-    }
+LINEAGE = ["_source", "_source_record_id", "_batch_id", "_ingested_at", "_source_file", "_source_line", "_row_hash", "_deleted"]
 
 
 def bump_mtime(path) -> None:

@@ -103,7 +103,7 @@ def test_outbox_message_carries_the_full_golden_record_with_provenance(story):
 
 def test_publishing_again_neither_rewrites_nor_adds_outbox_files(story):
     before = {p.name: p.read_bytes() for p in story["outbox"].iterdir()}
-    again = publish(story["lake"].spark, story["cfg"], story["lake"])
+    again = publish(story["lake"], story["cfg"].propagation)
     assert again["outbox"] == {"runs": [], "rows": 0, "skipped": []}
     assert {p.name: p.read_bytes() for p in story["outbox"].iterdir()} == before
 
@@ -136,7 +136,7 @@ def test_postgres_upserts_each_run_once_and_republishing_changes_nothing(story, 
     cfg = load_config(conf)
     assert cfg.propagation.postgres.dsn == postgres_dsn
 
-    first = publish(spark, cfg, lake)
+    first = publish(lake, cfg.propagation)
     assert first["postgres"]["runs"] == ["r1", "r2"] and first["postgres"]["rows"] == 11
     table = "SELECT customer_id, email, is_current, cdi_change_type, cdi_run_id, source_record_keys, provenance->'email'->>'record_key', cdi_published_at FROM golden_customers ORDER BY customer_id"
     snapshot = pg_rows(postgres_dsn, table)
@@ -150,7 +150,7 @@ def test_postgres_upserts_each_run_once_and_republishing_changes_nothing(story, 
     ]
     assert snapshot[2][6] == "crm:2"
 
-    second = publish(spark, cfg, lake)
+    second = publish(lake, cfg.propagation)
     assert second["postgres"]["runs"] == [] and second["postgres"]["rows"] == 0
     with psycopg.connect(postgres_dsn, autocommit=True) as conn:
         assert publish_postgres(conn, publication_frame(lake, "r2"), "public.golden_customers", "r2") is None
@@ -161,4 +161,4 @@ def test_postgres_upserts_each_run_once_and_republishing_changes_nothing(story, 
 
 def test_empty_dsn_switches_postgres_off(story):
     cfg = make_config(story["lake"].root, propagation={"postgres": {"dsn": ""}})
-    assert publish(story["lake"].spark, cfg, story["lake"]) == {"outbox": None, "postgres": None}
+    assert publish(story["lake"], cfg.propagation) == {"outbox": None, "postgres": None}

@@ -125,7 +125,7 @@ def test_unsorted_band_bounds_are_rejected(spark, built):
     cfg = built["cfg"]
     bad = cfg.model_copy(update={"customer_360": cfg.customer_360.model_copy(update={"age_bands": [30, 20]})})
     with pytest.raises(ValueError, match="customer_360.age_bands"):
-        build_customer_360(spark, bad, built["lake"])
+        build_customer_360(built["lake"], bad.customer_360)
 
 
 def test_analytics_config_file_loads_with_the_customer_360_and_segments_keys(tmp_path):

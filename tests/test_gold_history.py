@@ -100,7 +100,7 @@ def test_gold_stage_without_silver_says_which_table_and_what_to_run(spark, tmp_p
     from gold_fixtures import make_config
 
     with pytest.raises(MissingTableError, match=r"silver/records does not exist .* run the link stage"):
-        run_gold(spark, make_config(tmp_path), Lake(spark, str(tmp_path)), "r0")
+        run_gold(Lake(spark, str(tmp_path)), make_config(tmp_path).survivorship, {}, "r0")
 
 
 def test_golden_change_feed_shows_the_closed_version_and_the_new_one(story):

@@ -109,7 +109,7 @@ def test_a_bad_rule_stops_the_run_before_anything_is_written(spark, built):
     bad = cfg.model_copy(update={"segments": [SegmentConfig(name="typo", where="ordrs > 0")]})
     before = {t: lake.version(t) for t in ("gold/customer_360", "gold/segments", "gold/unmatched_facts")}
     with pytest.raises(SegmentRuleError, match="segment 'typo'"):
-        run_customer_360(spark, bad, lake, "r-bad-rule")
+        run_customer_360(lake, bad.customer_360, bad.fact_sources, bad.segments, "r-bad-rule")
     assert {t: lake.version(t) for t in before} == before
 
 

@@ -198,6 +198,12 @@ class SourceConfig(_Strict):
     # (latest), or all kept as versions of the record, silver reading the latest (versions: for
     # feeds where each row carries its record's details as of that row, e.g. one line per ticket)
     duplicate_ids: Literal["quarantine", "latest", "versions"] = "quarantine"
+    # append: every batch adds to what the source delivered before (records are never deleted);
+    # snapshot: each run's batch (all the source's new files, or the whole table) is the full
+    # current set of records, so a record missing from it is deleted (a tombstone in bronze)
+    load: Literal["append", "snapshot"] = "append"
+    # snapshot sources: a batch that would delete more than this share of the live records fails
+    max_delete_share: float | None = Field(None, ge=0, le=1)
     default_country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
     trust_rank: int = Field(100, ge=0)
     mapping: dict[str, MappingValue] = Field(default_factory=dict)
@@ -218,6 +224,8 @@ class SourceConfig(_Strict):
             )
         if self.kind != CUSTOMER_KIND and self.customer_ref is None:
             raise ValueError(f"a '{self.kind}' source needs 'customer_ref' (column and customer source)")
+        if self.load == "snapshot" and self.jdbc is not None and self.jdbc.watermark_column:
+            raise ValueError("load 'snapshot' needs the whole table on every read: drop jdbc.watermark_column or use load 'append'")
         return self
 
     def column_spec(self, target: str) -> ColumnSpec | None:
@@ -234,6 +242,7 @@ class SourceConfig(_Strict):
 
 class IngestConfig(_Strict):
     max_quarantine_share: float = Field(0.05, ge=0, le=1)
+    max_delete_share: float = Field(0.5, ge=0, le=1)
     max_field_length: int = Field(2000, ge=1)
 
 

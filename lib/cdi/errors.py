@@ -10,7 +10,8 @@
     │   │   ├── SourceReadError        one source, as configured, cannot be ingested
     │   │   │   ├── SourceSchemaError
     │   │   │   ├── SourceIOError          a file cannot be read (permission, vanished, I/O)
-    │   │   │   └── QuarantineLimitError
+    │   │   │   ├── QuarantineLimitError
+    │   │   │   └── SnapshotDeleteLimitError
     │   │   └── CountIdentityError
     │   ├── SourceMappingError     a mapping names a column bronze lacks
     │   │   └── FactMappingError
@@ -88,6 +89,10 @@ class SourceIOError(SourceReadError):
 
 class QuarantineLimitError(SourceReadError):
     """A batch quarantined a larger share of its rows than the configured limit."""
+
+
+class SnapshotDeleteLimitError(SourceReadError):
+    """A snapshot batch lacks more of the source's live records than ``max_delete_share``."""
 
 
 class CountIdentityError(IngestError):

@@ -20,6 +20,7 @@ from cdi.errors import ConfigError, InstallError, LeaseLostError, one_line
 from cdi.gold.customer_360 import Customer360Result, run_customer_360
 from cdi.gold.propagation import remove_partial_outbox_files
 from cdi.gold.stage import GoldResult, publish_step, run_gold
+from cdi.gold.survivorship import trust_ranks
 from cdi.lake import Lake
 from cdi.lake.lease import LAKE_COMMITTED, RUNNING, Lease
 from cdi.lake.maintenance import MaintenanceReport
@@ -155,7 +156,7 @@ def run(
                     committed.update({f"{stage}/{t}": v for t, v in lake.committed.items() if before.get(t) != v})
             if "gold" in stages:
                 lease.mark(LAKE_COMMITTED)
-                result.published = publish_step(spark, cfg, lake.with_context(job="gold"), summary)
+                result.published = publish_step(lake.with_context(job="gold"), cfg.propagation, summary)
         except LeaseLostError:
             raise  # the lake is another run's now: it rolls this run back
         except BaseException as exc:
@@ -207,8 +208,10 @@ def _run_stage(stage: str, cfg: CdiConfig, lake: Lake, result: PipelineResult, r
             step.rows = write_facts(lake, cfg.fact_sources, cfg.customer_360)
         result.link = run_link(lake, cfg.linkage, run_id, summary=summary, force_retrain=retrain)
     elif stage == "gold":
-        result.gold = run_gold(lake.spark, cfg, lake, run_id, summary=summary, publish_changes=False)
-        result.customer_360 = run_customer_360(lake.spark, cfg, lake, run_id, summary=summary)
+        result.gold = run_gold(lake, cfg.survivorship, trust_ranks(cfg), run_id, summary=summary)
+        result.customer_360 = run_customer_360(
+            lake, cfg.customer_360, cfg.fact_sources, cfg.segments, run_id, summary=summary
+        )
 
 
 def _roll_back_failed(journal: RunJournal, run_id: str, command: str, stages: list[str], exc: BaseException) -> bool:

@@ -65,9 +65,11 @@ SOURCE_FILE = "_source_file"
 SOURCE_LINE = "_source_line"
 SOURCE_LINE_END = "_source_line_end"  # quarantine: last line of a record spanning lines
 ROW_HASH = "_row_hash"
+DELETED = "_deleted"  # true on a tombstone: the record left a snapshot source (null in older tables: false)
 
-LINEAGE_COLUMNS = (SOURCE, RECORD_ID, BATCH_ID, INGESTED_AT, SOURCE_FILE, SOURCE_LINE, ROW_HASH)
-"""Columns every bronze row carries (see :mod:`cdi.bronze.lineage`)."""
+LINEAGE_COLUMNS = (SOURCE, RECORD_ID, BATCH_ID, INGESTED_AT, SOURCE_FILE, SOURCE_LINE, ROW_HASH, DELETED)
+"""Columns every bronze row carries (see :mod:`cdi.bronze.lineage`); tables written before
+``_deleted`` existed lack it until their next append adds it."""
 
 REQUIRED_LINEAGE = (SOURCE, RECORD_ID, BATCH_ID, INGESTED_AT, SOURCE_FILE, ROW_HASH)
 """The lineage columns silver reads; ``_source_line`` is null for some formats and not needed."""

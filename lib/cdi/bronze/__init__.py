@@ -10,6 +10,7 @@ from cdi.errors import (
     CountIdentityError,
     IngestError,
     QuarantineLimitError,
+    SnapshotDeleteLimitError,
     SourceReadError,
     SourceSchemaError,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "IngestLedger",
     "IngestResult",
     "QuarantineLimitError",
+    "SnapshotDeleteLimitError",
     "SourceReadError",
     "SourceSchemaError",
     "format_results",

@@ -6,10 +6,13 @@ For each source, in configuration order:
 2. the reader returns the rows not yet ingested (new files, a new table version, the rows past
    the JDBC watermark); nothing new -> ``up_to_date``;
 3. every row is checked (:mod:`cdi.bronze.validation`) and gets its lineage
-   (:mod:`cdi.bronze.lineage`); snapshot sources (JDBC, Delta) skip rows already in bronze;
+   (:mod:`cdi.bronze.lineage`); a good row equal to its record's current bronze version is
+   ``unchanged`` and not written again (:mod:`cdi.bronze.snapshots`); JDBC and Delta sources
+   also skip rows already rejected into quarantine;
 4. one cached pass counts rows per file, outcome and reason; the drift check and the quarantine
-   limit run on those counts, before anything is written;
-5. good rows are appended to ``bronze/<source>`` (new columns added), rejected rows to
+   limit run on those counts, before anything is written; a ``load: snapshot`` source's live
+   records the batch lacks are deletions, checked against ``max_delete_share``;
+5. good rows and the deletions' tombstones are appended to ``bronze/<source>`` (new columns added), rejected rows to
    ``bronze/_quarantine``; both are counted back per batch and must satisfy
    ``read = bronze + quarantined + unchanged``;
 6. the ledger row(s) are written: the batch's commit point.
@@ -40,7 +43,7 @@ from typing import Any
 from py4j.protocol import Py4JJavaError
 from pyspark import StorageLevel
 from pyspark.errors import PySparkException
-from pyspark.sql import SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdi import schema
@@ -50,6 +53,7 @@ from cdi.errors import (
     CountIdentityError,
     IngestError,
     QuarantineLimitError,
+    SnapshotDeleteLimitError,
     SourceIOError,
     SourceReadError,
     SourceSchemaError,
@@ -63,6 +67,7 @@ from cdi.progress import RunSummary
 from cdi.sql import identifier
 
 from . import lineage as L
+from . import snapshots as S
 from .drift import check_required_columns, new_columns
 from .files import list_files, local_path
 from .ledger import LEDGER_TABLE, QUARANTINE_TABLE, IngestLedger
@@ -73,7 +78,7 @@ from .validation import REASON, classify, duplicate_id_reason, reason_code
 log = logging.getLogger(__name__)
 
 OUTCOME = "_outcome"
-BRONZE, QUARANTINE, UNCHANGED = "bronze", "quarantine", "unchanged"
+BRONZE, QUARANTINE, UNCHANGED, DELETED = "bronze", "quarantine", "unchanged", "deleted"
 _SEEN = "_cdi_seen_hash"
 
 
@@ -81,8 +86,10 @@ _SEEN = "_cdi_seen_hash"
 class IngestResult:
     """What one source's batch did; ``rows_read == rows_bronze + rows_quarantined + rows_unchanged``.
 
-    ``rows_unchanged``: rows a snapshot source (JDBC, Delta) delivered before, identical
-    (same ``_row_hash``), already in bronze or in quarantine; they are not written again.
+    ``rows_unchanged``: good rows equal to their record's current version in bronze (and, for
+    JDBC and Delta sources, rows equal to one already in quarantine); they are not written again.
+    ``rows_deleted``: records of a ``load: snapshot`` source the batch no longer has; each got a
+    tombstone row in bronze (not rows read, so not part of the identity).
     """
 
     source: str
@@ -93,6 +100,7 @@ class IngestResult:
     rows_bronze: int = 0
     rows_quarantined: int = 0
     rows_unchanged: int = 0
+    rows_deleted: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     new_columns: list[str] = field(default_factory=list)
     watermark: str | None = None
@@ -213,6 +221,8 @@ def _details(r: IngestResult) -> dict[str, Any]:
     out: dict[str, Any] = {"batch": r.batch_id, "bronze": r.rows_bronze, "quarantined": r.rows_quarantined}
     if r.rows_unchanged:
         out["unchanged"] = r.rows_unchanged
+    if r.rows_deleted:
+        out["deleted"] = r.rows_deleted
     if r.new_columns:
         out["new_columns"] = r.new_columns
     return out
@@ -241,9 +251,13 @@ def ingest_source(
     log.info("source %s: batch %s reads %s", source.name, batch_id, ", ".join(u.unit for u in batch.units))
     ingested_at = datetime.now(UTC)
     table_columns = lake.schema(table).fieldNames() if lake.exists(table) else None
+    current = None
+    if table_columns is not None:
+        # pinned to the version before this batch's own write, which reads it again
+        current = S.current_state(lake.read(table, version=lake.version(table)))
 
     result = IngestResult(source.name, "ingested", batch_id, units=[u.unit for u in batch.units])
-    checked = _checked(lake, cfg, source, batch, table_columns is not None)
+    checked = _checked(lake, cfg, source, batch, current)
     checked = checked.persist(StorageLevel.MEMORY_AND_DISK)  # counted, checked and written from one read
     try:
         with _io(source, "reading", [u.unit for u in batch.units]):
@@ -284,11 +298,15 @@ def ingest_source(
                 [result],
             )
 
+        gone = None
+        if source.load == "snapshot" and current is not None:
+            gone = _deletions(cfg, source, current, checked, result)
+
         if result.new_columns:
             log.info(
                 "source %s: new column(s) %s in this batch; adding them to %s", source.name, result.new_columns, table
             )
-        if result.rows_bronze or (table_columns is None and batch.columns):  # no table of no columns
+        if result.rows_bronze or gone is not None or (table_columns is None and batch.columns):  # no table of no columns
             rows = checked.where(F.col(OUTCOME) == BRONZE).select(
                 F.lit(source.name).alias(L.SOURCE),
                 F.col(L.RECORD_ID),
@@ -297,15 +315,23 @@ def ingest_source(
                 F.col(L.SOURCE_FILE),
                 F.col(L.SOURCE_LINE).cast("long").alias(L.SOURCE_LINE),
                 F.col(L.ROW_HASH),
+                F.lit(False).alias(L.DELETED),
                 *[F.col(identifier(c)) for c in batch.columns],
             )
+            if gone is not None:  # the same commit as the batch's rows
+                last_unit = batch.units[-1].unit
+                rows = rows.unionByName(
+                    S.tombstones(gone, source.name, batch_id, ingested_at, last_unit, batch.columns, rows.schema)
+                )
+            # tables written before _deleted existed get it with their first new rows
+            adds_deleted = table_columns is not None and L.DELETED not in table_columns
             try:
                 with _io(source, "writing", [lake.path(table)], write=True):
                     lake.write(
                         table,
                         rows,
                         mode="append",
-                        allow_new_columns=bool(result.new_columns),
+                        allow_new_columns=bool(result.new_columns) or adds_deleted,
                         operation="INGEST",
                         metadata={"source": source.name, "batch_id": batch_id},
                     )
@@ -335,15 +361,42 @@ def ingest_source(
         checked.unpersist()
     result.seconds = time.perf_counter() - started
     log.info(
-        "source %s: batch %s read %d rows: %d to bronze, %d quarantined%s",
+        "source %s: batch %s read %d rows: %d to bronze, %d quarantined%s%s",
         source.name,
         batch_id,
         result.rows_read,
         result.rows_bronze,
         result.rows_quarantined,
-        f", {result.rows_unchanged} already in bronze" if result.rows_unchanged else "",
+        f", {result.rows_unchanged} unchanged (already in bronze)" if result.rows_unchanged else "",
+        f"; {result.rows_deleted} record(s) deleted" if result.rows_deleted else "",
     )
     return result
+
+
+def _deletions(cfg: CdiConfig, source: SourceConfig, current: DataFrame, checked: DataFrame, result: IngestResult):
+    """The live records a snapshot batch lacks (a frame of ids), or None; more than the source's
+    ``max_delete_share`` of its live records raises :class:`SnapshotDeleteLimitError`."""
+    live, absent = S.live_and_absent(current, checked)  # one job over the current state
+    if not absent:
+        return None
+    limit = source.max_delete_share if source.max_delete_share is not None else cfg.ingest.max_delete_share
+    if absent > limit * live:
+        files = ", ".join(result.units)
+        where = f" (in {source.origin})" if source.origin else ""
+        raise SnapshotDeleteLimitError(
+            f"source '{source.name}': the snapshot in {files} lacks {absent:,} of the source's {live:,} live records "
+            f"({absent / live:.1%}), more than max_delete_share {limit:.1%}, so they were not deleted. Nothing of batch "
+            f"{result.batch_id} was committed. An empty or cut-short export looks like this: deliver the full "
+            f"snapshot again; if the deletions are real, raise sources[{source.name}].max_delete_share{where} "
+            "(or ingest.max_delete_share) for one run.",
+            [result],
+        )
+    result.rows_deleted = absent
+    log.warning(
+        "source %s: %d of %d live record(s) are absent from the snapshot %s: deleted (tombstones in %s)",
+        source.name, absent, live, ", ".join(result.units), schema.bronze(source.name),
+    )  # fmt: skip
+    return S.absent_ids(current, checked)
 
 
 def _source_paths(spark: SparkSession, source: SourceConfig) -> list[str]:
@@ -356,8 +409,12 @@ def _source_paths(spark: SparkSession, source: SourceConfig) -> list[str]:
     return [source.path or source.name]
 
 
-def _checked(lake: Lake, cfg: CdiConfig, source: SourceConfig, batch: SourceBatch, table_exists: bool):
-    """The batch with _reason, lineage values and _outcome (bronze, quarantine or unchanged)."""
+def _checked(lake: Lake, cfg: CdiConfig, source: SourceConfig, batch: SourceBatch, current: DataFrame | None):
+    """The batch with _reason, lineage values and _outcome (bronze, quarantine or unchanged).
+
+    Unchanged: a good row equal to its record's current bronze version (:mod:`.snapshots`), and
+    for table and database sources also a row equal to one they delivered into quarantine before.
+    """
     max_len = source.max_field_length or cfg.ingest.max_field_length
     df = classify(batch.df, source, batch.columns, max_len)
     has_ids = all(L.top_level(c, batch.columns) in batch.columns for c in source.id_columns)
@@ -366,27 +423,27 @@ def _checked(lake: Lake, cfg: CdiConfig, source: SourceConfig, batch: SourceBatc
     df = df.withColumn(L.ROW_HASH, L.row_hash(batch.columns)).withColumn(L.RECORD_ID, record_id)
     if has_ids:
         df = df.withColumn(REASON, F.coalesce(F.col(REASON), duplicate_id_reason(source)))
-    seen = _seen_hashes(lake, source.name, table_exists) if batch.dedupe else None
-    if seen is not None:
-        df = df.join(seen, df[L.ROW_HASH] == seen[_SEEN], "left")
-        outcome = F.when(F.col(_SEEN).isNotNull(), F.lit(UNCHANGED)).when(F.col(REASON).isNotNull(), F.lit(QUARANTINE))
-    else:
-        outcome = F.when(F.col(REASON).isNotNull(), F.lit(QUARANTINE))
-    return df.withColumn(OUTCOME, outcome.otherwise(F.lit(BRONZE)))
+    rules: list[tuple[Column, str]] = []  # the first that holds decides
+    rejected = _rejected_hashes(lake, source.name) if batch.dedupe else None
+    if rejected is not None:  # a table or database source re-reads its rejects on every read
+        df = df.join(rejected, df[L.ROW_HASH] == rejected[_SEEN], "left")
+        rules.append((F.col(_SEEN).isNotNull(), UNCHANGED))
+    rules.append((F.col(REASON).isNotNull(), QUARANTINE))
+    if current is not None:
+        df = df.join(current, on=L.RECORD_ID, how="left")
+        rules.append((S.matches_current(), UNCHANGED))
+    outcome = F.lit(BRONZE)
+    for condition, value in reversed(rules):
+        outcome = F.when(condition, F.lit(value)).otherwise(outcome)
+    return df.withColumn(OUTCOME, outcome)
 
 
-def _seen_hashes(lake: Lake, source: str, table_exists: bool):
-    """Row hashes a snapshot source already delivered: in bronze, or rejected into quarantine."""
-    parts = []
-    if table_exists:
-        parts.append(lake.read(schema.bronze(source)).select(F.col(L.ROW_HASH).alias(_SEEN)))
-    if lake.exists(QUARANTINE_TABLE):
-        rejected = lake.read(QUARANTINE_TABLE).where(F.col(L.SOURCE) == source)
-        parts.append(rejected.select(F.col(L.ROW_HASH).alias(_SEEN)))
-    if not parts:
+def _rejected_hashes(lake: Lake, source: str):
+    """Row hashes of a source's rows already rejected into quarantine."""
+    if not lake.exists(QUARANTINE_TABLE):
         return None
-    union = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
-    return union.where(F.col(_SEEN).isNotNull()).distinct()
+    rejected = lake.read(QUARANTINE_TABLE).where(F.col(L.SOURCE) == source)
+    return rejected.select(F.col(L.ROW_HASH).alias(_SEEN)).where(F.col(_SEEN).isNotNull()).distinct()
 
 
 def _count(checked, result: IngestResult) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
@@ -410,30 +467,35 @@ def _count(checked, result: IngestResult) -> tuple[dict[str, dict[str, int]], di
 
 
 def _verify(lake: Lake, table: str, result: IngestResult) -> None:
-    """Count the batch back from both tables (one job): read = bronze + quarantined + unchanged."""
+    """Count the batch back from both tables (one job): read = bronze + quarantined + unchanged,
+    and the batch's tombstones in bronze = deleted."""
     parts = []
     if lake.exists(table):
-        parts.append(lake.read(table).where(F.col(L.BATCH_ID) == F.lit(result.batch_id)).select(F.lit(BRONZE).alias("t")))
+        written = lake.read(table).where(F.col(L.BATCH_ID) == F.lit(result.batch_id))
+        kind = F.when(L.deleted(written.columns), F.lit(DELETED)).otherwise(F.lit(BRONZE))
+        parts.append(written.select(kind.alias("t")))
     if result.rows_quarantined:
         parts.append(
             lake.read(QUARANTINE_TABLE)
             .where((F.col(L.SOURCE) == result.source) & (F.col(L.BATCH_ID) == result.batch_id))
             .select(F.lit(QUARANTINE).alias("t"))
         )
-    found = {BRONZE: 0, QUARANTINE: 0}
+    found = {BRONZE: 0, QUARANTINE: 0, DELETED: 0}
     if parts:
         union = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
         found.update({r["t"]: r["count"] for r in union.groupBy("t").count().collect()})
-    in_bronze, in_quarantine = found[BRONZE], found[QUARANTINE]
+    in_bronze, in_quarantine, tombstones = found[BRONZE], found[QUARANTINE], found[DELETED]
     if (
         in_bronze != result.rows_bronze
         or in_quarantine != result.rows_quarantined
+        or tombstones != result.rows_deleted
         or not result.identity_holds
     ):
         raise CountIdentityError(
             f"source '{result.source}' batch {result.batch_id}: read {result.rows_read} rows but {in_bronze} are in "
             f"bronze (expected {result.rows_bronze}), {in_quarantine} in {QUARANTINE_TABLE} (expected "
-            f"{result.rows_quarantined}) and {result.rows_unchanged} were already in bronze. The batch was not "
+            f"{result.rows_quarantined}) and {result.rows_unchanged} were unchanged; {tombstones} tombstones "
+            f"(expected {result.rows_deleted}). The batch was not "
             "committed and is removed on the next run; please report this as a bug.",
             [result],
         )
@@ -448,9 +510,10 @@ def _with_watermark(unit, watermark: str | None):
 
 
 def format_results(results: list[IngestResult]) -> str:
-    """The closing table: rows read / bronze / quarantined / unchanged per source and batch."""
+    """The closing table: rows read / bronze / quarantined / unchanged, records deleted, per source and batch."""
     lines = [
-        f"{'source':<22} {'status':<10} {'read':>9} {'bronze':>9} {'quarant.':>9} {'unchanged':>9}  batch / reasons"
+        f"{'source':<22} {'status':<10} {'read':>9} {'bronze':>9} {'quarant.':>9} {'unchanged':>9} {'deleted':>9}"
+        "  batch / reasons"
     ]
     for r in results:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(r.reasons.items()))
@@ -461,6 +524,6 @@ def format_results(results: list[IngestResult]) -> str:
             tail += f"  {r.error.splitlines()[0][:160]}"
         lines.append(
             f"{r.source:<22} {r.status:<10} {r.rows_read:>9,} {r.rows_bronze:>9,} {r.rows_quarantined:>9,} "
-            f"{r.rows_unchanged:>9,}  {tail}"
+            f"{r.rows_unchanged:>9,} {r.rows_deleted:>9,}  {tail}"
         )
     return "\n".join(lines)

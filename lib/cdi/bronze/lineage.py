@@ -8,6 +8,9 @@
 * ``_source_line``: 1-based line of text files, row number in Parquet files, else null.
 * ``_row_hash``: SHA-256 of the row's source values (JSON of the columns sorted by name, nulls
   left out), so a column added later with nulls does not change the hash of unchanged rows.
+* ``_deleted``: true on a tombstone, the row a snapshot source's batch writes for a record it no
+  longer has (its source columns are null; :mod:`cdi.bronze.snapshots`); false otherwise, null
+  in rows written before the column existed (read as false: :func:`deleted`).
 
     >>> df.select(record_id(["id", "region"], df.columns))  # doctest: +SKIP
 """
@@ -19,6 +22,7 @@ from pyspark.sql import functions as F
 
 from cdi.schema import (
     BATCH_ID,
+    DELETED,
     INGESTED_AT,
     LINEAGE_COLUMNS,
     RECORD_ID,
@@ -32,6 +36,7 @@ from cdi.sql import identifier
 
 __all__ = [
     "BATCH_ID",
+    "DELETED",
     "INGESTED_AT",
     "LINEAGE_COLUMNS",
     "PARSE_ERROR",
@@ -45,6 +50,7 @@ __all__ = [
     "SOURCE_LINE",
     "SOURCE_LINE_END",
     "column",
+    "deleted",
     "record_id",
     "row_hash",
     "top_level",
@@ -55,6 +61,13 @@ RAW = "_raw"  # the decoded text line (text formats)
 RAW_BYTES = "_raw_bytes"  # the line's bytes, kept when they could not be decoded
 PARSE_ERROR = "_parse_error"  # "<reason code>: <detail>" when the line did not parse
 RESERVED = frozenset(LINEAGE_COLUMNS) | {SOURCE_LINE_END, RAW, RAW_BYTES, PARSE_ERROR, "_reason", "_outcome", "_cdi_corrupt"}
+
+
+def deleted(columns: list[str] | tuple[str, ...]) -> Column:
+    """True for a tombstone; a table without ``_deleted`` (written before it existed) has none."""
+    if DELETED in columns:
+        return F.coalesce(F.col(DELETED), F.lit(False))
+    return F.lit(False)
 
 
 def column(name: str, available: list[str] | tuple[str, ...]) -> Column:

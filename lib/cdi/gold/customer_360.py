@@ -34,20 +34,20 @@ customer. Decisions that shape the figures:
   ``income_band`` from income converted to the reporting currency (an income without currency is
   taken as reporting currency, one with an unknown currency is ``unknown``).
 
-    >>> df = build_customer_360(spark, cfg, lake)  # doctest: +SKIP
-    >>> figures = run_customer_360(spark, cfg, lake, run_id="r1")  # doctest: +SKIP
+    >>> df = build_customer_360(lake, cfg.customer_360)  # doctest: +SKIP
+    >>> figures = run_customer_360(lake, cfg.customer_360, cfg.fact_sources, cfg.segments, run_id="r1")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from itertools import pairwise
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     DoubleType,
@@ -56,7 +56,7 @@ from pyspark.sql.types import (
 )
 
 from cdi import schema
-from cdi.config import CdiConfig, Customer360Config
+from cdi.config import Customer360Config, SegmentConfig, SourceConfig
 from cdi.errors import ConfigError, LakeError
 from cdi.progress import RunSummary, Step
 from cdi.silver.facts import PURCHASE_KINDS, read_silver_facts
@@ -347,10 +347,10 @@ def _customer_facts(lake, settings: Customer360Config) -> tuple[DataFrame, DataF
     return customers, resolve_facts(facts, lake, customers)
 
 
-def build_customer_360(spark: SparkSession, cfg: CdiConfig, lake) -> DataFrame:
+def build_customer_360(lake, settings: Customer360Config) -> DataFrame:
     """The customer 360 for the lake's current golden records (lazy; nothing is written)."""
-    customers, facts = _customer_facts(lake, cfg.customer_360)
-    return assemble_customer_360(customers, facts, cfg.customer_360)
+    customers, facts = _customer_facts(lake, settings)
+    return assemble_customer_360(customers, facts, settings)
 
 
 # ---------------------------------------------------------------- unmatched facts
@@ -370,12 +370,12 @@ def fact_match_counts(facts: DataFrame) -> DataFrame:
     )
 
 
-def _report_unmatched(cfg: CdiConfig, facts: DataFrame, run_id: str) -> list[tuple]:
+def _report_unmatched(fact_sources: Sequence[SourceConfig], facts: DataFrame, run_id: str) -> list[tuple]:
     """Collect the per-source counts (one row per fact source), log problems, return the table rows."""
     rows = {r["source"]: r for r in fact_match_counts(facts).collect()}  # one row per fact source
     now = datetime.now(UTC).replace(tzinfo=None)
     out = []
-    for source in cfg.fact_sources:
+    for source in fact_sources:
         r = rows.get(source.name)
         if r is None or source.customer_ref is None:  # a fact source always has a customer_ref
             continue
@@ -426,22 +426,28 @@ def _step(summary: RunSummary | None, name: str) -> Iterator[Step]:
 
 
 def run_customer_360(
-    spark: SparkSession, cfg: CdiConfig, lake, run_id: str, summary: RunSummary | None = None
+    lake,
+    settings: Customer360Config,
+    fact_sources: Sequence[SourceConfig],
+    segments: Sequence[SegmentConfig],
+    run_id: str,
+    summary: RunSummary | None = None,
 ) -> Customer360Result:
     """Build and write ``gold/customer_360`` (overwrite), ``gold/unmatched_facts`` (this run's rows)
-    and ``gold/segments`` (membership of the configured segments); return the run's figures.
+    and ``gold/segments`` (membership of ``segments``); return the run's figures.
 
     Segment rules are checked against the 360's columns before anything is written.
     """
     from .segments import SEGMENTS, segment_membership, write_segments
 
-    customers, facts = _customer_facts(lake, cfg.customer_360)
-    c360 = assemble_customer_360(customers, facts, cfg.customer_360).withColumn("run_id", F.lit(run_id))
-    segment_membership(c360, cfg.segments)  # analysis only: a bad rule fails before any write
+    spark = lake.spark
+    customers, facts = _customer_facts(lake, settings)
+    c360 = assemble_customer_360(customers, facts, settings).withColumn("run_id", F.lit(run_id))
+    segment_membership(c360, segments)  # analysis only: a bad rule fails before any write
     facts.persist()  # read by the unmatched report and by the 360
     try:
         with _step(summary, "unmatched_facts") as st:
-            rows = _report_unmatched(cfg, facts, run_id)
+            rows = _report_unmatched(fact_sources, facts, run_id)
             lake.write(
                 UNMATCHED_FACTS, spark.createDataFrame(rows, UNMATCHED_SCHEMA),
                 mode="overwrite", replace_where=f"run_id = {literal(run_id)}",
@@ -466,17 +472,17 @@ def run_customer_360(
     finally:
         facts.unpersist()
     with _step(summary, "segments") as st:
-        write_segments(lake, segment_membership(written, cfg.segments), run_id)
+        write_segments(lake, segment_membership(written, segments), run_id)
         per_segment = lake.read(SEGMENTS).groupBy("segment").agg(F.count(F.lit(1)).alias("customers"))
         found = {r["segment"]: r["customers"] for r in per_segment.collect()}  # one row per segment
-        sizes = {seg.name: found.get(seg.name, 0) for seg in cfg.segments}
+        sizes = {seg.name: found.get(seg.name, 0) for seg in segments}
         st.rows = sum(sizes.values())
         st.details.update(segments=len(sizes))
     figures = Customer360Result(
         customers=totals["customers"],
         buyers=totals["buyers"],
         revenue=round(float(totals["revenue"]), 2),
-        currency=cfg.customer_360.currency,
+        currency=settings.currency,
         facts=counts["facts"],
         unmatched_facts=counts["unmatched"],
         unconvertible_facts=counts["unconvertible"],

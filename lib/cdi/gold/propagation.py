@@ -21,7 +21,7 @@ published by the next one and a repeated run publishes nothing:
 
 Rows reach the driver through ``toLocalIterator()`` in bounded batches, never all at once.
 
-    >>> publish(spark, cfg, lake)  # doctest: +SKIP
+    >>> publish(lake, cfg.propagation)  # doctest: +SKIP
     {'outbox': {'runs': ['20261124T0600Z-ab12cd'], 'rows': 42}, 'postgres': {...}}
 """
 
@@ -36,10 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from cdi.config import CdiConfig, PostgresTarget
+from cdi.config import PostgresTarget, PropagationConfig
 from cdi.errors import PropagationError, one_line
 from cdi.lake import Lake
 from cdi.redaction import Redactor
@@ -311,17 +311,15 @@ def connect(target: PostgresTarget):
 
 
 def publish(
-    spark: SparkSession,
-    cfg: CdiConfig,
     lake: Lake,
+    prop: PropagationConfig,
     run_ids: list[str] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> dict[str, Any]:
-    """Publish every run of the change feed not yet published to each configured target.
+    """Publish every run of the change feed not yet published to each target of ``prop``.
 
     ``run_ids`` restricts the candidates; they are published oldest first either way.
     """
-    prop = cfg.propagation
     pg = prop.postgres if prop.postgres and prop.postgres.enabled else None
     result: dict[str, Any] = {"outbox": None, "postgres": None}
     if not prop.outbox_dir and pg is None:

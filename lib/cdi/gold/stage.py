@@ -4,21 +4,22 @@ The change feed of a run is written before the golden history, so a run that fai
 two leaves its changes to be rewritten (same run id) or superseded (next run) rather than lost;
 publication then sends every run not yet published (see :mod:`cdi.gold.propagation`).
 
-    >>> run_gold(spark, cfg, lake, run_id="20261124T060000Z-ab12cd")  # doctest: +SKIP
+    >>> run_gold(lake, cfg.survivorship, trust_ranks(cfg), run_id="20261124T060000Z-ab12cd")  # doctest: +SKIP
     {'golden_records': 2715, 'versions_written': 2715, 'closed': 0, 'changes': {'new': 2715, ...}, ...}
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 
 from cdi import schema
-from cdi.config import CdiConfig
+from cdi.config import PropagationConfig, SurvivorshipConfig
 from cdi.errors import MissingTableError
 from cdi.lake import Lake
 from cdi.progress import RunSummary
@@ -26,7 +27,7 @@ from cdi.progress import RunSummary
 from .changes import build_changes, count_by_type, write_changes
 from .history import diff_golden, write_history
 from .propagation import publish
-from .survivorship import survive, trust_ranks
+from .survivorship import survive
 
 log = logging.getLogger(__name__)
 
@@ -52,34 +53,35 @@ def _require(lake: Lake, table: str) -> DataFrame:
     return lake.read(table)
 
 
-def build_golden(cfg: CdiConfig, lake: Lake) -> DataFrame:
+def build_golden(lake: Lake, survivorship: SurvivorshipConfig, ranks: Mapping[str, int]) -> DataFrame:
     """This run's golden set (one row per customer of the entity map), not yet versioned."""
     records = _require(lake, schema.RECORDS)
     entity_map = _require(lake, schema.ENTITY_MAP)
-    return survive(records, entity_map, cfg.survivorship, trust_ranks(cfg))
+    return survive(records, entity_map, survivorship, ranks)
 
 
-def publish_step(spark: SparkSession, cfg: CdiConfig, lake: Lake, summary: RunSummary) -> dict[str, Any]:
-    """Send every run not yet published to the configured targets, as one step of the summary."""
+def publish_step(lake: Lake, prop: PropagationConfig, summary: RunSummary) -> dict[str, Any]:
+    """Send every run not yet published to the targets of ``prop``, as one step of the summary."""
     with summary.step("gold", "publish") as step:
-        published = publish(spark, cfg, lake)
+        published = publish(lake, prop)
         step.rows = sum((v or {}).get("rows", 0) for v in published.values())
     return published
 
 
 def run_gold(
-    spark: SparkSession,
-    cfg: CdiConfig,
     lake: Lake,
+    survivorship: SurvivorshipConfig,
+    ranks: Mapping[str, int],
     run_id: str,
     summary: RunSummary | None = None,
     *,
     run_at: datetime | None = None,
-    publish_changes: bool = True,
+    publish_to: PropagationConfig | None = None,
 ) -> GoldResult:
     """Build, version, diff and publish the golden records of one run (see :class:`GoldResult`).
 
-    The pipeline publishes later itself (``publish_changes=False``), once the customer 360 is
+    ``ranks`` is each customer source's trust rank (:func:`trust_ranks`). Changes are published
+    to ``publish_to`` when given; the pipeline publishes later itself, once the customer 360 is
     written too, so outside systems never hear of a run the lake does not fully hold.
     """
     summary = summary or RunSummary(run_id=run_id)
@@ -87,7 +89,7 @@ def run_gold(
     lake = lake.with_context(job="gold", run_id=run_id)
 
     with summary.step("gold", "survivorship") as step:
-        golden = build_golden(cfg, lake).persist()
+        golden = build_golden(lake, survivorship, ranks).persist()
         customers = step.rows = golden.count()  # materialises the cache the diff reads
     try:
         with summary.step("gold", "history diff") as step:
@@ -116,7 +118,7 @@ def run_gold(
     finally:
         golden.unpersist()
 
-    published = publish_step(spark, cfg, lake, summary) if publish_changes else {}
+    published = publish_step(lake, publish_to, summary) if publish_to is not None else {}
 
     return GoldResult(
         golden_records=customers,

@@ -9,7 +9,7 @@ are parsed with the one set of parsers in :mod:`cdi.silver.standardise`.
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     ArrayType,
@@ -23,9 +23,35 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from cdi import schema
 from cdi.config import ColumnSpec, SourceConfig
 from cdi.errors import SourceMappingError
 from cdi.silver.standardise import parse_date, parse_timestamp
+
+
+def is_tombstone(bronze: DataFrame) -> Column:
+    """True on a bronze tombstone (``_deleted``; a table written before the column has none)."""
+    if schema.DELETED in bronze.columns:
+        return F.coalesce(F.col(schema.DELETED), F.lit(False))
+    return F.lit(False)
+
+
+def live_rows(bronze: DataFrame) -> DataFrame:
+    """The bronze rows still in force: a tombstone (a record a snapshot source no longer has)
+    retires every version of its record ingested up to it; a version ingested later revives the
+    record. Tombstones themselves are left out. A table without tombstones is returned as is
+    (one window over the record id otherwise).
+
+        >>> live_rows(lake.read("bronze/crm"))  # doctest: +SKIP
+    """
+    if schema.DELETED not in bronze.columns:
+        return bronze
+    order = F.struct(F.col(schema.INGESTED_AT), F.col(schema.BATCH_ID))
+    gone = is_tombstone(bronze)
+    last = "__cdi_last_tombstone"
+    with_last = bronze.withColumn(last, F.max(F.when(gone, order)).over(Window.partitionBy(schema.RECORD_ID)))
+    kept = ~gone & (F.col(last).isNull() | (order > F.col(last)))
+    return with_last.where(kept).drop(last)
 
 
 def resolve_column(df: DataFrame, path: str, where: str) -> tuple[Column, DataType]:

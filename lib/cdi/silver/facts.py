@@ -4,7 +4,8 @@ payments, tickets, marketing responses) read into one typed shape, with the same
 
 Bronze keeps every ingested version of a source row (one per batch). A fact is the *latest*
 version of its ``_source_record_id`` (greatest ``_ingested_at``, then ``_batch_id``), so a ticket
-that was open in Monday's file and closed in Tuesday's counts once, as closed.
+that was open in Monday's file and closed in Tuesday's counts once, as closed; a fact whose
+latest version is a tombstone (deleted from a ``load: snapshot`` source) is left out.
 
 Parsing rules (the ones customer records use, see :mod:`cdi.silver.standardise`):
 
@@ -37,7 +38,7 @@ from cdi import schema
 from cdi.config import Customer360Config, SourceConfig
 from cdi.errors import ConfigError, FactMappingError
 from cdi.lake import Lake
-from cdi.silver.columns import as_text, formats_of, resolve_column, typed_timestamp
+from cdi.silver.columns import as_text, formats_of, is_tombstone, resolve_column, typed_timestamp
 from cdi.silver.standardise import clean_text, currency_of_amount, parse_amount, standardise_currency
 
 log = logging.getLogger(__name__)
@@ -111,11 +112,13 @@ class _Mapped:
 
 
 def latest_versions(bronze: DataFrame) -> DataFrame:
-    """One row per ``_source_record_id``: the most recently ingested version."""
+    """One row per live ``_source_record_id``: the most recently ingested version, unless that is
+    a tombstone (the fact left its snapshot source)."""
     order = Window.partitionBy(schema.RECORD_ID).orderBy(
         F.col(schema.INGESTED_AT).desc_nulls_last(), F.col(schema.BATCH_ID).desc_nulls_last()
     )
-    return bronze.withColumn("__v", F.row_number().over(order)).where("__v = 1").drop("__v")
+    latest = bronze.withColumn("__v", F.row_number().over(order)).where("__v = 1").drop("__v")
+    return latest.where(~is_tombstone(latest))
 
 
 def canonical_facts(bronze: DataFrame, source: SourceConfig, currency: str) -> DataFrame:

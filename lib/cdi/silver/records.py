@@ -3,7 +3,8 @@
 For every customer source, ``bronze/<source>`` is read through the lake, each mapped column is
 resolved (a column name, or a dotted path into a struct, a map or a JSON string such as
 "address.city"), the latest version of each source record is kept (by the source's parsed
-``updated_at``, then ``_ingested_at``), and the sources are unioned and standardised once by
+``updated_at``, then ``_ingested_at``; a record whose latest ingested row is a tombstone, deleted
+from a snapshot source, is left out: :func:`cdi.silver.columns.live_rows`), and the sources are unioned and standardised once by
 :func:`cdi.silver.standardise.standardise_records`. Text sources hold strings and Parquet sources
 native types; everything is read as text except dates and timestamps already typed as such.
 
@@ -23,7 +24,7 @@ from cdi import schema
 from cdi.config import SourceConfig
 from cdi.errors import ConfigError, SourceMappingError
 from cdi.lake import Lake
-from cdi.silver.columns import as_text, formats_of, resolve_column, typed_date, typed_timestamp
+from cdi.silver.columns import as_text, formats_of, live_rows, resolve_column, typed_date, typed_timestamp
 from cdi.silver.standardise import STAGED_ATTRIBUTES, STAGED_COLUMNS, standardise_records
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def stage_source(bronze: DataFrame, source: SourceConfig) -> DataFrame:
         updated, updated_raw = typed_timestamp(col, dtype, formats_of(source, source.updated_at)), as_text(col, dtype)
 
     record_id = F.col("_source_record_id").cast("string")
-    staged = bronze.where(record_id.isNotNull()).select(
+    staged = live_rows(bronze).where(record_id.isNotNull()).select(
         F.concat(F.lit(f"{source.name}:"), record_id).alias("record_key"),
         F.lit(source.name).alias("source"),
         record_id.alias("source_record_id"),

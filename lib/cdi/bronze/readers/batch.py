@@ -24,7 +24,7 @@ class SourceBatch:
     units: list[Unit]  # what the batch consumes (ledger rows once committed)
     columns_per_unit: ColumnsPerUnit  # for the drift check; a function of the (cached) checked frame
     raw: Column  # the quarantine's _raw: the text line, or the row as JSON
-    dedupe: bool = False  # snapshot sources: rows whose _row_hash is already in bronze are skipped
+    dedupe: bool = False  # sources re-read whole (JDBC, Delta): rows already in quarantine are unchanged
     watermark: Column | None = None  # aggregate: the batch's new high watermark (JDBC)
     notes: dict[str, str] = field(default_factory=dict)
 

@@ -1,8 +1,9 @@
 """A Delta table as a source (another team's table, an export): read through :class:`Lake`.
 
-A Delta source is a snapshot source: when its version moved since the last committed batch, the
-whole snapshot is read and only rows whose ``_row_hash`` is not yet in ``bronze/<source>`` are
-added (new and changed rows; deleted rows are not detected). The ledger keeps the version read.
+When the table's version moved since the last committed batch, the whole table is read; only
+rows that differ from their record's current version in ``bronze/<source>`` are added (new and
+changed rows). With ``load: snapshot`` the records it no longer has are deleted
+(:mod:`cdi.bronze.snapshots`). The ledger keeps the version read.
 
     >>> batch = read_delta(spark, source, lake, last_version=3)  # doctest: +SKIP
 """

@@ -4,14 +4,15 @@ Typed columns keep the database's types (add ``options.customSchema`` to read so
 
 *Incremental* (``jdbc.watermark_column`` set): each read asks for rows whose watermark is at
 or after the last committed high watermark (``>=``, not ``>``, so rows committed late with the
-same value as the last one are not missed) and drops rows whose ``_row_hash`` is already in
-bronze (the boundary rows read twice). The new high watermark is the database's own text of the
+same value as the last one are not missed); the boundary rows read twice equal their record's
+current version in bronze and are counted unchanged. The new high watermark is the database's own text of the
 largest value read (``CAST(col AS VARCHAR)``, picked with ``max_by`` on the typed value), so it
 round-trips exactly into the next ``WHERE`` whatever the time zones of Spark and the database.
 
-*Full* (no watermark column): every read returns the whole table; rows already in bronze (same
-``_row_hash``) are skipped, so a re-read adds only new and changed rows and never duplicates.
-Deleted rows are not detected.
+*Full* (no watermark column): every read returns the whole table; rows equal to their record's
+current version in bronze are skipped, so a re-read adds only new and changed rows and never
+duplicates. With ``load: snapshot`` the rows the table no longer has are deleted
+(:mod:`cdi.bronze.snapshots`).
 
 The driver jar (``jdbc.jar``, Debian's ``/usr/share/java/postgresql.jar`` by default) is added
 to the running session with ``ADD JAR`` unless the session already has it (e.g. ``spark.jars``).
