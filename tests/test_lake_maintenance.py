@@ -66,7 +66,7 @@ def test_a_run_first_rolls_back_the_transaction_a_dead_run_left_open(spark, lake
     before = lake.version("a")
     gone = subprocess.Popen(["true"])
     gone.wait()  # a process id that no longer runs, as a killed run's would be
-    monkeypatch.setattr(transactions, "_holder", lambda: f"{socket.gethostname()}:{gone.pid}")
+    monkeypatch.setattr(transactions, "holder_name", lambda: f"{socket.gethostname()}:{gone.pid}")
     transactions.Transactions(lake)._mark("t-dead", "pair", transactions.OPEN, {"a": before}, "dead-run")
     dead = Lake(spark, str(lake_root), job="link", run_id="dead-run")
     dead.ctx = dataclasses.replace(dead.ctx, txn_id="t-dead")

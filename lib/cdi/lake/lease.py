@@ -167,7 +167,7 @@ class Lease:
             return
         try:
             self._update("LEASE RELEASE", ("state", "heartbeat_at", "expires_at"), state=self.final_state, expire=True)
-        except LakeError as exc:  # it expires by itself; the run's work is done either way
+        except Exception as exc:  # it expires by itself, and must never hide the run's own error
             log.warning("lease: could not release the lease (it expires by itself at the latest in %s): %s", self.ttl, exc)
 
     def check(self) -> None:
