@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -136,16 +137,12 @@ def run(
     result = PipelineResult(run_id=run_id, summary=summary)
     log.info("run %s: stages %s, config %s, lake %s", run_id, list(stages), cfg.config_file, cfg.lake_root)
     lake = Lake(spark, cfg.lake_root, job="pipeline", run_id=run_id, engine=cfg.storage.engine)
-    lease = Lease(lake, run_id, command, ttl=timedelta(seconds=cfg.storage.lease_ttl_seconds))
     journal = RunJournal(lake)
-    with lease.held():
-        if lease.taken_over is not None:
-            log.warning("%s", journal.recover(lease.taken_over))
+    with held_lake(cfg, lake, run_id, command) as (lease, _, _):
         # a transaction left open outside any run (a library caller killed mid-way)
         recovered = lake.recover()
         if recovered:
             log.warning("rolled back what a dead writer left unfinished: %s", ", ".join(recovered))
-        remove_orphans(cfg)
         committed: dict[str, int] = {}
         try:
             for stage in STAGES:
@@ -167,6 +164,23 @@ def run(
     return result
 
 
+@contextmanager
+def held_lake(
+    cfg: CdiConfig, lake: Lake, run_id: str, command: str, *, heal: bool = True
+) -> Iterator[tuple[Lease, list[str], list[str]]]:
+    """Hold the lake's lease for one writing command, having first healed what dead writers
+    left: the run of a dead lease holder (rolled back or completed) and orphaned files.
+    Yields the lease, the runs healed and the orphans removed."""
+    lease = Lease(lake, run_id, command, ttl=timedelta(seconds=cfg.storage.lease_ttl_seconds))
+    with lease.held():
+        runs = []
+        if heal and lease.taken_over is not None:
+            recovered = RunJournal(lake).recover(lease.taken_over)
+            log.warning("%s", recovered)
+            runs.append(str(recovered))
+        yield lease, runs, remove_orphans(cfg) if heal else []
+
+
 def remove_orphans(cfg: CdiConfig) -> list[str]:
     """Delete what killed writers left outside the tables: half-saved model versions and outbox
     temporary files (files a killed Delta write left inside a table are VACUUM's). Call while
@@ -186,10 +200,7 @@ def maintain(
     spark = spark or open_session(cfg)
     run_id = new_run_id()
     lake = Lake(spark, cfg.lake_root, job="maintain", run_id=run_id, engine=cfg.storage.engine)
-    lease = Lease(lake, run_id, "cdi maintain", ttl=timedelta(seconds=cfg.storage.lease_ttl_seconds))
-    with lease.held():
-        recovered = [str(RunJournal(lake).recover(lease.taken_over))] if lease.taken_over and not dry_run else []
-        orphans = [] if dry_run else remove_orphans(cfg)
+    with held_lake(cfg, lake, run_id, "cdi maintain", heal=not dry_run) as (_, recovered, orphans):
         report = maintain_tables(lake, retention_hours=retention_hours, optimize=optimize, dry_run=dry_run)
     report.rolled_back = recovered + report.rolled_back
     report.orphans_removed = orphans

@@ -244,6 +244,18 @@ UNMATCHED_FACTS_SCHEMA = StructType(
 
 # ---------------------------------------------------------------- the lake's bookkeeping (_cdi/)
 
+TRANSACTIONS_SCHEMA = StructType(
+    [
+        StructField("txn_id", StringType()),
+        StructField("name", StringType()),
+        StructField("state", StringType()),
+        StructField("run_id", StringType()),
+        StructField("holder", StringType()),
+        StructField("tables", MapType(StringType(), LongType())),
+        StructField("at", TimestampType()),
+    ]
+)
+
 LEASE_SCHEMA = StructType(
     [
         StructField("key", StringType()),

@@ -25,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
-from pyspark.sql.types import LongType, MapType, StringType, StructField, StructType, TimestampType
 
 from cdi import schema
 
@@ -42,17 +41,7 @@ OPEN, COMMITTED, ROLLED_BACK = "open", "committed", "rolled_back"
 # version recorded for a table that did not exist when the transaction opened
 ABSENT = -1
 
-MARKER_SCHEMA = StructType(
-    [
-        StructField("txn_id", StringType()),
-        StructField("name", StringType()),
-        StructField("state", StringType()),
-        StructField("run_id", StringType()),
-        StructField("holder", StringType()),
-        StructField("tables", MapType(StringType(), LongType())),
-        StructField("at", TimestampType()),
-    ]
-)
+MARKER_SCHEMA = schema.TRANSACTIONS_SCHEMA
 
 
 def _holder_dead(holder: str, since: datetime, stale_after: timedelta) -> bool:
