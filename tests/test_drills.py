@@ -228,11 +228,6 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: a table whose first commit hit the full disk is left half-created; the rerun "
-    "sees no table but cannot create it (TABLE_OR_VIEW_ALREADY_EXISTS on bronze/_quarantine)",
-)
 def test_a_full_disk_fails_the_run_naming_path_and_cause_and_the_rerun_loses_and_doubles_nothing(small_disk, tmp_path, spark):
     from cdi.config import CdiConfig, SourceConfig, StorageConfig
     from cdi.errors import IngestError

@@ -343,6 +343,21 @@ def test_a_write_whose_task_fails_leaves_the_table_unchanged_and_no_files(lake, 
     assert_only_vacuum_leftovers(lake, lake_root, before_tree)
 
 
+def test_a_table_whose_first_commit_never_landed_is_created_afresh(lake, spark, lake_root):
+    """What a full disk or a kill during a table's first commit leaves: a log folder holding only
+    an unfinished temporary commit, and a part file. The next write must create the table."""
+    cols = "record_key string, source string, customer_id string"
+    for table in ("silver/entity_map", "t"):
+        log_dir = lake_root / table / "_delta_log"
+        (log_dir / "_staged_commits").mkdir(parents=True)
+        (log_dir / ".00000000000000000000.json.3ff9fbe1-a79d-44c8-aa44-1172ccc7845c.tmp").write_bytes(b"")
+        (lake_root / table / "part-00000-left-behind.snappy.parquet").write_bytes(b"PAR1")
+        assert not lake.exists(table)
+        lake.write(table, spark.createDataFrame([("a:1", "a", "C1")], cols))
+        assert rows_of(lake.read(table)) == [("a:1", "a", "C1")]
+        assert not (lake_root / table / "part-00000-left-behind.snappy.parquet").exists()
+
+
 def test_a_cancelled_write_leaves_the_table_unchanged_and_no_files(lake, spark, lake_root, tmp_path):
     lake.write("t", spark.createDataFrame([(1, "a")], SIMPLE))
     before_tree = tree(lake_root)

@@ -41,6 +41,7 @@ from .engine import (
     WriteResult,
     nullable,
 )
+from .files import remove_uncommitted_folder
 
 __all__ = [
     "ConcurrentWriteError",
@@ -196,6 +197,7 @@ class Lake:
             raise ValueError("give replace_where or replace_partitions, not both")
         op = operation or ("APPEND" if mode == "append" else "OVERWRITE")
         if not self.exists(table):
+            remove_uncommitted_folder(self.path(table))
             self._create(table, df, partition_by)
         result = self.engine.write(
             self.path(table),

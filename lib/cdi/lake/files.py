@@ -1,6 +1,9 @@
-"""Listing the lake's tables: folders holding a ``_delta_log``, on a local disk or an object store."""
+"""Listing the lake's tables (folders holding a ``_delta_log``) and clearing a table folder whose
+first commit never landed, on a local disk or an object store."""
 
 from __future__ import annotations
+
+import contextlib
 
 import pyarrow.fs as pafs
 
@@ -9,6 +12,18 @@ def filesystem(root: str) -> tuple[pafs.FileSystem, str]:
     if "://" in root and not root.startswith("file://"):
         return pafs.FileSystem.from_uri(root)
     return pafs.LocalFileSystem(), root.removeprefix("file://")
+
+
+def remove_uncommitted_folder(path: str) -> None:
+    """Delete a table folder that holds no committed version: what a first commit cut short by
+    a full disk or a kill leaves (part files, a log folder with only a temporary commit). Left
+    there, it makes delta-spark's next create fail with TABLE_OR_VIEW_ALREADY_EXISTS. The caller
+    has checked that no version exists; a lake has one writer at a time (the lease)."""
+    if path.startswith("file:") and not path.startswith("file://"):
+        path = "/" + path[len("file:") :].lstrip("/")
+    fs, local = filesystem(path)
+    with contextlib.suppress(FileNotFoundError):
+        fs.delete_dir(local)
 
 
 def delta_tables_under(root: str) -> list[str]:

@@ -8,7 +8,6 @@ constraints) and its typed errors (``delta.exceptions``) onto the lake's.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import uuid
@@ -42,6 +41,7 @@ from .engine import (
     reconcile_schema,
     replace_mismatch,
 )
+from .files import remove_uncommitted_folder
 
 _META_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 # Delta commands without a writer option take commit metadata from this session setting; one
@@ -322,20 +322,19 @@ class NativeDeltaEngine(Engine):
             builder = builder.partitionedBy(*partition_by)
         for key, value in properties.items():
             builder = builder.property(key, value)
-        with self._committing(path, ctx.metadata("CREATE TABLE", {"properties": properties})):
-            builder.execute()
+        try:
+            with self._committing(path, ctx.metadata("CREATE TABLE", {"properties": properties})):
+                builder.execute()
+        except BaseException:
+            self._remove_uncommitted_table(path)
+            raise
         self._partitions[path] = list(partition_by or [])
 
     def _remove_uncommitted_table(self, path: str) -> None:
         """A first write that failed leaves a folder of part files and no log: remove it (an
         existing table's leftovers are unreferenced files that VACUUM removes)."""
-        from .files import filesystem
-
-        if self.exists(path):
-            return
-        fs, local = filesystem(_local(path))
-        with contextlib.suppress(FileNotFoundError):
-            fs.delete_dir(local)
+        if not self.exists(path):
+            remove_uncommitted_folder(path)
 
     def merge(
         self,
