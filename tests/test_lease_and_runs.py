@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from cdi.errors import LeaseHeldError, LeaseLostError, RecoveryError, exit_code
-from cdi.lake import Lake
+from cdi.lake import Lake, TableNotFoundError
 from cdi.lake.lease import DONE, LAKE_COMMITTED, Lease
 from cdi.lake.runs import COMPLETED, DIED_ROLLED_BACK, RUNS_TABLE, RunJournal
 
@@ -23,8 +23,8 @@ def lake(spark, lake_root) -> Lake:
     return Lake(spark, str(lake_root), job="test", run_id="r0", engine="delta-spark")
 
 
-def rows(lake: Lake, table: str) -> list[tuple]:
-    return sorted(tuple(r) for r in lake.read(table).collect())
+def rows(lake: Lake, table: str, version: int | None = None) -> list[tuple]:
+    return sorted(tuple(r) for r in lake.read(table, version=version).collect())
 
 
 def test_a_second_writer_is_refused_at_once_naming_the_holder(lake):
@@ -124,3 +124,31 @@ def test_a_dead_run_is_rolled_back_or_completed_by_how_far_it_got(lake):
     assert done.outcome == COMPLETED and rows(lake, "gold/summary") == [(1, "a"), (3, "c")]
     outcomes = {r["run_id"]: r["outcome"] for r in lake.read(RUNS_TABLE).collect()}
     assert outcomes == {"r1": DIED_ROLLED_BACK, "r2": COMPLETED}
+
+
+def test_readers_see_silver_and_gold_as_the_last_finished_run_left_them(lake, spark):
+    """While a run is unfinished its commits are hidden from readers (a table it created does
+    not exist for them yet); bronze is not hidden; once it gave the lease back, all is seen."""
+    lake.with_context(run_id="run-a").write("gold/t", spark.createDataFrame([(1, "a")], SIMPLE))
+    reader = lake.for_readers()
+    assert rows(reader, "gold/t") == [(1, "a")]
+
+    run_b = Lease(lake, "run-b", "cdi run")
+    run_b.acquire()
+    writer = lake.with_context(run_id="run-b")
+    writer.write("gold/t", spark.createDataFrame([(2, "b")], SIMPLE))
+    writer.write("gold/t", spark.createDataFrame([(3, "b")], SIMPLE))
+    writer.write("gold/new", spark.createDataFrame([(9, "b")], SIMPLE))
+    writer.write("bronze/_src", spark.createDataFrame([(7, "b")], SIMPLE))
+    assert rows(reader, "gold/t") == [(1, "a")]
+    assert not reader.exists("gold/new")
+    with pytest.raises(TableNotFoundError, match="being created by run run-b"):
+        reader.read("gold/new")
+    assert rows(reader, "bronze/_src") == [(7, "b")]
+    assert rows(lake, "gold/t") == [(1, "a"), (2, "b"), (3, "b")]  # a writer's view is the latest
+    assert rows(reader, "gold/t", version=1) == [(1, "a"), (2, "b")]  # time travel is not pinned
+
+    run_b.mark(LAKE_COMMITTED)  # every table written: only outside targets are left
+    assert rows(reader, "gold/t") == [(1, "a"), (2, "b"), (3, "b")] and reader.exists("gold/new")
+    run_b.release()
+    assert rows(lake.for_readers(), "gold/new") == [(9, "b")]

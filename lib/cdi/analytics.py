@@ -71,6 +71,7 @@ def connect(
     """A small local Spark session and the lake named by ``conf_path`` (or by ``lake_root``).
 
     Notebooks run beside other Spark jobs: one core, one shuffle partition and no UI by default.
+    The lake is a reader's view (:meth:`Lake.for_readers`): a run in progress is not seen half-done.
     """
     from cdi.spark import SparkSettings, build_session
 
@@ -90,7 +91,7 @@ def connect(
         )
     )
     spark.sparkContext.setLogLevel("ERROR")
-    return Workspace(spark=spark, lake=Lake(spark, str(root), job="notebook", engine=engine), cfg=cfg)
+    return Workspace(spark=spark, lake=Lake(spark, str(root), job="notebook", engine=engine).for_readers(), cfg=cfg)
 
 
 def require_tables(lake: Lake, *tables: str) -> None:

@@ -165,7 +165,7 @@ def _cmd_evaluate(args, redactor: Redactor) -> int:
     if not Path(args.truth).exists():
         raise ConfigError(f"--truth: file {args.truth} does not exist")
     spark = open_session(cfg)
-    lake = Lake(spark, cfg.lake_root, job="evaluate", engine=cfg.storage.engine)
+    lake = Lake(spark, cfg.lake_root, job="evaluate", engine=cfg.storage.engine).for_readers()
     report = evaluate(lake.read(schema.ENTITY_MAP), read_truth(spark, args.truth))
     out = args.out or f"{cfg.lake_root}/reports/evaluation-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -182,7 +182,7 @@ def _cmd_explain(args, redactor: Redactor) -> int:
 
     cfg = _load(args.conf, redactor)
     spark = open_session(cfg)
-    lake = Lake(spark, cfg.lake_root, job="explain", engine=cfg.storage.engine)
+    lake = Lake(spark, cfg.lake_root, job="explain", engine=cfg.storage.engine).for_readers()
     path = explain_pair(cfg, lake, args.record_key_a, args.record_key_b, args.out)
     print(f"waterfall chart written to {path}")
     return EXIT_OK
@@ -195,7 +195,7 @@ def _cmd_customer(args, redactor: Redactor) -> int:
 
     cfg = _load(args.conf, redactor)
     spark = open_session(cfg)
-    lake = Lake(spark, cfg.lake_root, job="customer", engine=cfg.storage.engine)
+    lake = Lake(spark, cfg.lake_root, job="customer", engine=cfg.storage.engine).for_readers()
     view = customer_view(spark, cfg, lake, args.key, as_of=args.as_of)
     print(view.format())
     return EXIT_OK

@@ -121,13 +121,57 @@ class Lake:
         # table -> version of the last commit through this lake or any with_context() of it:
         # what a stage committed, for the run journal
         self.committed: dict[str, int] = {}
+        # a reader's view (for_readers): the unfinished run whose silver and gold commits are hidden
+        self._for_readers = False
+        self._hidden_run: str | None = None
+        self._reader_versions: dict[str, int] = {}
 
     def with_context(self, job: str | None = None, run_id: str | None = None) -> Lake:
         """The same lake, committing under another job name or run id."""
         lake = Lake(self.spark, self.root, job or self.ctx.job, run_id or self.ctx.run_id, self.engine)
         lake.ctx = dataclasses.replace(lake.ctx, txn_id=self.ctx.txn_id)
         lake.committed = self.committed
+        lake._for_readers, lake._hidden_run, lake._reader_versions = self._for_readers, self._hidden_run, self._reader_versions
         return lake
+
+    def for_readers(self) -> Lake:
+        """This lake as a reader (notebook, ``cdi customer show``, the service) should see it:
+        every silver and gold table as the last finished run left it.
+
+        Delta makes each commit atomic, but a run commits to many tables one after another. While
+        a run is unfinished (it holds the lease in state ``running``, or died so and nobody healed
+        it yet), a reader of the latest versions could see its golden records beside the previous
+        run's customer 360. This view reads each table the run wrote at the version just before
+        its first commit there, and a table the run created does not exist yet; once the run has
+        written every table, or was rolled back, the latest versions are read. Bronze is not
+        hidden: its batches are exactly-once and kept even when the run is rolled back. Each read
+        looks at the lease row first (one small read), and while a run is unfinished reads each
+        table's history once.
+        """
+        lake = self.with_context()
+        lake._for_readers, lake._hidden_run, lake._reader_versions = True, None, {}
+        return lake
+
+    def _reader_version(self, table: str) -> int | None:
+        """The version a reader sees (None: the latest; -1: none yet), see :meth:`for_readers`."""
+        from .lease import unfinished_run
+        from .runs import rollback_scope
+
+        if not self._for_readers or not rollback_scope(table):
+            return None
+        hidden = unfinished_run(self)
+        if hidden != self._hidden_run:
+            if hidden is not None:
+                log.info("run %s has not finished: reading silver and gold as the run before it left them", hidden)
+            self._hidden_run, self._reader_versions = hidden, {}
+        if hidden is None:
+            return None
+        if table not in self._reader_versions:  # kept once found: the run's later commits change nothing
+            own = [h["version"] for h in self.engine.history(self.path(table)) if h["run_id"] == hidden]
+            if not own:
+                return None  # not written by the run (yet): asked again next time
+            self._reader_versions[table] = min(own) - 1
+        return self._reader_versions[table]
 
     def _committed(self, table: str, result: WriteResult) -> WriteResult:
         self.committed[table] = result.version
@@ -144,12 +188,17 @@ class Lake:
         return f"{self.root}/{table}"
 
     def exists(self, table: str) -> bool:
-        return self.engine.exists(self.path(table))
+        return self.engine.exists(self.path(table)) and self._reader_version(table) != -1
 
     def read(self, table: str, version: int | None = None, timestamp: datetime | None = None) -> DataFrame:
-        """The current snapshot, or the one at ``version`` or as of ``timestamp``."""
+        """The current snapshot (for a reader's view, see :meth:`for_readers`), or the one at
+        ``version`` or as of ``timestamp``."""
         if version is not None and timestamp is not None:
             raise ValueError("give a version or a timestamp, not both")
+        if self._for_readers and version is None and timestamp is None and self.engine.exists(self.path(table)):
+            version = self._reader_version(table)
+            if version == -1:
+                raise TableNotFoundError(f"{table} is being created by run {self._hidden_run}, which has not finished")
         return self.engine.read(self.path(table), version, timestamp)
 
     def read_or_empty(self, table: str, schema) -> DataFrame:

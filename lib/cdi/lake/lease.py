@@ -95,10 +95,7 @@ class Lease:
     # ------------------------------------------------------------------ reading
     def current(self) -> dict[str, Any] | None:
         """The lease row as it stands (None before any run took one)."""
-        if not self.lake.exists(LEASE_TABLE):
-            return None
-        rows = self.lake.read(LEASE_TABLE).where("key = 'lake'").collect()  # one row at most
-        return rows[0].asDict() if rows else None
+        return lease_row(self.lake)
 
     @staticmethod
     def free(row: dict[str, Any] | None, now: datetime) -> bool:
@@ -226,6 +223,22 @@ class Lease:
             f"Wait for it to finish; if that process is gone, its lease expires at {row['expires_at']} UTC "
             "and the next run takes over"
         )
+
+
+def lease_row(lake: Lake) -> dict[str, Any] | None:
+    """The lake's lease row as it stands (None before any run took one); reading needs no lease."""
+    if not lake.exists(LEASE_TABLE):
+        return None
+    rows = lake.read(LEASE_TABLE).where(f"key = {literal(KEY)}").collect()  # one row at most
+    return rows[0].asDict() if rows else None
+
+
+def unfinished_run(lake: Lake) -> str | None:
+    """The run whose commits readers must not see yet: the lease holder's while it is still
+    ``running`` (in flight, or dead and not yet healed). None once every table of the run is
+    written (``lake_committed``), when it gave the lease back, or when no run ever took one."""
+    row = lease_row(lake)
+    return row["run_id"] if row is not None and row.get("state") == RUNNING else None
 
 
 def _with_seen(base: StructType) -> StructType:
