@@ -143,3 +143,18 @@ def test_cli_config_error_exits_2_before_spark(tmp_path, capsys):
 def test_shipped_demo_config_is_valid():
     cfg = load_config(Path(__file__).resolve().parents[1] / "conf" / "demo.yaml")
     assert cfg.lake_root.endswith("lake")
+
+
+def test_a_mapping_expression_that_does_not_parse_or_gives_two_ways_fails_at_load(tmp_path):
+    for mapping, expected in [
+        ("{expr: \"concat_ws(' ', a,\"}", r"mapping.first_name.*is not a Spark SQL expression"),
+        ("{expr: 'select a from t'}", r"mapping.first_name.*not a query"),
+        ("{column: a, expr: 'upper(b)'}", r"mapping.first_name.*exactly one of 'column', 'columns' or 'expr'"),
+    ]:
+        conf = tmp_path / "bad.yaml"
+        conf.write_text(
+            f"lake_root: {tmp_path / 'lake'}\nsources:\n  - name: crm\n    kind: customers\n    format: csv\n"
+            f"    path: {tmp_path}/*.csv\n    id_columns: [id]\n    mapping:\n      first_name: {mapping}\n"
+        )
+        with pytest.raises(ConfigError, match=expected):
+            load_config(conf)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from cdi.config import CdiConfig, SourceConfig
+from cdi.config import CdiConfig, MappedSpec, SourceConfig
 from cdi.errors import SourceMappingError
 from cdi.lake import Lake
 from cdi.silver import records as R
@@ -192,3 +192,51 @@ def test_an_invalid_date_pattern_is_reported_with_source_and_field(spark):
     bad = CRM.model_copy(update={"updated_at": CRM.updated_at.model_copy(update={"formats": ["dd.MM.bbbb"]})})
     with pytest.raises(SourceMappingError, match=r"source 'crm': updated_at format 'dd.MM.bbbb' is not a valid Spark datetime pattern"):
         R.check_formats(spark, bad)
+
+
+MULTI = SourceConfig(
+    name="reg", kind="customers", format="csv", path="/in/reg.csv", id_columns=["id"],
+    mapping={
+        "address_line1": ["street_no", "street", "unit"],
+        "first_name": {"expr": "concat_ws(' ', given_1, given_2)"},
+        "last_name": "family",
+        "national_id": {"expr": "regexp_replace(ssn, '[^0-9]', '')"},
+        "date_of_birth": {"expr": "make_date(cast(born_y as int), cast(born_m as int), cast(born_d as int))"},
+        "city": {"columns": ["town", "district"], "separator": " - "},
+    },
+)  # fmt: skip
+MULTI_COLUMNS = [(c, "string") for c in ("id", "street_no", "street", "unit", "given_1", "given_2", "family", "ssn",
+                                         "born_y", "born_m", "born_d", "town", "district")]  # fmt: skip
+
+
+def test_an_attribute_can_be_mapped_from_several_columns_or_an_expression(spark):
+    def row(rid, **values):
+        return {"_source_record_id": rid, "id": rid, "_batch_id": "b1", "_ingested_at": T0, "_row_hash": rid, **values}
+
+    bronze = _bronze(spark, "reg", [
+        row("1", street_no="12", street="High Street", unit="Flat 3", given_1="Anna", given_2="Maria", family="Nowak",
+            ssn="850-30-5123", born_y="1985", born_m="3", born_d="5", town="Leeds", district=" "),
+        row("2", street_no=None, street="Rue Haute", unit="  ", given_1="Jean", given_2=None, family="Roux",
+            ssn=None, born_y=None, born_m=None, born_d=None, town=None, district=None),
+    ], MULTI_COLUMNS)  # fmt: skip
+    staged = {r.source_record_id: r for r in R.stage_source(bronze, MULTI).collect()}
+    one, two = staged["1"], staged["2"]
+    assert (one.address_line1, one.first_name, one.national_id, one.date_of_birth, one.city) == (
+        "12 High Street Flat 3", "Anna Maria", "850305123", dt.date(1985, 3, 5), "Leeds")  # fmt: skip
+    # blank and missing parts are skipped; nothing at all is null, never an empty string
+    assert (two.address_line1, two.first_name, two.national_id, two.date_of_birth, two.city) == (
+        "Rue Haute", "Jean", None, None, None)  # fmt: skip
+
+
+def test_a_mapping_expression_that_does_not_fit_the_columns_names_source_and_attribute(spark):
+    bronze = _bronze(spark, "reg", [], MULTI_COLUMNS)
+    broken = MULTI.model_copy(update={"mapping": {**MULTI.mapping, "email": MappedSpec(expr="lower(e_mail)")}})
+    with pytest.raises(SourceMappingError, match=r"bronze/reg \(source 'reg', email\): expression 'lower\(e_mail\)' does not work"):
+        R.stage_source(bronze, broken)
+
+
+def test_the_columns_an_expression_reads_are_checked_like_mapped_columns():
+    from cdi.bronze.drift import missing_columns
+
+    missing = missing_columns(MULTI, {"reg.csv": [c for c, _ in MULTI_COLUMNS if c not in ("ssn", "unit")]})
+    assert [(col, why) for _, col, why in missing] == [("unit", "mapped to address_line1"), ("ssn", "mapped to national_id")]

@@ -141,7 +141,59 @@ class ColumnSpec(_Strict):
     default_region: str | None = None
 
 
-MappingValue = str | ColumnSpec
+class MappedSpec(_Strict):
+    """Where a canonical attribute comes from: one column (``column``, as :class:`ColumnSpec`),
+    several columns joined as text (``columns``: street number + street name + unit; blanks
+    skipped, joined by ``separator``), or a Spark SQL expression over the source's columns
+    (``expr``: ``concat_ws(' ', given_1, given_2)``, ``regexp_replace(ssn, '-', '')``).
+    A list in YAML is shorthand for ``columns``."""
+
+    column: str | None = None
+    columns: list[str] | None = Field(None, min_length=1)
+    expr: str | None = None
+    separator: str = " "
+    formats: list[str] = Field(default_factory=list)
+    default_region: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> MappedSpec:
+        given = [k for k in ("column", "columns", "expr") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of 'column', 'columns' or 'expr' (got {', '.join(given) or 'none'})")
+        if self.expr is not None:
+            expression_columns(self.expr)  # a syntax error fails here, before Spark starts
+        return self
+
+    def source_columns(self) -> list[str]:
+        """The source columns the mapping reads (for drift checks and messages)."""
+        if self.column:
+            return [self.column]
+        if self.columns:
+            return list(self.columns)
+        return expression_columns(self.expr or "")
+
+
+def expression_columns(expr: str) -> list[str]:
+    """The columns a Spark SQL expression reads, in order; a ValueError when it does not parse
+    as one expression (sqlglot, Spark dialect: Splink's own SQL library)."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(expr, read="spark")
+    except sqlglot.errors.ParseError as exc:
+        raise ValueError(f"expr {expr!r} is not a Spark SQL expression: {str(exc).splitlines()[0]}") from None
+    if isinstance(tree, exp.Query) or tree.find(exp.Subquery, exp.Select) is not None:
+        raise ValueError(f"expr {expr!r} must be an expression over the row's columns, not a query")
+    names: list[str] = []
+    for column in tree.find_all(exp.Column):
+        name = ".".join(part.name for part in column.parts)
+        if name not in names:
+            names.append(name)
+    return names
+
+
+MappingValue = str | list[str] | MappedSpec
 
 
 class JdbcConfig(_Strict):
@@ -228,12 +280,16 @@ class SourceConfig(_Strict):
             raise ValueError("load 'snapshot' needs the whole table on every read: drop jdbc.watermark_column or use load 'append'")
         return self
 
-    def column_spec(self, target: str) -> ColumnSpec | None:
-        """The mapping of one canonical target, normalised to a ColumnSpec."""
+    def column_spec(self, target: str) -> MappedSpec | None:
+        """The mapping of one canonical target, normalised to a MappedSpec."""
         value = self.mapping.get(target)
         if value is None:
             return None
-        return ColumnSpec(column=value) if isinstance(value, str) else value
+        if isinstance(value, str):
+            return MappedSpec(column=value)
+        if isinstance(value, list):
+            return MappedSpec(columns=value)
+        return value
 
     @property
     def is_customer_source(self) -> bool:

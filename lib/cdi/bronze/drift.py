@@ -29,8 +29,8 @@ def expected_columns(source: SourceConfig) -> dict[str, str]:
         need.setdefault(source.updated_at.column, "updated_at column")
     for target in source.mapping:
         spec = source.column_spec(target)
-        if spec is not None:
-            need.setdefault(spec.column, f"mapped to {target}")
+        for column in spec.source_columns() if spec is not None else []:
+            need.setdefault(column, f"mapped to {target}")
     for c in source.required:
         need.setdefault(c, "required field")
     for c in source.types:

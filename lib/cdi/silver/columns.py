@@ -24,7 +24,7 @@ from pyspark.sql.types import (
 )
 
 from cdi import schema
-from cdi.config import ColumnSpec, SourceConfig
+from cdi.config import ColumnSpec, MappedSpec, SourceConfig
 from cdi.errors import SourceMappingError
 from cdi.silver.standardise import parse_date, parse_timestamp
 
@@ -98,9 +98,30 @@ def as_text(col: Column, dtype: DataType) -> Column:
     return col.cast("string")
 
 
-def formats_of(source: SourceConfig, spec: ColumnSpec) -> list[str]:
+def formats_of(source: SourceConfig, spec: ColumnSpec | MappedSpec) -> list[str]:
     """The mapping's own datetime patterns, else the source's ``type_formats`` for that column."""
-    return list(spec.formats) or list(source.type_formats.get(spec.column, []))
+    return list(spec.formats) or list(source.type_formats.get(spec.column or "", []))
+
+
+def resolve_spec(df: DataFrame, spec: MappedSpec, where: str) -> tuple[Column, DataType]:
+    """The value a mapping gives and its type: one column (:func:`resolve_column`), several
+    columns joined as text (blank parts skipped; all blank gives null), or a Spark SQL
+    expression, checked against the table's columns here (analysis only, no job)."""
+    if spec.expr is not None:
+        col = F.expr(spec.expr)
+        try:
+            dtype = df.select(col).schema.fields[0].dataType
+        except Exception as exc:  # Spark's AnalysisException / ParseException
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SourceMappingError(
+                f"{where}: expression {spec.expr!r} does not work on the source's columns "
+                f"({', '.join(c for c in df.columns if not c.startswith('_'))}): {first}. Fix the mapping's expr."
+            ) from None
+        return col, dtype
+    if spec.columns:
+        parts = [F.nullif(F.trim(as_text(*resolve_column(df, c, where))), F.lit("")) for c in spec.columns]
+        return F.nullif(F.concat_ws(spec.separator, *parts), F.lit("")), StringType()
+    return resolve_column(df, spec.column or "", where)
 
 
 def typed_date(col: Column, dtype: DataType, formats: list[str]) -> Column:

@@ -32,13 +32,13 @@ from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import BooleanType, DoubleType, NumericType, StringType, TimestampType
+from pyspark.sql.types import BooleanType, DataType, DoubleType, NumericType, StringType, TimestampType
 
 from cdi import schema
-from cdi.config import Customer360Config, SourceConfig
+from cdi.config import Customer360Config, MappedSpec, SourceConfig
 from cdi.errors import ConfigError, FactMappingError
 from cdi.lake import Lake
-from cdi.silver.columns import as_text, formats_of, is_tombstone, resolve_column, typed_timestamp
+from cdi.silver.columns import as_text, formats_of, is_tombstone, resolve_column, resolve_spec, typed_timestamp
 from cdi.silver.standardise import clean_text, currency_of_amount, parse_amount, standardise_currency
 
 log = logging.getLogger(__name__)
@@ -80,17 +80,23 @@ class _Mapped:
             )
         return resolve_column(self.bronze, column, f"{self.table} ({role})")
 
+    def mapped(self, spec: MappedSpec, role: str) -> tuple[Column, DataType]:
+        """A mapping's value: every column it reads must exist (named in the error), then it is resolved."""
+        for column in spec.source_columns():
+            self.column(column, role)
+        return resolve_spec(self.bronze, spec, f"{self.table} ({role})")
+
     def text(self, field: str) -> Column:
         spec = self.source.column_spec(field)
         if spec is None:
             return F.lit(None).cast(StringType())
-        return clean_text(as_text(*self.column(spec.column, f"mapping.{field}")))
+        return clean_text(as_text(*self.mapped(spec, f"mapping.{field}")))
 
     def timestamp(self, field: str) -> Column:
         spec = self.source.column_spec(field)
         if spec is None:
             return F.lit(None).cast(TimestampType())
-        col, dtype = self.column(spec.column, f"mapping.{field}")
+        col, dtype = self.mapped(spec, f"mapping.{field}")
         return typed_timestamp(col, dtype, formats_of(self.source, spec))
 
     def amount(self) -> tuple[Column, Column]:
@@ -98,7 +104,7 @@ class _Mapped:
         spec = self.source.column_spec("amount")
         if spec is None:
             return F.lit(None).cast(DoubleType()), F.lit(None).cast(StringType())
-        col, dtype = self.column(spec.column, "mapping.amount")
+        col, dtype = self.mapped(spec, "mapping.amount")
         if isinstance(dtype, NumericType):
             return col.cast(DoubleType()), F.lit(None).cast(StringType())
         text = as_text(col, dtype)
@@ -108,7 +114,7 @@ class _Mapped:
         spec = self.source.column_spec(field)
         if spec is None:
             return F.lit(None).cast(BooleanType())
-        return parse_flag(as_text(*self.column(spec.column, f"mapping.{field}")))
+        return parse_flag(as_text(*self.mapped(spec, f"mapping.{field}")))
 
 
 def latest_versions(bronze: DataFrame) -> DataFrame:

@@ -1,8 +1,8 @@
 """``silver/records``: one standardised row per live source customer record.
 
-For every customer source, ``bronze/<source>`` is read through the lake, each mapped column is
+For every customer source, ``bronze/<source>`` is read through the lake, each mapping is
 resolved (a column name, or a dotted path into a struct, a map or a JSON string such as
-"address.city"), the latest version of each source record is kept (by the source's parsed
+"address.city"; several columns joined; or a Spark SQL expression), the latest version of each source record is kept (by the source's parsed
 ``updated_at``, then ``_ingested_at``; a record whose latest ingested row is a tombstone, deleted
 from a snapshot source, is left out: :func:`cdi.silver.columns.live_rows`), and the sources are unioned and standardised once by
 :func:`cdi.silver.standardise.standardise_records`. Text sources hold strings and Parquet sources
@@ -24,7 +24,7 @@ from cdi import schema
 from cdi.config import SourceConfig
 from cdi.errors import ConfigError, SourceMappingError
 from cdi.lake import Lake
-from cdi.silver.columns import as_text, formats_of, live_rows, resolve_column, typed_date, typed_timestamp
+from cdi.silver.columns import as_text, formats_of, live_rows, resolve_column, resolve_spec, typed_date, typed_timestamp
 from cdi.silver.standardise import STAGED_ATTRIBUTES, STAGED_COLUMNS, standardise_records
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def stage_source(bronze: DataFrame, source: SourceConfig) -> DataFrame:
         if spec is None:
             values[target] = F.lit(None).cast("string")
             continue
-        col, dtype = resolve_column(bronze, spec.column, f"{table} (source '{source.name}', {target})")
+        col, dtype = resolve_spec(bronze, spec, f"{table} (source '{source.name}', {target})")
         values[target] = as_text(col, dtype)
         if target == "phone":
             phone_region = spec.default_region
@@ -75,7 +75,7 @@ def stage_source(bronze: DataFrame, source: SourceConfig) -> DataFrame:
     if dob_spec is None:
         dob, dob_raw = F.lit(None).cast("date"), F.lit(None).cast("string")
     else:
-        col, dtype = resolve_column(bronze, dob_spec.column, f"{table} (source '{source.name}', date_of_birth)")
+        col, dtype = resolve_spec(bronze, dob_spec, f"{table} (source '{source.name}', date_of_birth)")
         dob, dob_raw = typed_date(col, dtype, formats_of(source, dob_spec)), as_text(col, dtype)
     if source.updated_at is None:
         updated, updated_raw = F.lit(None).cast("timestamp"), F.lit(None).cast("string")
