@@ -257,6 +257,9 @@ class SourceConfig(_Strict):
     # snapshot sources: a batch that would delete more than this share of the live records fails
     max_delete_share: float | None = Field(None, ge=0, le=1)
     default_country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
+    # how the source writes names: decided from its data (auto: see cdi.silver.name_order), or
+    # said here (surname_first: "Kowalski Jan" full names, or first/last-name columns swapped)
+    name_order: Literal["auto", "given_first", "surname_first"] = "auto"
     trust_rank: int = Field(100, ge=0)
     mapping: dict[str, MappingValue] = Field(default_factory=dict)
     origin: str | None = Field(None, exclude=True)

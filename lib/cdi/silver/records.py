@@ -25,6 +25,7 @@ from cdi.config import SourceConfig
 from cdi.errors import ConfigError, SourceMappingError
 from cdi.lake import Lake
 from cdi.silver.columns import as_text, formats_of, live_rows, resolve_column, resolve_spec, typed_date, typed_timestamp
+from cdi.silver.name_order import put_given_names_first
 from cdi.silver.standardise import STAGED_ATTRIBUTES, STAGED_COLUMNS, standardise_records
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,9 @@ def latest_versions(staged: DataFrame) -> DataFrame:
 
 
 def build_records(lake: Lake, sources: Sequence[SourceConfig]) -> DataFrame:
-    """``silver/records`` as a DataFrame (no action): every customer source staged, unioned, standardised."""
+    """``silver/records`` as a DataFrame: every customer source staged, unioned, names put given
+    name first where a source writes them the other way round (one aggregate decides, see
+    :mod:`cdi.silver.name_order`), standardised."""
     if not sources:
         raise ConfigError("no source of kind 'customers' is configured; silver/records needs at least one")
     staged = []
@@ -127,7 +130,7 @@ def build_records(lake: Lake, sources: Sequence[SourceConfig]) -> DataFrame:
         staged.append(stage_source(lake.read(table), source))
     columns = [name for name, _ in STAGED_COLUMNS]
     union = reduce(lambda a, b: a.unionByName(b), [s.select(*columns) for s in staged])
-    return standardise_records(union)
+    return standardise_records(put_given_names_first(union, list(sources)))
 
 
 def write_records(lake: Lake, sources: Sequence[SourceConfig]) -> int:

@@ -15,9 +15,9 @@ from .expr import let, literal_map
 from .lookups import keyed, load_table
 from .text import clean_text, display_case, fold, fold_text, nullif_empty
 
-_PARTICLES = "van|von|der|den|del|della|delle|di|da|das|dos|du|de|la|las|le|les|los|ten|ter|zu|zum|zur|vom|al|el|bin|ibn"
-_ONE_SURNAME = rf"(?iu)^(.+?)\s+((?:(?:{_PARTICLES})\s+)*\S+)$"
-_TWO_SURNAMES = rf"(?iu)^(.+?)\s+((?:(?:{_PARTICLES})\s+)*\S+\s+(?:(?:{_PARTICLES}|y|i)\s+)*\S+)$"
+SURNAME_PARTICLES = "van|von|der|den|del|della|delle|di|da|das|dos|du|de|la|las|le|les|los|ten|ter|zu|zum|zur|vom|al|el|bin|ibn"
+_ONE_SURNAME = rf"(?iu)^(.+?)\s+((?:(?:{SURNAME_PARTICLES})\s+)*\S+)$"
+_TWO_SURNAMES = rf"(?iu)^(.+?)\s+((?:(?:{SURNAME_PARTICLES})\s+)*\S+\s+(?:(?:{SURNAME_PARTICLES}|y|i)\s+)*\S+)$"
 # countries where people usually carry two surnames (father's and mother's), last in the full name
 TWO_SURNAME_COUNTRIES = (
     "ES", "MX", "AR", "CO", "CL", "PE", "VE", "EC", "GT", "CU", "BO", "DO", "HN", "PY", "SV", "NI",

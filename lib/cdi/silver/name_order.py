@@ -1,0 +1,159 @@
+"""Which way round a source writes names, decided from its data, not guessed per record.
+
+Some systems write full names surname first without a comma ("Kowalski Jan", "NAKAMURA Yuki"),
+some exports have their first- and last-name columns the wrong way round. One record cannot
+tell ("Thomas James"), but a source can: among its names with two or more words, count how
+often the first word and how often the last word is a known given name (``given_names.csv``
+and every name and nickname of ``nicknames.csv``, folded). A source that writes given names first has many more
+hits on the first word; one that writes surnames first, on the last. The source is taken as
+surname first only when the last word is a known given name at least twice as often as the
+first *and* in at least a fifth of its names; with fewer than :data:`MIN_NAMES` names, or
+anything less clear, it stays given name first (the common case, and the safe one: a wrong
+swap would turn every name round). ``name_order:`` in the source's config overrides the
+decision.
+
+The decision is one aggregate over the staged records of all sources that map a full name or
+both name columns (a stage boundary decision), logged per source with its counts.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from cdi.config import SourceConfig
+from cdi.silver.standardise.lookups import load_table
+from cdi.silver.standardise.names import SURNAME_PARTICLES, nickname_rows
+from cdi.silver.standardise.text import fold, fold_text
+
+log = logging.getLogger(__name__)
+
+GIVEN_FIRST, SURNAME_FIRST = "given_first", "surname_first"
+MIN_NAMES = 20
+# "Kowalski Jan Maria" -> surname "Kowalski"; "van der Berg Jan" -> surname "van der Berg"
+_SURNAME_FIRST = rf"(?iu)^((?:(?:{SURNAME_PARTICLES})\s+)*[^\s,]+)\s+([^,]+)$"
+
+
+@functools.cache
+def given_names() -> tuple[str, ...]:
+    """Every folded given name the shipped vocabularies know: ``given_names.csv`` and every name
+    and nickname of ``nicknames.csv``."""
+    names = {n for row in nickname_rows() for n in row if n}
+    names |= {key for key in (fold_text(row["name"]) for row in load_table("given_names.csv")) if key}
+    return tuple(sorted(names))
+
+
+@dataclass(frozen=True)
+class NameOrderEvidence:
+    """Counts behind a source's decision (names with two or more words only)."""
+
+    names: int
+    first_word_given: int
+    last_word_given: int
+
+    def order(self) -> str:
+        if self.names < MIN_NAMES:
+            return GIVEN_FIRST
+        clear = self.last_word_given >= 2 * self.first_word_given and self.last_word_given >= 0.2 * self.names
+        return SURNAME_FIRST if clear else GIVEN_FIRST
+
+
+def _words(text: Column) -> Column:
+    return F.split(F.trim(fold(text)), " ")
+
+
+def _given(word: Column) -> Column:
+    return F.count(F.when(word.isin(*given_names()), 1))
+
+
+def evidence_by_source(staged: DataFrame) -> dict[str, tuple[NameOrderEvidence, NameOrderEvidence]]:
+    """Per source (one aggregate over all of them): how its full names of two or more words
+    (records without name parts or a comma) begin and end, and how often each name column
+    holds a known given name (records with both columns)."""
+    full = F.col("first_name").isNull() & F.col("last_name").isNull() & ~F.col("full_name").contains(",")
+    words = _words(F.col("full_name"))
+    first_col, last_col = _words(F.col("first_name"))[0], _words(F.col("last_name"))[0]
+    multi = full & (F.size(words) >= 2)
+    both = F.col("first_name").isNotNull() & F.col("last_name").isNotNull()
+    rows = (
+        staged.groupBy("source")
+        .agg(
+            F.count(F.when(multi, 1)).alias("full_n"),
+            _given(F.when(multi, words[0])).alias("full_first"),
+            _given(F.when(multi, F.element_at(words, -1))).alias("full_last"),
+            F.count(F.when(both, 1)).alias("cols_n"),
+            _given(F.when(both, first_col)).alias("cols_first"),
+            _given(F.when(both, last_col)).alias("cols_last"),
+        )
+        .collect()
+    )  # one row per source
+    return {
+        r["source"]: (
+            NameOrderEvidence(r["full_n"], r["full_first"], r["full_last"]),
+            NameOrderEvidence(r["cols_n"], r["cols_first"], r["cols_last"]),
+        )
+        for r in rows
+    }
+
+
+def put_given_names_first(staged: DataFrame, sources: list[SourceConfig]) -> DataFrame:
+    """The staged records of all sources with names given first: full names without a comma
+    turned round ("Kowalski Jan Maria" -> "Jan Maria Kowalski") and name columns swapped for
+    the sources that write them surname first (their ``name_order``, else
+    :class:`NameOrderEvidence` from their data)."""
+    auto = [
+        s
+        for s in sources
+        if s.name_order == "auto" and ({"full_name"} <= set(s.mapping) or {"first_name", "last_name"} <= set(s.mapping))
+    ]
+    evidence = evidence_by_source(staged.where(F.col("source").isin(*[s.name for s in auto]))) if auto else {}
+    turn_full, swap_columns = [], []
+    for source in sources:
+        full_order: str
+        columns_order: str
+        if source.name_order != "auto":
+            full_order = columns_order = source.name_order
+        else:
+            full_ev, cols_ev = evidence.get(source.name, (NameOrderEvidence(0, 0, 0), NameOrderEvidence(0, 0, 0)))
+            full_order, columns_order = full_ev.order(), cols_ev.order()
+            if "full_name" in source.mapping:
+                _log(source, "full names", full_ev, full_order)
+            if {"first_name", "last_name"} <= set(source.mapping):
+                _log(source, "first_name/last_name columns", cols_ev, columns_order)
+        if full_order == SURNAME_FIRST:
+            turn_full.append(source.name)
+        if columns_order == SURNAME_FIRST:
+            swap_columns.append(source.name)
+    out = staged
+    if turn_full:
+        full = F.col("full_name")
+        turned = F.regexp_replace(F.trim(full), _SURNAME_FIRST, "$2 $1")
+        out = out.withColumn("full_name", F.when(F.col("source").isin(*turn_full) & ~full.contains(","), turned).otherwise(full))
+    if swap_columns:
+        swap = F.col("source").isin(*swap_columns)
+        first, last = F.col("first_name"), F.col("last_name")
+        out = out.select(
+            *[c for c in out.columns if c not in ("first_name", "last_name")],
+            F.when(swap, last).otherwise(first).alias("first_name"),
+            F.when(swap, first).otherwise(last).alias("last_name"),
+        ).select(*out.columns)
+    return out
+
+
+def _log(source: SourceConfig, what: str, evidence: NameOrderEvidence, order: str) -> None:
+    level = logging.WARNING if order == SURNAME_FIRST else logging.INFO
+    log.log(
+        level,
+        "source %s writes %s %s: of %d names, %d begin and %d end with a known given name%s",
+        source.name,
+        what,
+        order.replace("_", " "),
+        evidence.names,
+        evidence.first_word_given,
+        evidence.last_word_given,
+        " (set name_order: given_first in its config if that is wrong)" if order == SURNAME_FIRST else "",
+    )
