@@ -18,8 +18,10 @@ Secrets are never echoed: a value under a key named like a secret (``password``,
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +30,10 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from cdi.errors import ConfigError
 from cdi.redaction import Redactor, is_secret_name
+from cdi.schema import MATCH_COLUMN_ATTRIBUTES
+from cdi.sql import columns_read
+
+log = logging.getLogger(__name__)
 
 CANONICAL_ATTRIBUTES = (
     "first_name",
@@ -310,7 +316,8 @@ class ComparisonConfig(_Strict):
 
     name: str | None = None
     kind: Literal[
-        "name", "exact", "jaro_winkler", "levenshtein", "email", "date_of_birth", "postcode", "forename_surname", "address"
+        "name", "exact", "jaro_winkler", "levenshtein", "email", "date_of_birth", "postcode", "forename_surname",
+        "address", "identifier", "middle_name",
     ]
     column: str
     second_column: str | None = None
@@ -320,6 +327,13 @@ class ComparisonConfig(_Strict):
     given_name_column: str | None = None
     # address: agreement counts only when these birth dates do not conflict (parent and child)
     date_of_birth_column: str | None = None
+    # with given_name_column: the surname, so that names written the other way round (the given
+    # name in the surname field) still count as the same given name
+    surname_column: str | None = None
+    # with given_name_column / date_of_birth_column: a person-level id (national id) that, when it
+    # agrees (one typo allowed), makes the agreement count whatever the names say; relatives who
+    # share an address or a birth date never share an id
+    identifier_column: str | None = None
     thresholds: list[float] = Field(default_factory=list)
     term_frequency: bool = False
 
@@ -341,6 +355,10 @@ class LinkageConfig(_Strict):
     cluster_threshold: float = Field(0.9, ge=0, le=1)
     retrain: bool = False
     seed: int = 42
+    # build the model from the attributes the customer sources map (see derive_linkage)
+    derive: bool = True
+    # the canonical attributes the model was derived from (set at config load; None: not derived)
+    attributes: list[str] | None = None
 
     @model_validator(mode="after")
     def _thresholds(self) -> LinkageConfig:
@@ -349,6 +367,99 @@ class LinkageConfig(_Strict):
         if len(self.training_blocking_rules) == 1:
             raise ValueError("training_blocking_rules needs at least two rules so every parameter is estimated")
         return self
+
+
+IDENTIFIER_FALLBACKS = {
+    "national_id": ("national_id", "identifier"),
+    "email": ("email_std", "exact"),
+    "phone": ("phone_std", "exact"),
+}
+"""Identifier attribute -> (match column, comparison kind) used when a mapped identifier has no
+configured comparison or blocking rule: an identifier always gets both."""
+
+
+TRAINING_FALLBACKS = ("national_id", "email_std", "phone_std", "postcode_std")
+"""Single-column training rules, most person-specific first, added when the sources leave fewer
+than two of the configured ones (two rules are needed so every comparison is estimated)."""
+
+
+def _available(column: str | None, attributes: set[str]) -> bool:
+    """A match column holds data when a source maps one of its attributes (unknown columns count)."""
+    return column is None or column not in MATCH_COLUMN_ATTRIBUTES or bool(attributes & set(MATCH_COLUMN_ATTRIBUTES[column]))
+
+
+def _rules_for(rules: list[str | list[str]], attributes: set[str], key: str, report: bool) -> list[str | list[str]]:
+    kept = []
+    for rule in rules:
+        missing = sorted(c for c in columns_read(rule) if not _available(c, attributes))
+        if missing and report:
+            log.info("linkage.%s: rule %r dropped: no customer source maps the attributes of %s", key, rule, missing)
+        if not missing:
+            kept.append(rule)
+    return kept
+
+
+def derive_linkage(linkage: LinkageConfig, attributes: Iterable[str], *, report: bool = True) -> LinkageConfig:
+    """The linkage model for customer sources that together map ``attributes``.
+
+    A comparison or rule over a column no source fills would only ever see nulls (a comparison
+    that never fires, a training rule with no pairs), so it is left out; optional columns of a
+    comparison (a given name or birth date that makes an address count) are dropped the same way.
+    Every mapped identifier keeps a comparison and a blocking rule (:data:`IDENTIFIER_FALLBACKS`),
+    and training keeps two rules where the sources allow (:data:`TRAINING_FALLBACKS`).
+    A source that lacks an attribute some other source has is null on it, which every comparison
+    scores with Splink's null level (neutral). Idempotent.
+    """
+    mapped = set(attributes)
+    comparisons = []
+    for c in linkage.comparisons:
+        if not (_available(c.column, mapped) and _available(c.second_column, mapped)):
+            if report:
+                log.info("linkage.comparisons: %r dropped: no customer source maps the attributes of %s", c.name or c.column, c.column)
+            continue
+        optional = ("alias_column", "given_name_column", "date_of_birth_column", "surname_column", "identifier_column")
+        comparisons.append(c.model_copy(update={k: None for k in optional if not _available(getattr(c, k), mapped)}))
+    blocking = _rules_for(linkage.blocking_rules, mapped, "blocking_rules", report)
+    compared = {col for c in comparisons for col in (c.column, c.second_column) if col}
+    blocked = {cols[0] for r in blocking if len(cols := sorted(columns_read(r))) == 1}
+    for attribute, (column, kind) in IDENTIFIER_FALLBACKS.items():
+        if attribute not in mapped:
+            continue
+        if column not in compared:
+            comparisons.append(ComparisonConfig(name=attribute, kind=kind, column=column, term_frequency=True))
+        if column not in blocked:
+            blocking.append([column])
+    training = _rules_for(linkage.training_blocking_rules, mapped, "training_blocking_rules", report)
+    for column in TRAINING_FALLBACKS:
+        if 0 < len(training) < 2 and _available(column, mapped) and [column] not in training:
+            training.append([column])
+            if report:
+                log.info("linkage.training_blocking_rules: [%s] added so that two rules estimate the model", column)
+    deterministic = _rules_for(linkage.deterministic_rules, mapped, "deterministic_rules", report)
+    problems = [
+        what
+        for what, empty in (
+            ("comparisons", not comparisons and bool(linkage.comparisons)),
+            ("blocking_rules", not blocking and bool(linkage.blocking_rules)),
+            ("training_blocking_rules (at least two)", len(training) < 2 and bool(linkage.training_blocking_rules)),
+            ("deterministic_rules", not deterministic and bool(linkage.deterministic_rules)),
+        )
+        if empty
+    ]
+    if problems:
+        raise ValueError(
+            f"linkage: the customer sources map only {sorted(mapped)}, which leaves no usable "
+            f"{', '.join(problems)}; map more attributes or add rules over these to linkage"
+        )
+    return linkage.model_copy(
+        update={
+            "comparisons": comparisons,
+            "blocking_rules": blocking,
+            "training_blocking_rules": training,
+            "deterministic_rules": deterministic,
+            "attributes": sorted(mapped),
+        }
+    )
 
 
 SurvivorshipRuleName = Literal["source_priority", "most_recent", "most_frequent", "most_complete", "first_non_null"]
@@ -493,6 +604,30 @@ class CdiConfig(_Strict):
                     f"customer source (known: {sorted(customer_sources)})"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _linkage_derivable(self) -> CdiConfig:
+        """A model the sources cannot fill fails here, before Spark starts."""
+        self._derive(report=False)
+        return self
+
+    def _derive(self, report: bool) -> LinkageConfig:
+        if not self.linkage.derive or not self.customer_sources:
+            return self.linkage
+        return derive_linkage(self.linkage, self.mapped_attributes, report=report)
+
+    @property
+    def link_model(self) -> LinkageConfig:
+        """The linkage settings the link stage runs: ``linkage`` derived from what the customer
+        sources map (:func:`derive_linkage`), or as configured without customer sources or with
+        ``linkage.derive: false``. Computed from ``linkage`` each time, so a copy of this config
+        with other linkage settings derives from those."""
+        return self._derive(report=True)
+
+    @property
+    def mapped_attributes(self) -> set[str]:
+        """Canonical attributes at least one customer source maps."""
+        return {a for s in self.customer_sources for a in s.mapping}
 
     def source(self, name: str) -> SourceConfig:
         for src in self.sources:

@@ -128,6 +128,26 @@ RECORDS_COLUMNS = (
 )  # fmt: skip
 """Columns of ``silver/records`` in order."""
 
+MATCH_COLUMN_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "first_name_std": ("first_name", "full_name"),
+    "last_name_std": ("last_name", "full_name"),
+    "full_name_std": ("first_name", "last_name", "full_name"),
+    "given_name_canonical": ("first_name", "full_name"),
+    "middle_name": ("middle_name", "full_name"),
+    "date_of_birth": ("date_of_birth",),
+    "dob_year": ("date_of_birth",),
+    "gender": ("gender",),
+    "email_std": ("email",),
+    "email_user": ("email",),
+    "phone_std": ("phone",),
+    "address_std": ("address_line1", "address_line2"),
+    "postcode_std": ("postcode",),
+    "city_std": ("city",),
+    "national_id": ("national_id",),
+}  # fmt: skip
+"""The ``silver/records`` columns the linkage model reads, and the canonical attributes each is
+built from: a column is there when a customer source maps any of them (else it is null throughout)."""
+
 RECORDS_TYPES = {
     **{name: dtype.simpleString() for name, dtype in ATTRIBUTE_TYPES.items()},
     "dob_year": "int", "updated_at": "timestamp", "_ingested_at": "timestamp", "quality_flags": "array<string>",

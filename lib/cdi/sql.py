@@ -69,6 +69,29 @@ def identifier(name: str, dialect: Dialect = "spark") -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_SIDE_COLUMN = re.compile(r"\b[lr]\.`?([A-Za-z_][A-Za-z0-9_]*)`?")
+
+
+def rule_columns(rule: str | list[str]) -> tuple[str, ...] | None:
+    """The columns of a blocking rule given as a list or a single column name, or None for a raw
+    SQL condition over ``l.`` and ``r.`` columns."""
+    if isinstance(rule, list):
+        if not rule:
+            raise ConfigError("a blocking rule given as a list needs at least one column")
+        return tuple(rule)
+    if _PLAIN.match(rule.strip()):
+        return (rule.strip(),)
+    return None
+
+
+def columns_read(rule: str | list[str]) -> set[str]:
+    """Every input column a blocking rule reads (a raw SQL rule is scanned for ``l.x`` / ``r.x``)."""
+    columns = rule_columns(rule)
+    if columns is not None:
+        return set(columns)
+    return {m.group(1) for m in _SIDE_COLUMN.finditer(str(rule))}
+
+
 def plain_identifier(name: str) -> str:
     """``name`` unquoted, checked to be letters, digits and underscores: text that DuckDB and Spark
     read alike, for SQL rendered once and run on either engine (Splink's blocking rules)."""

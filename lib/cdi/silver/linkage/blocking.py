@@ -21,17 +21,12 @@ therefore the pairs) is the same whichever backend runs.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from cdi.errors import ConfigError
-from cdi.sql import plain_identifier
+from cdi.sql import columns_read, plain_identifier, rule_columns
 
 Rule = str | list[str]
-
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SIDE_COLUMN = re.compile(r"\b[lr]\.`?([A-Za-z_][A-Za-z0-9_]*)`?")
 
 
 @dataclass(frozen=True)
@@ -48,17 +43,6 @@ class BlockKey:
         not_null = " and ".join(f"{plain_identifier(c)} is not null" for c in self.columns)
         parts = ", ".join(f"cast({plain_identifier(c)} as string)" for c in self.columns)
         return f"case when {not_null} then concat_ws('|', {parts}) end"
-
-
-def rule_columns(rule: Rule) -> tuple[str, ...] | None:
-    """The columns of a column rule, or None for a raw SQL rule."""
-    if isinstance(rule, list):
-        if not rule:
-            raise ConfigError("a blocking rule given as a list needs at least one column")
-        return tuple(rule)
-    if _IDENT.match(rule.strip()):
-        return (rule.strip(),)
-    return None
 
 
 def block_key(columns: tuple[str, ...]) -> BlockKey:
@@ -92,11 +76,7 @@ def columns_used(rule_sets: Iterable[Iterable[Rule]]) -> set[str]:
     out: set[str] = set()
     for rules in rule_sets:
         for rule in rules:
-            columns = rule_columns(rule)
-            if columns is not None:
-                out.update(columns)
-            else:
-                out.update(m.group(1) for m in _SIDE_COLUMN.finditer(str(rule)))
+            out.update(columns_read(rule))
     return out
 
 

@@ -92,6 +92,15 @@ def _forename_surname(c: ComparisonConfig):
     levels.append(
         cll.ColumnsReversedLevel(fn, sn, symmetrical=True).configure(label_for_charts="Given name and surname swapped")
     )
+    # levenshtein is native to DuckDB and Spark SQL alike, so the one condition runs on both
+    a, b = plain_identifier(fn), plain_identifier(sn)
+    levels.append(
+        cll.CustomLevel(
+            f"levenshtein({a}_l, {b}_r) + levenshtein({b}_l, {a}_r) <= 2",
+            label_for_charts="Given name and surname swapped, up to two typos",
+            base_dialect_str="duckdb",
+        )
+    )
     if alias:
         levels.append(
             cll.And(cll.ExactMatchLevel(alias), cll.ExactMatchLevel(sn)).configure(
@@ -115,14 +124,22 @@ NEUTRAL = {"m_probability": 0.01, "u_probability": 0.01, "fix_m_probability": Tr
 
 
 def _same_person_possible(c: ComparisonConfig):
-    """The two records can be one person: given names agree (similar, same alias, or one is
-    missing) and birth dates do not conflict (within a year, or one is missing)."""
+    """The two records can be one person: given names agree (similar, same alias, written in the
+    surname field, or one is missing) and birth dates do not conflict (within a year, or one is
+    missing)."""
     conditions = []
     if c.given_name_column:
         given = c.given_name_column
         agrees = [cll.NullLevel(given), cll.JaroWinklerLevel(given, 0.88)]
         if c.alias_column:
             agrees.append(cll.ExactMatchLevel(c.alias_column))
+        if c.surname_column:
+            a, b = plain_identifier(given), plain_identifier(c.surname_column)
+            agrees.append(
+                cll.CustomLevel(
+                    f"levenshtein({a}_l, {b}_r) <= 1 or levenshtein({b}_l, {a}_r) <= 1", base_dialect_str="duckdb"
+                )
+            )
         conditions.append(cll.Or(*agrees))
     if c.date_of_birth_column:
         dob = c.date_of_birth_column
@@ -141,7 +158,9 @@ def _household_split(c: ComparisonConfig, agreement, label: str, tf_column: str 
 
     Twins share a date of birth, and families an address; under Splink's independence
     assumption that agreement would add as much evidence for a sibling or a parent as for the
-    person, so next to a conflicting given name or birth date it is made to count for nothing.
+    person, so next to a conflicting given name or birth date it is made to count for nothing,
+    unless ``identifier_column`` (a national id) agrees: relatives do not share one, so then the
+    conflict is a typo and the agreement is the person's.
     """
     tf: dict[str, Any] = {"tf_adjustment_column": tf_column, "tf_minimum_u_value": TF_MINIMUM_U} if tf_column else {}
     conditions = _same_person_possible(c)
@@ -150,8 +169,12 @@ def _household_split(c: ComparisonConfig, agreement, label: str, tf_column: str 
     names = [w for w, col in (("given name", c.given_name_column), ("birth date", c.date_of_birth_column)) if col]
     fits = f"{' and '.join(names)} agree" if len(names) > 1 else f"{names[0]} agrees"
     conflicts = f"{' or '.join(names)} differs"
+    possible = cll.And(*conditions) if len(conditions) > 1 else conditions[0]
+    if c.identifier_column:
+        possible = cll.Or(possible, cll.DamerauLevenshteinLevel(c.identifier_column, 1))
+        fits += f" or {c.identifier_column} agrees"
     return [
-        cll.And(agreement, *conditions).configure(label_for_charts=f"{label}, {fits}", **tf),
+        cll.And(agreement, possible).configure(label_for_charts=f"{label}, {fits}", **tf),
         copy.deepcopy(agreement).configure(label_for_charts=f"{label}, {conflicts}", **NEUTRAL),
     ]
 
@@ -283,6 +306,31 @@ def _simple(c: ComparisonConfig):
     return levels + [cll.ElseLevel()]
 
 
+def _identifier(c: ComparisonConfig):
+    """An id (national id, customer number) copied by hand: exact, else one character typed
+    wrong, missing, extra or two adjacent ones swapped (Damerau-Levenshtein 1); different ids
+    are strong evidence against."""
+    levels = [cll.NullLevel(c.column), _exact(c.column, c.term_frequency, f"Exact {c.column}")]
+    for n in c.thresholds or [1]:
+        levels.append(
+            cll.DamerauLevenshteinLevel(c.column, int(n)).configure(
+                label_for_charts=f"{int(n)} typo(s) or adjacent swap(s)"
+            )
+        )
+    return levels + [cll.ElseLevel()]
+
+
+def _middle_name(c: ComparisonConfig):
+    """Middle name, or its initial where one source writes only that ("J" and "John")."""
+    name = ColumnExpression(c.column).lower()
+    return [
+        cll.NullLevel(c.column),
+        cll.ExactMatchLevel(name).configure(label_for_charts="Exact middle name"),
+        cll.ExactMatchLevel(ColumnExpression(c.column).lower().substr(1, 1)).configure(label_for_charts="Same initial"),
+        cll.ElseLevel(),
+    ]
+
+
 _BUILDERS = {
     "name": _name,
     "forename_surname": _forename_surname,
@@ -293,6 +341,8 @@ _BUILDERS = {
     "exact": _simple,
     "jaro_winkler": _simple,
     "levenshtein": _simple,
+    "identifier": _identifier,
+    "middle_name": _middle_name,
 }
 
 
@@ -332,7 +382,8 @@ def input_columns(cfg: LinkageConfig) -> list[str]:
     """The ``silver/records`` columns the model reads (comparisons and blocking rules)."""
     cols = [UNIQUE_ID] + RETAINED_COLUMNS
     for c in cfg.comparisons:
-        cols += [x for x in (c.column, c.second_column, c.alias_column, c.given_name_column, c.date_of_birth_column) if x]
+        optional = (c.alias_column, c.given_name_column, c.date_of_birth_column, c.surname_column, c.identifier_column)
+        cols += [x for x in (c.column, c.second_column, *optional) if x]
     cols += sorted(blocking.columns_used(all_rule_sets(cfg)))
     out: list[str] = []
     for col in cols:

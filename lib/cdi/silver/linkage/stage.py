@@ -147,6 +147,7 @@ def save_trained(linker: Linker, cfg: LinkageConfig, lake_root: str, meta: dict[
     meta = dict(
         meta,
         fingerprint=model.fingerprint(cfg),
+        attributes=cfg.attributes,
         training_procedure=model.TRAINING_PROCEDURE,
         recall=cfg.recall,
         probability_two_random_records_match=splink_model["probability_two_random_records_match"],
@@ -186,8 +187,8 @@ def train_or_load(
     at: datetime,
 ) -> tuple[Linker, model.SavedModel, bool]:
     """The latest saved model under ``lake_root``, or a newly trained and saved one when retraining
-    is asked for, none exists yet, the comparisons changed, or it was trained by an older
-    procedure. Returns (linker, model, trained)."""
+    is asked for, none exists yet, the comparisons or the mapped attributes it was built from
+    changed, or it was trained by an older procedure. Returns (linker, model, trained)."""
     latest = model.ModelStore(lake_root).latest()
     reason = None
     if force_retrain:
@@ -198,6 +199,11 @@ def train_or_load(
         reason = "no saved model yet"
     elif latest.meta.get("fingerprint") != model.fingerprint(link_cfg):
         reason = f"linkage.comparisons changed since model v{latest.version:04d} was trained"
+    elif latest.meta.get("attributes") != link_cfg.attributes:
+        reason = (
+            f"model v{latest.version:04d} was built from attributes {latest.meta.get('attributes')}, "
+            f"the customer sources now map {link_cfg.attributes}"
+        )
     elif latest.meta.get("training_procedure", 1) < model.TRAINING_PROCEDURE:
         reason = (
             f"model v{latest.version:04d} was trained by an older procedure "
