@@ -396,3 +396,20 @@ def test_a_link_run_killed_between_id_events_and_entity_map_is_rolled_back_by_th
     assert set(entity_ids(lake)) == {r["record_key"] for r in lake.read("silver/records").select("record_key").collect()}
     markers = lake.read("_cdi/transactions").where("state = 'rolled_back'").select("run_id").collect()
     assert [m["run_id"] for m in markers] == ["dead-run"]
+
+
+def test_clusters_above_the_configured_size_are_counted_and_listed_with_examples(spark):
+    from cdi.progress import RunSummary
+    from cdi.silver.linkage.stage import oversized_clusters
+
+    sizes = {"c1": 4, "c2": 2, "c3": 7}
+    rows = [(f"{c}:{i}", c) for c, n in sizes.items() for i in range(n)]
+    clusters = spark.createDataFrame(rows, "record_key string, cluster_id string")
+    total, largest = oversized_clusters(clusters, max_size=3, listed=1)
+    assert total == 2
+    assert largest == [{"cluster_id": "c3", "size": 7, "examples": ["c3:0", "c3:1", "c3:2", "c3:3", "c3:4"]}]
+    assert oversized_clusters(clusters, max_size=7) == (0, [])
+
+    summary = RunSummary(run_id="r1")
+    summary.warn("link: 2 cluster(s) hold more than linkage.max_cluster_size=3 records")
+    assert summary.format().splitlines()[-1] == "warning: link: 2 cluster(s) hold more than linkage.max_cluster_size=3 records"

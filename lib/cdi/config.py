@@ -355,6 +355,9 @@ class LinkageConfig(_Strict):
     cluster_threshold: float = Field(0.9, ge=0, le=1)
     retrain: bool = False
     seed: int = 42
+    # a cluster of more records than this is reported (log warning with examples, run summary):
+    # one person rarely has that many records, a chain of false links often does
+    max_cluster_size: int = Field(30, ge=2)
     # build the model from the attributes the customer sources map (see derive_linkage)
     derive: bool = True
     # the canonical attributes the model was derived from (set at config load; None: not derived)

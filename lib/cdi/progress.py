@@ -35,6 +35,13 @@ class RunSummary:
 
     run_id: str
     steps: list[Step] = field(default_factory=list)
+    # what a reader of the summary must look at (listed under the table)
+    warnings: list[str] = field(default_factory=list)
+
+    def warn(self, message: str) -> None:
+        """Log ``message`` as a warning and list it at the end of the summary."""
+        log.warning("%s", message)
+        self.warnings.append(message)
 
     @contextmanager
     def step(self, stage: str, name: str) -> Iterator[Step]:
@@ -62,4 +69,5 @@ class RunSummary:
             lines.append(f"{st.stage:<8} {st.name:<28} {st.status:<7} {rows:>12} {st.seconds:>8.1f}  {details}")
         total = sum(s.seconds for s in self.steps)
         lines.append(f"total {total:.1f}s")
+        lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)

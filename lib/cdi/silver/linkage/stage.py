@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,6 +64,9 @@ class LinkResult:
     id_events: dict[str, int]
     seconds: dict[str, float]
     model_path: str | None = None
+    # clusters above linkage.max_cluster_size: how many, and the largest with example record keys
+    oversized_clusters: int = 0
+    largest_clusters: list[dict[str, Any]] = field(default_factory=list)
 
 
 def prepared_input(backend: LinkageBackend, lake, cfg: LinkageConfig) -> tuple[Any, list[dict[str, Any]]]:
@@ -281,6 +284,20 @@ ENTITY_MAP_CHANGES = MergeSpec(
 )
 
 
+def oversized_clusters(
+    clusters: DataFrame, max_size: int, listed: int = 10, examples: int = 5
+) -> tuple[int, list[dict[str, Any]]]:
+    """How many clusters hold more than ``max_size`` records, and the ``listed`` largest with the
+    size and a few record keys each (two small actions: a stage-boundary check)."""
+    sizes = clusters.groupBy("cluster_id").agg(
+        F.count(F.lit(1)).alias("size"), F.slice(F.sort_array(F.collect_list("record_key")), 1, examples).alias("examples")
+    )
+    big = sizes.where(F.col("size") > max_size)
+    rows = [r.asDict() for r in big.orderBy(F.desc("size"), "cluster_id").limit(listed).collect()]
+    total = len(rows) if len(rows) < listed else big.count()
+    return total, rows
+
+
 def write_entity_map(lake: Lake, entity_map: DataFrame) -> None:
     """Bring ``silver/entity_map`` to this run's assignment in one MERGE: only records whose
     customer (or id lineage) changed are updated, so each row's ``run_id`` is the run that last
@@ -358,6 +375,16 @@ def run_link(
                 model_path=saved.path,
                 trained=trained,
                 capped_keys=capped,
+            )
+
+        oversized, largest = oversized_clusters(clusters_df, link_cfg.max_cluster_size)
+        figures.update(oversized_clusters=oversized, largest_clusters=largest)
+        if oversized:
+            shown = "; ".join(f"{c['size']} records ({', '.join(c['examples'])}, ...)" for c in largest[:3])
+            summary.warn(
+                f"link: {oversized} cluster(s) hold more than linkage.max_cluster_size={link_cfg.max_cluster_size} "
+                f"records, the largest: {shown}. One person rarely has that many records: look for a shared "
+                "placeholder value (a default e-mail or phone) or a chain of weak links (`cdi explain` on two of them)"
             )
 
         with summary.step(STAGE, "stable ids") as st:
