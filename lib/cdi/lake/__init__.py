@@ -167,6 +167,8 @@ class Lake:
         if hidden is None:
             return None
         if table not in self._reader_versions:  # kept once found: the run's later commits change nothing
+            if not self.engine.exists(self.path(table)):
+                return None
             own = [h["version"] for h in self.engine.history(self.path(table)) if h["run_id"] == hidden]
             if not own:
                 return None  # not written by the run (yet): asked again next time
@@ -195,7 +197,7 @@ class Lake:
         ``version`` or as of ``timestamp``."""
         if version is not None and timestamp is not None:
             raise ValueError("give a version or a timestamp, not both")
-        if self._for_readers and version is None and timestamp is None and self.engine.exists(self.path(table)):
+        if version is None and timestamp is None:
             version = self._reader_version(table)
             if version == -1:
                 raise TableNotFoundError(f"{table} is being created by run {self._hidden_run}, which has not finished")

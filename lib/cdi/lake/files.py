@@ -14,14 +14,20 @@ def filesystem(root: str) -> tuple[pafs.FileSystem, str]:
     return pafs.LocalFileSystem(), root.removeprefix("file://")
 
 
+def local_path(path: str) -> str:
+    """A local file's path from a Hadoop path string (``file:/x/k=a b``: not percent-encoded)."""
+    if path.startswith("file:"):
+        rest = path[len("file:") :]
+        return "/" + rest.lstrip("/")
+    return path
+
+
 def remove_uncommitted_folder(path: str) -> None:
     """Delete a table folder that holds no committed version: what a first commit cut short by
     a full disk or a kill leaves (part files, a log folder with only a temporary commit). Left
     there, it makes delta-spark's next create fail with TABLE_OR_VIEW_ALREADY_EXISTS. The caller
     has checked that no version exists; a lake has one writer at a time (the lease)."""
-    if path.startswith("file:") and not path.startswith("file://"):
-        path = "/" + path[len("file:") :].lstrip("/")
-    fs, local = filesystem(path)
+    fs, local = filesystem(local_path(path))
     with contextlib.suppress(FileNotFoundError):
         fs.delete_dir(local)
 

@@ -41,7 +41,7 @@ from .engine import (
     reconcile_schema,
     replace_mismatch,
 )
-from .files import remove_uncommitted_folder
+from .files import filesystem, local_path, remove_uncommitted_folder
 
 _META_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 # Delta commands without a writer option take commit metadata from this session setting; one
@@ -51,14 +51,6 @@ _META_LOCK = threading.RLock()
 
 def _table_ref(path: str) -> str:
     return "delta." + identifier(path)
-
-
-def _local(path: str) -> str:
-    """A local file's path from a Hadoop path string (``file:/x/k=a b``: not percent-encoded)."""
-    if path.startswith("file:"):
-        rest = path[len("file:") :]
-        return "/" + rest.lstrip("/")
-    return path
 
 
 def _delta_conflict_types() -> tuple[type[BaseException], ...]:
@@ -169,7 +161,7 @@ class NativeDeltaEngine(Engine):
 
     def file_paths(self, path: str, version: int | None = None) -> list[str]:
         # inputFiles() lists the snapshot's files from the Delta log without scanning the data
-        return sorted(_local(p) for p in self.read(path, version).inputFiles())
+        return sorted(local_path(p) for p in self.read(path, version).inputFiles())
 
     def history(self, path: str, limit: int | None = None) -> list[dict[str, Any]]:
         rows = self._dt(path).history(limit).select("version", "timestamp", "operation", "userMetadata").collect()
@@ -224,11 +216,9 @@ class NativeDeltaEngine(Engine):
     def _committed_version(self, path: str, commit_id: str) -> int:
         """The version our commit landed at (another writer may have committed since): the
         latest one when its commit file names our commit id, else found in the history."""
-        from .files import filesystem
-
         latest = self.version(path)
         try:
-            fs, base = filesystem(_local(path))
+            fs, base = filesystem(local_path(path))
             with fs.open_input_stream(f"{base.rstrip('/')}/_delta_log/{latest:020d}.json") as commit:
                 if commit_id.encode() in commit.read():
                     return latest

@@ -288,14 +288,21 @@ def oversized_clusters(
     clusters: DataFrame, max_size: int, listed: int = 10, examples: int = 5
 ) -> tuple[int, list[dict[str, Any]]]:
     """How many clusters hold more than ``max_size`` records, and the ``listed`` largest with the
-    size and a few record keys each (two small actions: a stage-boundary check)."""
-    sizes = clusters.groupBy("cluster_id").agg(
-        F.count(F.lit(1)).alias("size"), F.slice(F.sort_array(F.collect_list("record_key")), 1, examples).alias("examples")
-    )
-    big = sizes.where(F.col("size") > max_size)
+    size and a few record keys each (a stage-boundary check: one small action when none is too
+    big; record keys are gathered for the listed clusters only)."""
+    big = clusters.groupBy("cluster_id").agg(F.count(F.lit(1)).alias("size")).where(F.col("size") > max_size)
     rows = [r.asDict() for r in big.orderBy(F.desc("size"), "cluster_id").limit(listed).collect()]
+    if not rows:
+        return 0, []
     total = len(rows) if len(rows) < listed else big.count()
-    return total, rows
+    keys = (
+        clusters.where(F.col("cluster_id").isin(*[r["cluster_id"] for r in rows]))
+        .groupBy("cluster_id")
+        .agg(F.slice(F.sort_array(F.collect_list("record_key")), 1, examples).alias("examples"))
+        .collect()  # at most `listed` rows
+    )
+    shown = {r["cluster_id"]: r["examples"] for r in keys}
+    return total, [{**r, "examples": shown[r["cluster_id"]]} for r in rows]
 
 
 def write_entity_map(lake: Lake, entity_map: DataFrame) -> None:
