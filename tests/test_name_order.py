@@ -7,7 +7,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from cdi.config import SourceConfig
-from cdi.silver.name_order import GIVEN_FIRST, SURNAME_FIRST, NameOrderEvidence, put_given_names_first
+from cdi.silver.name_order import GIVEN_FIRST, SURNAME_FIRST, NameOrderEvidence, decide_name_orders, put_given_names_first
 from cdi.silver.standardise.names import split_full_name
 
 GIVEN = ["Anna", "Jan", "Maria", "John", "William", "Robert", "Piotr", "Katarzyna", "Hans", "Giulia", "Pierre", "Lucía"]
@@ -17,6 +17,10 @@ FAMILY = ["Kowalski", "Nowak", "Smith", "Müller", "Rossi", "Dubois", "García",
 def _source(name: str, **kwargs) -> SourceConfig:
     mapping = kwargs.pop("mapping", {"full_name": "name"})
     return SourceConfig(name=name, kind="customers", format="csv", path=f"/in/{name}.csv", id_columns=["id"], mapping=mapping, **kwargs)
+
+
+def _given_first(staged, sources):
+    return put_given_names_first(staged, decide_name_orders(staged, sources))
 
 
 def _staged(spark, rows: list[tuple]):
@@ -36,7 +40,7 @@ def test_full_names_written_surname_first_are_turned_round_for_the_whole_source(
     rows += [("registry", "r-comma", None, None, "Kowalski, Jan"), ("registry", "r-three", None, None, "Nowak Anna Maria"),
              ("registry", "r-particle", None, None, "van der Berg Jan"), ("shop", "s-ambiguous", None, None, "Thomas James")]  # fmt: skip
     sources = [_source("registry"), _source("shop")]
-    out = {r.record: r.full_name for r in put_given_names_first(_staged(spark, rows), sources).collect()}
+    out = {r.record: r.full_name for r in _given_first(_staged(spark, rows), sources).collect()}
     assert out["registry0"] == "Anna Kowalski" and out["registry7"] == "Katarzyna van der Berg"
     assert out["r-three"] == "Anna Maria Nowak" and out["r-particle"] == "Jan van der Berg"
     assert out["r-comma"] == "Kowalski, Jan"  # a comma already says which part is the surname
@@ -49,7 +53,7 @@ def test_swapped_name_columns_are_swapped_back(spark):
     cols = {"first_name": "fn", "last_name": "ln"}
     rows = [("swapped", f"w{i}", FAMILY[i % len(FAMILY)], GIVEN[i % len(GIVEN)], None) for i in range(25)]
     rows += [("right", f"r{i}", GIVEN[i % len(GIVEN)], FAMILY[i % len(FAMILY)], None) for i in range(25)]
-    out = {r.record: (r.first_name, r.last_name) for r in put_given_names_first(
+    out = {r.record: (r.first_name, r.last_name) for r in _given_first(
         _staged(spark, rows), [_source("swapped", mapping=cols), _source("right", mapping=cols)]).collect()}  # fmt: skip
     assert out["w0"] == ("Anna", "Kowalski") and out["r0"] == ("Anna", "Kowalski")
 
@@ -60,7 +64,7 @@ def test_a_small_or_unclear_source_is_left_given_name_first_and_config_overrides
     mixed = _full_rows("mixed", 20, surname_first=True) + [(s, r + "b", f, la, n) for s, r, f, la, n in _full_rows("mixed", 20, surname_first=False)]
     told = _full_rows("told", 3, surname_first=True)
     sources = [_source("few"), _source("mixed"), _source("told", name_order="surname_first")]
-    out = {r.record: r.full_name for r in put_given_names_first(_staged(spark, few + mixed + told), sources).collect()}
+    out = {r.record: r.full_name for r in _given_first(_staged(spark, few + mixed + told), sources).collect()}
     assert out["few0"] == "Kowalski Anna" and out["mixed0"] == "Kowalski Anna"
     assert out["told0"] == "Anna Kowalski"
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
@@ -100,34 +101,50 @@ def evidence_by_source(staged: DataFrame) -> dict[str, tuple[NameOrderEvidence, 
     }
 
 
-def put_given_names_first(staged: DataFrame, sources: list[SourceConfig]) -> DataFrame:
-    """The staged records of all sources with names given first: full names without a comma
-    turned round ("Kowalski Jan Maria" -> "Jan Maria Kowalski") and name columns swapped for
-    the sources that write them surname first (their ``name_order``, else
-    :class:`NameOrderEvidence` from their data)."""
-    auto = [
-        s
-        for s in sources
-        if s.name_order == "auto" and ({"full_name"} <= set(s.mapping) or {"first_name", "last_name"} <= set(s.mapping))
-    ]
-    evidence = evidence_by_source(staged.where(F.col("source").isin(*[s.name for s in auto]))) if auto else {}
+@dataclass(frozen=True)
+class NameOrders:
+    """The sources whose full names are turned round and whose name columns are swapped."""
+
+    turn_full_names: tuple[str, ...] = ()
+    swap_name_columns: tuple[str, ...] = ()
+
+
+def _decides(source: SourceConfig) -> tuple[bool, bool]:
+    """Whether the source's data decides its full-name order, and its name-column order."""
+    auto = source.name_order == "auto"
+    return auto and "full_name" in source.mapping, auto and {"first_name", "last_name"} <= set(source.mapping)
+
+
+def decide_name_orders(staged: DataFrame, sources: Sequence[SourceConfig]) -> NameOrders:
+    """Which sources write names surname first: their ``name_order``, else
+    :class:`NameOrderEvidence` from their staged rows (one aggregate, logged per source)."""
+    auto = [s.name for s in sources if any(_decides(s))]
+    evidence = evidence_by_source(staged.where(F.col("source").isin(*auto))) if auto else {}
+    nothing = (NameOrderEvidence(0, 0, 0), NameOrderEvidence(0, 0, 0))
     turn_full, swap_columns = [], []
     for source in sources:
-        full_order: str
-        columns_order: str
-        if source.name_order != "auto":
-            full_order = columns_order = source.name_order
-        else:
-            full_ev, cols_ev = evidence.get(source.name, (NameOrderEvidence(0, 0, 0), NameOrderEvidence(0, 0, 0)))
+        full_order: str = source.name_order
+        columns_order: str = source.name_order
+        decide_full, decide_columns = _decides(source)
+        full_ev, cols_ev = evidence.get(source.name, nothing)
+        if source.name_order == "auto":
             full_order, columns_order = full_ev.order(), cols_ev.order()
-            if "full_name" in source.mapping:
-                _log(source, "full names", full_ev, full_order)
-            if {"first_name", "last_name"} <= set(source.mapping):
-                _log(source, "first_name/last_name columns", cols_ev, columns_order)
+        if decide_full:
+            _log(source, "full names", full_ev, full_order)
+        if decide_columns:
+            _log(source, "first_name/last_name columns", cols_ev, columns_order)
         if full_order == SURNAME_FIRST:
             turn_full.append(source.name)
         if columns_order == SURNAME_FIRST:
             swap_columns.append(source.name)
+    return NameOrders(tuple(turn_full), tuple(swap_columns))
+
+
+def put_given_names_first(staged: DataFrame, orders: NameOrders) -> DataFrame:
+    """The staged records with names given first: full names without a comma turned round
+    ("Kowalski Jan Maria" -> "Jan Maria Kowalski") and name columns swapped for the sources
+    :func:`decide_name_orders` named. No action."""
+    turn_full, swap_columns = orders.turn_full_names, orders.swap_name_columns
     out = staged
     if turn_full:
         full = F.col("full_name")

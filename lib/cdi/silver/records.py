@@ -25,7 +25,7 @@ from cdi.config import SourceConfig
 from cdi.errors import ConfigError, SourceMappingError
 from cdi.lake import Lake
 from cdi.silver.columns import as_text, formats_of, live_rows, resolve_column, resolve_spec, typed_date, typed_timestamp
-from cdi.silver.name_order import put_given_names_first
+from cdi.silver.name_order import decide_name_orders, put_given_names_first
 from cdi.silver.standardise import STAGED_ATTRIBUTES, STAGED_COLUMNS, standardise_records
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,11 @@ def check_formats(spark: SparkSession, source: SourceConfig) -> None:
 def stage_source(bronze: DataFrame, source: SourceConfig) -> DataFrame:
     """The latest version of each record of one source, as the staged raw text that
     :func:`~cdi.silver.standardise.standardise_records` expects (:data:`STAGED_COLUMNS`)."""
+    return latest_versions(source_rows(bronze, source))
+
+
+def source_rows(bronze: DataFrame, source: SourceConfig) -> DataFrame:
+    """Every live bronze row of one source as staged raw text (all versions of a record)."""
     table = schema.bronze(source.name)
     missing = [c for c in schema.REQUIRED_LINEAGE if c not in bronze.columns]
     if missing:
@@ -100,7 +105,7 @@ def stage_source(bronze: DataFrame, source: SourceConfig) -> DataFrame:
         F.col("_row_hash").cast("string").alias("_row_hash"),
         F.col("_ingested_at").cast("timestamp").alias("_ingested_at"),
     )
-    return latest_versions(staged)
+    return staged
 
 
 def latest_versions(staged: DataFrame) -> DataFrame:
@@ -127,10 +132,12 @@ def build_records(lake: Lake, sources: Sequence[SourceConfig]) -> DataFrame:
         if not lake.exists(table):
             raise SourceMappingError(f"{table} does not exist in {lake.root}: run `cdi ingest` for source '{source.name}' first")
         check_formats(lake.spark, source)
-        staged.append(stage_source(lake.read(table), source))
+        staged.append(source_rows(lake.read(table), source))
     columns = [name for name, _ in STAGED_COLUMNS]
-    union = reduce(lambda a, b: a.unionByName(b), [s.select(*columns) for s in staged])
-    return standardise_records(put_given_names_first(union, list(sources)))
+    # the name order is decided on the rows as read (no window for the latest versions to run twice)
+    orders = decide_name_orders(reduce(lambda a, b: a.unionByName(b), [s.select(*columns) for s in staged]), sources)
+    union = reduce(lambda a, b: a.unionByName(b), [latest_versions(s).select(*columns) for s in staged])
+    return standardise_records(put_given_names_first(union, orders))
 
 
 def write_records(lake: Lake, sources: Sequence[SourceConfig]) -> int:
