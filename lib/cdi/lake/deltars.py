@@ -178,7 +178,7 @@ class DeltaRsEngine(Engine):
         if timestamp.tzinfo is None:
             timestamp = timestamp.replace(tzinfo=_dt.UTC)
         wanted_ms = timestamp.timestamp() * 1000
-        candidates = [int(e["version"]) for e in dt.history() if e.get("timestamp", 0) <= wanted_ms]
+        candidates = [v for v, e in _commit_infos(path, dt.version(), None) if e.get("timestamp", 0) <= wanted_ms]
         if not candidates:
             raise LakeError(
                 f"table {path} has no version as of {timestamp.isoformat()}: its history starts later "
@@ -228,10 +228,10 @@ class DeltaRsEngine(Engine):
 
     def history(self, path: str, limit: int | None = None) -> list[dict[str, Any]]:
         out = []
-        for entry in self._table(path).history(limit):
+        for version, entry in _commit_infos(path, self._table(path).version(), limit):
             out.append(
                 {
-                    "version": entry.get("version"),
+                    "version": version,
                     "timestamp": datetime.fromtimestamp(entry.get("timestamp", 0) / 1000, tz=_dt.UTC),
                     "operation": entry.get("cdi.operation") or entry.get("operation"),
                     "job": entry.get("cdi.job"),
@@ -245,12 +245,12 @@ class DeltaRsEngine(Engine):
     def _committed_version(self, path: str, commit_id: str) -> int | None:
         """The version our commit landed at (another writer may have committed since), or None."""
         try:
-            entries = DeltaTable(path).history(_COMMIT_RETRIES + 5)
+            latest = DeltaTable(path).version()
         except Exception:  # no table (yet): nothing was committed
             return None
-        for entry in entries:
+        for version, entry in _commit_infos(path, latest, _COMMIT_RETRIES + 5):
             if entry.get("cdi.commit_id") == commit_id:
-                return int(entry["version"])
+                return version
         return None
 
     # ---------------------------------------------------------------- writing
@@ -722,6 +722,27 @@ def _guard_constraints(df: DataFrame, path: str, constraints: dict[str, str]) ->
         message = F.lit(f"{CONSTRAINT_MARKER}: {name} ({expression}) in {path}")
         df = df.where(F.when(F.coalesce(F.expr(expression), F.lit(False)), F.lit(True)).otherwise(F.raise_error(message)))
     return df
+
+
+def _commit_infos(path: str, newest: int, limit: int | None):
+    """(version, commitInfo) of up to ``limit`` commits from ``newest`` down, read from the
+    commit files themselves. delta-rs's ``history()`` numbers its entries by counting down from
+    the latest version, which a commit landing meanwhile shifts (delta-io/delta-rs#4488); the
+    file name is the version. Stops where log retention removed the older files."""
+    fs, base = _filesystem(path)
+    oldest = 0 if limit is None else max(0, newest - limit + 1)
+    for version in range(newest, oldest - 1, -1):
+        log_file = f"{base.rstrip('/')}/_delta_log/{version:020d}.json"
+        try:
+            with fs.open_input_stream(log_file) as stream:
+                lines = stream.read().decode("utf-8").splitlines()
+        except FileNotFoundError:
+            return
+        for line in lines:
+            action = json.loads(line)
+            if "commitInfo" in action:
+                yield version, action["commitInfo"]
+                break
 
 
 def _log_file_actions(path: str, start: int, end: int):
