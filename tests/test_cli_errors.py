@@ -70,3 +70,76 @@ def test_pipeline_checks_the_run_id_before_opening_a_session(conf, monkeypatch):
     for bad in ("a'b", "../outbox", "", "x" * 65, "run id"):
         with pytest.raises(errors.ConfigError, match="not a valid run id"):
             pipeline.run(load_config(conf), stages=("gold",), run_id=bad)
+
+
+@pytest.mark.parametrize("argv", [["-q", "gold", "--conf"], ["gold", "-q", "--conf"], ["gold", "--conf", "CONF", "-q"]])
+def test_quiet_and_verbose_are_accepted_anywhere_on_the_line(conf, monkeypatch, argv):
+    import logging
+
+    seen = {}
+
+    def fake_run(cfg, **kwargs):
+        seen["level"] = logging.getLogger().getEffectiveLevel()
+        raise errors.MissingTableError("no silver")
+
+    monkeypatch.setattr("cdi.pipeline.run", fake_run)
+    monkeypatch.setattr("cdi.cli._setup_logging", lambda verbose, quiet=False: seen.update(verbose=verbose, quiet=quiet))
+    argv = [a.replace("CONF", conf) for a in argv] + ([conf] if argv[-1] == "--conf" else [])
+    assert main(argv) == 1
+    assert seen["quiet"] is True and seen["verbose"] is False
+    assert main(["gold", "--conf", conf, "-v"]) == 1 and seen["verbose"] is True
+
+
+def test_quiet_and_verbose_together_and_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["-v", "demo-data", "--out", "x", "-q"])
+    assert done.value.code == 2 and "-v and -q exclude each other" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    from cdi import __version__
+
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"cdi {__version__}"
+
+
+def test_output_into_a_pipe_closed_early_ends_quietly(tmp_path):
+    """`cdi ... | head`: the reader leaves after a line; no BrokenPipeError, exit 0."""
+    import subprocess
+    import sys
+
+    script = (
+        "import cdi.cli as c\n"
+        "def many(args, redactor):\n"
+        "    for i in range(200000):\n"
+        "        print('line', i)\n"
+        "    return 0\n"
+        "c._cmd_demo_data = lambda args: many(args, None)\n"
+        "raise SystemExit(c.main(['demo-data', '--out', 'x']))\n"
+    )
+    done = subprocess.run(
+        f"{sys.executable} -c \"$SCRIPT\" | head -1; exit ${{PIPESTATUS[0]}}",
+        shell=True, executable="/bin/bash", capture_output=True, text=True, env={"SCRIPT": script, "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert done.stdout == "line 0\n"
+    assert "BrokenPipe" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 0
+
+
+def test_the_public_api_loads_lazily_and_names_what_the_readme_uses():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, cdi\n"
+        "assert 'pyspark' not in sys.modules, 'import cdi imported pyspark'\n"
+        "from cdi import load_config, run, maintain, open_session, Lake, connect, CdiConfig, CdiError, ConfigError\n"
+        "import cdi.pipeline, cdi.lake\n"
+        "assert run is cdi.pipeline.run and Lake is cdi.lake.Lake\n"
+        "assert set(cdi.__all__) <= set(dir(cdi))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    assert "Apache License" in (root / "LICENSE").read_text(encoding="utf-8")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,9 +20,9 @@ from cdi.redaction import Redactor, masked_logs
 log = logging.getLogger("cdi")
 
 
-def _setup_logging(verbose: bool) -> None:
+def _setup_logging(verbose: bool, quiet: bool = False) -> None:
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
@@ -51,55 +52,69 @@ def _add_conf(p: argparse.ArgumentParser) -> None:
     p.add_argument("--conf", required=True, help="environment config file, e.g. conf/demo.yaml")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cdi", description="Customer data integration pipeline")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _verbosity(suppress: bool) -> argparse.ArgumentParser:
+    """-v/-q, accepted before and after the sub-command (``cdi -q run`` and ``cdi run -q``); the
+    sub-commands' copies default to SUPPRESS so they never reset what was given before."""
+    common = argparse.ArgumentParser(add_help=False)
+    default = argparse.SUPPRESS if suppress else False
+    group = common.add_mutually_exclusive_group()
+    group.add_argument("-v", "--verbose", action="store_true", default=default, help="debug logging")
+    group.add_argument("-q", "--quiet", action="store_true", default=default, help="warnings and errors only")
+    return common
 
-    p = sub.add_parser("run", help="run every stage: ingest, standardise + link, gold")
+
+def build_parser() -> argparse.ArgumentParser:
+    from cdi import __version__
+
+    parser = argparse.ArgumentParser(prog="cdi", description="Customer data integration pipeline", parents=[_verbosity(False)])
+    parser.add_argument("--version", action="version", version=f"cdi {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _verbosity(True)
+
+    p = sub.add_parser("run", parents=[common], help="run every stage: ingest, standardise + link, gold")
     _add_conf(p)
     p.add_argument("--run-id", help="run id to use (default: a new one)")
     p.add_argument("--retrain", action="store_true", help="retrain the linkage model even if one is saved")
 
-    p = sub.add_parser("ingest", help="ingest the sources into bronze Delta tables")
+    p = sub.add_parser("ingest", parents=[common], help="ingest the sources into bronze Delta tables")
     _add_conf(p)
     p.add_argument("--source", action="append", help="only this source (repeatable)")
     p.add_argument("--run-id")
 
-    p = sub.add_parser("link", help="standardise into silver/records and resolve customers with Splink")
+    p = sub.add_parser("link", parents=[common], help="standardise into silver/records and resolve customers with Splink")
     _add_conf(p)
     p.add_argument("--retrain", action="store_true", help="retrain the linkage model even if one is saved")
     p.add_argument("--run-id")
 
-    p = sub.add_parser("gold", help="golden records, history, change feed and propagation")
+    p = sub.add_parser("gold", parents=[common], help="golden records, history, change feed and propagation")
     _add_conf(p)
     p.add_argument("--run-id")
 
-    p = sub.add_parser("maintain", help="OPTIMIZE and VACUUM every table; roll back what a dead run left")
+    p = sub.add_parser("maintain", parents=[common], help="OPTIMIZE and VACUUM every table; roll back what a dead run left")
     _add_conf(p)
     p.add_argument("--retain-hours", type=_hours, help="history VACUUM keeps (default: storage.vacuum_retention_hours)")
     p.add_argument("--no-optimize", action="store_true", help="skip compaction")
     p.add_argument("--dry-run", action="store_true", help="only list the files VACUUM would remove")
 
-    p = sub.add_parser("demo-data", help="generate the demo source systems with ground truth")
+    p = sub.add_parser("demo-data", parents=[common], help="generate the demo source systems with ground truth")
     p.add_argument("--persons", type=int, default=3000)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", required=True, help="output folder")
 
-    p = sub.add_parser("evaluate", help="score silver/entity_map against a truth file")
+    p = sub.add_parser("evaluate", parents=[common], help="score silver/entity_map against a truth file")
     _add_conf(p)
     p.add_argument("--truth", required=True, help="truth.csv with source, source_record_id, person_id")
     p.add_argument("--out", help="JSON report path (default: <lake>/reports/evaluation-<time>.json)")
 
-    p = sub.add_parser("explain", help="write Splink's waterfall chart for a pair of records as HTML")
+    p = sub.add_parser("explain", parents=[common], help="write Splink's waterfall chart for a pair of records as HTML")
     _add_conf(p)
     p.add_argument("record_key_a")
     p.add_argument("record_key_b")
     p.add_argument("--out", default="explain.html")
 
-    p = sub.add_parser("customer", help="one view of a customer across sources")
+    p = sub.add_parser("customer", parents=[common], help="one view of a customer across sources")
     csub = p.add_subparsers(dest="customer_command", required=True, metavar="ACTION")
-    show = csub.add_parser("show", help="golden record, provenance, source records and recent facts")
+    show = csub.add_parser("show", parents=[common], help="golden record, provenance, source records and recent facts")
     show.add_argument("key", help="customer id, email or phone")
     _add_conf(show)
     show.add_argument("--as-of", type=_parse_timestamp, help="show the customer as known then (ISO timestamp)")
@@ -204,10 +219,18 @@ def _cmd_customer(args, redactor: Redactor) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.verbose)
+    if args.verbose and args.quiet:
+        parser.error("-v and -q exclude each other")
+    _setup_logging(args.verbose, args.quiet)
     redactor = Redactor()
-    with masked_logs(redactor):
-        return _dispatch(parser, args, redactor)
+    try:
+        with masked_logs(redactor):
+            return _dispatch(parser, args, redactor)
+    except BrokenPipeError:
+        # the reader went away (`cdi customer show ... | head`): what it read was all it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, redactor: Redactor) -> int:
@@ -228,6 +251,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, redacto
             return _cmd_explain(args, redactor)
         if args.command == "customer":
             return _cmd_customer(args, redactor)
+    except BrokenPipeError:
+        raise
     except ConfigError as exc:
         print(redactor.text(f"cdi: configuration error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
