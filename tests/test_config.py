@@ -158,3 +158,39 @@ def test_a_mapping_expression_that_does_not_parse_or_gives_two_ways_fails_at_loa
         )
         with pytest.raises(ConfigError, match=expected):
             load_config(conf)
+
+
+def test_a_misspelt_reader_option_and_mapping_target_are_reported_together_with_did_you_mean(tmp_path):
+    bad = SOURCE.replace("first_name: first_name", "frist_name: first_name").replace(
+        "id_columns: [contact_id]", 'id_columns: [contact_id]\n    options: {delimeter: ";", header: true}'
+    )
+    write(tmp_path / "conf" / "sources" / "crm.yaml", bad)
+    path = write(tmp_path / "conf" / "env.yaml", "include: [sources/crm.yaml]\nlake_root: /l\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert "crm.yaml" in msg
+    assert "unknown option 'delimeter' for format 'csv' (did you mean 'delimiter'?)" in msg, msg
+    assert "unknown target 'frist_name'" in msg and "did you mean 'first_name'?" in msg, msg
+
+
+@pytest.mark.parametrize(
+    "fmt, options, expected",
+    [
+        ("csv", {"Delimiter": ";"}, "did you mean 'delimiter'?"),
+        ("json", {"multiline": "true"}, "did you mean 'multiLine'?"),
+        ("parquet", {"mergeSchema": "true"}, "known: pathGlobFilter, recursiveFileLookup"),
+        ("delta", {"versionAsOf": 3}, "format 'delta' takes no options"),
+    ],
+)  # fmt: skip
+def test_reader_options_are_typed_per_format(fmt, options, expected):
+    from cdi.config import SourceConfig
+
+    with pytest.raises(ValueError, match="unknown option") as err:
+        SourceConfig(name="s", kind="customers", format=fmt, path="/data/s", options=options, id_columns=["id"])
+    assert expected in str(err.value)
+    # the options the shipped readers and Spark document pass, and JDBC passes any (driver properties)
+    SourceConfig(name="s", kind="customers", format="csv", path="/d", id_columns=["id"],
+                 options={"delimiter": ";", "header": True, "encoding": "UTF-8", "pathGlobFilter": "*.csv", "nullValue": "-"})
+    SourceConfig(name="s", kind="customers", format="jdbc", jdbc={"url": "jdbc:postgresql://h/db", "table": "t"},
+                 options={"fetchsize": 1000, "sslmode": "require"}, id_columns=["id"])

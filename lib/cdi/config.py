@@ -18,6 +18,7 @@ Secrets are never echoed: a value under a key named like a secret (``password``,
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import re
@@ -229,6 +230,52 @@ class JdbcConfig(_Strict):
         return url
 
 
+# Reader options each file format takes (Spark's documented options of that data source, and
+# the ones this project's readers handle); an option outside them would be ignored silently.
+# JDBC takes any: Spark passes unknown JDBC options to the driver as connection properties.
+_LISTING_OPTIONS = frozenset({"pathGlobFilter", "recursiveFileLookup"})
+_SPARK_FILE_OPTIONS = frozenset({"ignoreCorruptFiles", "ignoreMissingFiles", "modifiedBefore", "modifiedAfter"})
+_TEXT_COMMON = frozenset({
+    "encoding", "charset", "lineSep", "mode", "columnNameOfCorruptRecord", "dateFormat", "timestampFormat",
+    "timestampNTZFormat", "enableDateTimeParsingFallback", "multiLine", "samplingRatio", "locale", "timeZone",
+    "compression",
+})  # fmt: skip
+READER_OPTIONS: dict[str, frozenset[str] | None] = {
+    "csv": _LISTING_OPTIONS | _SPARK_FILE_OPTIONS | _TEXT_COMMON | {
+        "sep", "delimiter", "quote", "quoteAll", "escape", "escapeQuotes", "comment", "header", "inferSchema",
+        "preferDate", "enforceSchema", "ignoreLeadingWhiteSpace", "ignoreTrailingWhiteSpace", "nullValue", "nanValue",
+        "positiveInf", "negativeInf", "maxColumns", "maxCharsPerColumn", "charToEscapeQuoteEscaping", "emptyValue",
+        "unescapedQuoteHandling", "max_record_lines",
+    },
+    "json": _LISTING_OPTIONS | _SPARK_FILE_OPTIONS | _TEXT_COMMON | {
+        "primitivesAsString", "prefersDecimal", "allowComments", "allowUnquotedFieldNames", "allowSingleQuotes",
+        "allowNumericLeadingZeros", "allowBackslashEscapingAnyCharacter", "allowUnquotedControlChars",
+        "allowNonNumericNumbers", "dropFieldIfAllNull", "ignoreNullFields",
+    },
+    "parquet": _LISTING_OPTIONS,
+    "delta": frozenset(),
+    "jdbc": None,
+}  # fmt: skip
+
+
+def check_reader_options(fmt: str, options: Iterable[str]) -> list[str]:
+    """One message per option the format does not take, with the closest known name."""
+    known = READER_OPTIONS.get(fmt)
+    if known is None:
+        return []
+    by_lower = {k.lower(): k for k in known}
+    problems = []
+    for name in options:
+        if name in known:
+            continue
+        close = [by_lower[name.lower()]] if name.lower() in by_lower else difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else (
+            f"known: {', '.join(sorted(known))}" if known else f"format '{fmt}' takes no options"
+        )
+        problems.append(f"unknown option {name!r} for format '{fmt}' ({hint})")
+    return problems
+
+
 class CustomerRef(_Strict):
     """For fact sources: the column with the customer's id in ``source``."""
 
@@ -272,21 +319,24 @@ class SourceConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> SourceConfig:
+        """Every inconsistency of the source at once, so one edit fixes them all."""
+        problems = []
         if self.format == "jdbc" and self.jdbc is None:
-            raise ValueError("format 'jdbc' needs a 'jdbc' block (url and table or query)")
+            problems.append("format 'jdbc' needs a 'jdbc' block (url and table or query)")
         if self.format != "jdbc" and not self.path:
-            raise ValueError(f"format '{self.format}' needs a 'path'")
+            problems.append(f"format '{self.format}' needs a 'path'")
+        problems += [f"options: {p}" for p in check_reader_options(self.format, self.options)]
         allowed = CANONICAL_ATTRIBUTES if self.kind == CUSTOMER_KIND else FACT_FIELDS
-        unknown = sorted(set(self.mapping) - set(allowed))
-        if unknown:
-            raise ValueError(
-                f"mapping has unknown target(s) {unknown} for a '{self.kind}' source; "
-                f"allowed: {', '.join(allowed)}"
-            )
+        for target in sorted(set(self.mapping) - set(allowed)):
+            close = difflib.get_close_matches(target, allowed, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
+            problems.append(f"mapping has unknown target {target!r} for a '{self.kind}' source ({hint})")
         if self.kind != CUSTOMER_KIND and self.customer_ref is None:
-            raise ValueError(f"a '{self.kind}' source needs 'customer_ref' (column and customer source)")
+            problems.append(f"a '{self.kind}' source needs 'customer_ref' (column and customer source)")
         if self.load == "snapshot" and self.jdbc is not None and self.jdbc.watermark_column:
-            raise ValueError("load 'snapshot' needs the whole table on every read: drop jdbc.watermark_column or use load 'append'")
+            problems.append("load 'snapshot' needs the whole table on every read: drop jdbc.watermark_column or use load 'append'")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def column_spec(self, target: str) -> MappedSpec | None:
