@@ -143,3 +143,28 @@ def test_the_public_api_loads_lazily_and_names_what_the_readme_uses():
 
     root = Path(__file__).resolve().parents[1]
     assert "Apache License" in (root / "LICENSE").read_text(encoding="utf-8")
+
+
+def test_a_missing_source_folder_and_an_unknown_source_exit_2_before_spark_starts(tmp_path, monkeypatch, capsys):
+    (tmp_path / "data" / "shop").mkdir(parents=True)
+    env = tmp_path / "env.yaml"
+    env.write_text(
+        f"lake_root: {tmp_path / 'lake'}\n"
+        "sources:\n"
+        f"  - {{name: crm, kind: customers, format: csv, path: {tmp_path / 'data' / 'crm' / '*.csv'}, id_columns: [id]}}\n"
+        f"  - {{name: shop, kind: customers, format: csv, path: {tmp_path / 'data' / 'shop' / '*.csv'}, id_columns: [id]}}\n"
+        f"  - {{name: erp, kind: customers, format: delta, path: {tmp_path / 'tables' / 'erp'}, id_columns: [id]}}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr("cdi.pipeline.open_session", lambda cfg: pytest.fail("Spark started"))
+
+    assert main(["ingest", "--conf", str(env)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "source 'crm'" in err and f"folder {tmp_path / 'data' / 'crm'} does not exist" in err, err
+    assert "source 'erp'" in err and "source 'shop'" not in err, err
+    assert not (tmp_path / "lake").exists()
+
+    assert main(["ingest", "--conf", str(env), "--source", "shopp"]) == 2
+    err = capsys.readouterr().err
+    assert "--source: unknown source(s) ['shopp']; configured: crm, erp, shop" in err, err

@@ -15,6 +15,9 @@ Every file is identified by its URI as Spark's ``_metadata.file_path`` spells it
 from __future__ import annotations
 
 import fnmatch
+import os
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +26,7 @@ from urllib.parse import unquote, urlparse
 from pyspark.sql import SparkSession
 
 from cdi.config import SourceConfig
+from cdi.errors import ConfigError
 
 LISTING_OPTIONS = ("pathGlobFilter", "recursiveFileLookup")  # consumed by the listing, not the readers
 
@@ -70,6 +74,38 @@ def list_files(spark: SparkSession, source: SourceConfig) -> list[SourceFile]:
         listed = path.toString()
         files.append(SourceFile(listed, file_uri(spark, listed), int(status.getLen()), modified))
     return sorted(files, key=lambda f: f.uri)
+
+
+_GLOB = re.compile(r"[*?\[{]")
+
+
+def missing_source_path(source: SourceConfig) -> str | None:
+    """Why a local file or table source's ``path`` cannot be there (None when it can): the folder
+    a glob starts from, or a table's folder, does not exist. Remote paths (``s3a://``, ``hdfs://``)
+    are left to the read, which needs the cluster's credentials."""
+    if source.format not in ("csv", "json", "parquet", "delta") or not source.path:
+        return None
+    local = local_path(source.path)
+    if local is None:
+        return None
+    glob = _GLOB.search(local)
+    fixed = local if glob is None else os.path.dirname(local[: glob.start()]) or "."
+    if os.path.exists(fixed):
+        return None
+    what = "folder" if glob is not None or source.format == "delta" else "file or folder"
+    return f"{what} {fixed} does not exist"
+
+
+def check_source_paths(sources: Sequence[SourceConfig]) -> None:
+    """Fail before Spark starts, naming every source whose local path is missing."""
+    problems = []
+    for source in sources:
+        why = missing_source_path(source)
+        if why is not None:
+            origin = f" ({source.origin})" if source.origin else ""
+            problems.append(f"source '{source.name}'{origin}: path {source.path}: {why}")
+    if problems:
+        raise ConfigError("; ".join(problems) + ". Fix the path in the config, or put the source's files there.")
 
 
 def local_path(uri: str) -> str | None:
