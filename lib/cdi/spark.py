@@ -21,6 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cdi.errors import ConfigError, InstallError
 from cdi.sql import literal
@@ -199,6 +200,11 @@ def _new_session(settings: SparkSettings, under_submit: bool, with_delta: bool):
         base["spark.databricks.delta.snapshotPartitions"] = str(settings.shuffle_partitions)
         # VACUUM lists a table's files in this many tasks (Spark's default: 10,000)
         base["spark.sql.sources.parallelPartitionDiscovery.parallelism"] = str(max(8, settings.shuffle_partitions))
+    if not under_submit:
+        # the JVM starts with cdi's quiet logging unless the caller configures log4j itself
+        options = extra.get("spark.driver.extraJavaOptions", "")
+        if "log4j2.configurationFile" not in options and "log4j.configurationFile" not in options:
+            extra["spark.driver.extraJavaOptions"] = f"{options} -Dlog4j2.configurationFile={_LOG4J_CONFIG}".strip()
     base.update(extra)
     for key, value in base.items():
         builder = builder.config(key, value)
@@ -206,6 +212,9 @@ def _new_session(settings: SparkSettings, under_submit: bool, with_delta: bool):
     if under_submit:
         _add_jars_to_running_driver(spark, jars, submitted.get("spark.jars", ""))
     return spark
+
+
+_LOG4J_CONFIG = Path(__file__).resolve().parent / "data" / "log4j2.properties"
 
 
 def _submitted_conf() -> dict[str, str]:
