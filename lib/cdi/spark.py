@@ -15,6 +15,7 @@ the ``deltalake`` package, and the log says so; ``storage.engine: deltalake`` as
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -22,6 +23,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from cdi.errors import ConfigError, InstallError
 from cdi.sql import literal
@@ -111,6 +113,44 @@ def delta_package() -> str:
     return f"io.delta:delta-spark_{spark_major_minor}_2.13:{version('delta-spark')}"
 
 
+def _jar_list_file() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cdi" / "spark-jars.json"
+
+
+def cached_package_jars(package: str) -> list[str] | None:
+    """The local jar files a previous session resolved ``package`` to (with its dependencies),
+    when every one is still there: a session given them directly skips Ivy's resolution, which
+    costs seconds and prints ~60 lines on every start."""
+    try:
+        jars = json.loads(_jar_list_file().read_text(encoding="utf-8")).get(package)
+    except (OSError, ValueError):
+        return None
+    if not jars or not all(os.path.isfile(j) for j in jars):
+        return None
+    return list(jars)
+
+
+def _remember_package_jars(spark, package: str) -> None:
+    """Record which files of Ivy's cache the session's packages resolved to (best effort)."""
+    path = _jar_list_file()
+    try:
+        # spark-submit lists the jars it resolved for the packages in spark.repl.local.jars
+        listed = spark.sparkContext.getConf().get("spark.repl.local.jars", "")
+        jars = [unquote(urlparse(u).path) for u in listed.split(",") if u.startswith("file:")]
+        jars = [j for j in jars if os.path.isfile(j) and os.path.basename(os.path.dirname(j)) == "jars"]
+        artifact = package.split(":")[1] if package.count(":") == 2 else package
+        if not any(artifact in os.path.basename(j) for j in jars):
+            return
+        known = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        known[package] = jars
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(known, indent=1), encoding="utf-8")
+        tmp.replace(path)
+    except Exception:  # a cache: a failure only means the next start resolves again
+        log.debug("could not record the resolved jars of %s", package, exc_info=True)
+
+
 class DeltaJarsUnavailableError(InstallError):
     """delta-spark was asked for but Spark could not load its jars."""
 
@@ -173,8 +213,6 @@ def _new_session(settings: SparkSettings, under_submit: bool, with_delta: bool):
     if extra.get("spark.jars"):
         jars.append(extra.pop("spark.jars"))
     submitted = _submitted_conf() if under_submit else {}
-    if jars and not under_submit:
-        builder = builder.config("spark.jars", ",".join(jars))
     base = {
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.adaptive.enabled": "true",
@@ -188,9 +226,15 @@ def _new_session(settings: SparkSettings, under_submit: bool, with_delta: bool):
         "spark.sql.legacy.timeParserPolicy": "CORRECTED",
     }
     has_delta = _jars_conf_has_delta({**submitted, **extra})
+    resolving = None
     if with_delta and not under_submit and not has_delta:
-        packages = [p for p in extra.pop("spark.jars.packages", "").split(",") if p]
-        extra["spark.jars.packages"] = ",".join([delta_package(), *packages])
+        cached = cached_package_jars(delta_package())
+        if cached is not None:
+            jars.extend(cached)
+        else:
+            packages = [p for p in extra.pop("spark.jars.packages", "").split(",") if p]
+            extra["spark.jars.packages"] = ",".join([delta_package(), *packages])
+            resolving = delta_package()
         has_delta = True
     if with_delta and has_delta:
         base["spark.sql.extensions"] = DELTA_EXTENSION
@@ -206,9 +250,13 @@ def _new_session(settings: SparkSettings, under_submit: bool, with_delta: bool):
         if "log4j2.configurationFile" not in options and "log4j.configurationFile" not in options:
             extra["spark.driver.extraJavaOptions"] = f"{options} -Dlog4j2.configurationFile={_LOG4J_CONFIG}".strip()
     base.update(extra)
+    if jars and not under_submit:
+        base["spark.jars"] = ",".join(jars)
     for key, value in base.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    if resolving is not None:
+        _remember_package_jars(spark, resolving)
     if under_submit:
         _add_jars_to_running_driver(spark, jars, submitted.get("spark.jars", ""))
     return spark
