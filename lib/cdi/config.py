@@ -696,6 +696,18 @@ class CdiConfig(_Strict):
     def fact_sources(self) -> list[SourceConfig]:
         return [s for s in self.sources if not s.is_customer_source]
 
+    def select_sources(self, names: Iterable[str] | None, given_as: str = "sources") -> list[SourceConfig]:
+        """The configured sources named (all when none are), in config order; an unknown name is
+        a configuration error naming where it was given (``--source`` on the command line)."""
+        if not names:
+            return list(self.sources)
+        wanted = set(names)
+        known = {s.name for s in self.sources}
+        unknown = sorted(wanted - known)
+        if unknown:
+            raise ConfigError(f"{given_as}: unknown source(s) {unknown}; configured: {', '.join(sorted(known))}")
+        return [s for s in self.sources if s.name in wanted]
+
     def table_path(self, name: str) -> str:
         """Absolute location of a lake table such as ``silver/records``."""
         return join_path(self.lake_root, name)

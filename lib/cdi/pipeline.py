@@ -131,15 +131,10 @@ def run(
     if unknown:
         raise ConfigError(f"unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
     run_id = check_run_id(run_id) if run_id is not None else new_run_id()
-    if sources:
-        known = {s.name for s in cfg.sources}
-        unknown_sources = sorted(set(sources) - known)
-        if unknown_sources:
-            raise ConfigError(f"--source: unknown source(s) {unknown_sources}; configured: {', '.join(sorted(known))}")
+    chosen = cfg.select_sources(sources, given_as="--source")  # before Spark starts, as the paths below
     if "ingest" in stages:
         ensure_demo_data(cfg)
-        chosen = [s for s in cfg.sources if not sources or s.name in sources]
-        check_source_paths(chosen)  # before Spark starts: a wrong path is a config error
+        check_source_paths(chosen)
     spark = spark or open_session(cfg)
     summary = RunSummary(run_id=run_id)
     result = PipelineResult(run_id=run_id, summary=summary)

@@ -113,6 +113,10 @@ def delta_package() -> str:
     return f"io.delta:delta-spark_{spark_major_minor}_2.13:{version('delta-spark')}"
 
 
+# the JVM logging a local session starts with (see _new_session)
+_LOG4J_CONFIG = Path(__file__).resolve().parent / "data" / "log4j2.properties"
+
+
 def _jar_list_file() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cdi" / "spark-jars.json"
 
@@ -260,9 +264,6 @@ def _new_session(settings: SparkSettings, under_submit: bool, with_delta: bool):
     if under_submit:
         _add_jars_to_running_driver(spark, jars, submitted.get("spark.jars", ""))
     return spark
-
-
-_LOG4J_CONFIG = Path(__file__).resolve().parent / "data" / "log4j2.properties"
 
 
 def _submitted_conf() -> dict[str, str]:

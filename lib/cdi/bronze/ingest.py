@@ -126,7 +126,7 @@ def run_ingest(
 ) -> list[IngestResult]:
     """Ingest the configured sources (or the named ones); raise IngestError if any failed."""
     summary = summary or RunSummary(run_id=run_id)
-    selected = _select(cfg, sources)
+    selected = cfg.select_sources(sources)
     ledger = IngestLedger(lake)
     results: list[IngestResult] = []
     for source in selected:
@@ -203,16 +203,6 @@ def _io(source: SourceConfig | None, doing: str, where: list[str], *, write: boo
             raise StorageIOError(message) from exc
         looks_io = bool(hint) or "IOException" in cause or isinstance(exc, OSError)
         raise (SourceIOError if looks_io else SourceReadError)(message) from exc
-
-
-def _select(cfg: CdiConfig, names: list[str] | None) -> list[SourceConfig]:
-    if not names:
-        return list(cfg.sources)
-    known = {s.name for s in cfg.sources}
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise SourceReadError(f"unknown source(s) {unknown}; configured: {sorted(known)}")
-    return [s for s in cfg.sources if s.name in names]
 
 
 def _details(r: IngestResult) -> dict[str, Any]:

@@ -724,6 +724,15 @@ def _guard_constraints(df: DataFrame, path: str, constraints: dict[str, str]) ->
     return df
 
 
+def _commit_actions(fs: pafs.FileSystem, base: str, version: int) -> list[dict[str, Any]] | None:
+    """The actions of one commit file of ``_delta_log``, or None when it is gone (log retention)."""
+    try:
+        with fs.open_input_stream(f"{base.rstrip('/')}/_delta_log/{version:020d}.json") as stream:
+            return [json.loads(line) for line in stream.read().decode("utf-8").splitlines() if line.strip()]
+    except FileNotFoundError:
+        return None
+
+
 def _commit_infos(path: str, newest: int, limit: int | None):
     """(version, commitInfo) of up to ``limit`` commits from ``newest`` down, read from the
     commit files themselves. delta-rs's ``history()`` numbers its entries by counting down from
@@ -732,17 +741,12 @@ def _commit_infos(path: str, newest: int, limit: int | None):
     fs, base = _filesystem(path)
     oldest = 0 if limit is None else max(0, newest - limit + 1)
     for version in range(newest, oldest - 1, -1):
-        log_file = f"{base.rstrip('/')}/_delta_log/{version:020d}.json"
-        try:
-            with fs.open_input_stream(log_file) as stream:
-                lines = stream.read().decode("utf-8").splitlines()
-        except FileNotFoundError:
+        actions = _commit_actions(fs, base, version)
+        if actions is None:
             return
-        for line in lines:
-            action = json.loads(line)
-            if "commitInfo" in action:
-                yield version, action["commitInfo"]
-                break
+        info = next((a["commitInfo"] for a in actions if "commitInfo" in a), None)
+        if info is not None:
+            yield version, info
 
 
 def _log_file_actions(path: str, start: int, end: int):
@@ -750,15 +754,11 @@ def _log_file_actions(path: str, start: int, end: int):
     the commit files of ``_delta_log`` (kept for the log retention, 30 days by default)."""
     fs, base = _filesystem(path)
     for version in range(start, end + 1):
-        log_file = f"{base.rstrip('/')}/_delta_log/{version:020d}.json"
-        try:
-            with fs.open_input_stream(log_file) as stream:
-                lines = stream.read().decode("utf-8").splitlines()
-        except FileNotFoundError as exc:
-            raise LakeError(f"table {path}: the log of version {version} is gone (log retention); no change feed") from exc
+        actions = _commit_actions(fs, base, version)
+        if actions is None:
+            raise LakeError(f"table {path}: the log of version {version} is gone (log retention); no change feed")
         adds, removes, at = [], [], None
-        for line in lines:
-            action = json.loads(line)
+        for action in actions:
             if "add" in action and action["add"].get("dataChange", True):
                 adds.append(unquote(action["add"]["path"]))
             elif "remove" in action and action["remove"].get("dataChange", True):
