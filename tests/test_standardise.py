@@ -121,7 +121,9 @@ def test_clean_text_removes_control_characters_and_keeps_zero_width_joiners(spar
 
 def _split(spark, names, two_surnames=False):
     out = apply(spark, lambda c: S.split_full_name(c, F.lit(two_surnames)), names)
-    return [(r.honorific, r.first_name, r.middle_name, r.last_name, r.name_suffix) for r in out]
+    titles = apply(spark, S.standardise_honorific, [r.title for r in out])
+    suffixes = apply(spark, S.standardise_name_suffix, [r.suffix for r in out])
+    return [(t, r.first_name, r.middle_name, r.last_name, s) for t, r, s in zip(titles, out, suffixes, strict=True)]
 
 
 def test_full_names_split_in_both_orders_with_titles_and_suffixes(spark):

@@ -87,13 +87,15 @@ def strip_suffix(col: Column) -> Column:
 
 
 def split_full_name(full: Column, two_surnames: Column | None = None) -> Column:
-    """struct<honorific, first_name, middle_name, last_name, name_suffix> of a full name.
+    """struct<title, first_name, middle_name, last_name, suffix> of a full name.
 
     "Nowak, Anna Maria" and "Dr. Anna Maria Nowak" give first Anna, middle Maria, last Nowak;
     surname particles stay with the surname ("Ursula von der Leyen"); with ``two_surnames`` true
     (Spanish-speaking countries) the last two words are the surname ("José Luis García López").
-    A single word is taken as the last name. Names follow :func:`display_case`; honorific and
-    suffix are canonical ("Dr", "Jr").
+    A single word is taken as the last name. Names follow :func:`display_case`; title and suffix
+    stay as written ("Prof. Dr.", ", Jr.") for :func:`standardise_honorific` and
+    :func:`standardise_name_suffix` to make canonical on the resulting column (they fold, and
+    Spark runs no Python UDF inside the lambdas this parser is built from).
     """
     title_re, suffix_re = _title_regex(), _suffix_regex()
     use_two = F.coalesce(two_surnames, F.lit(False)) if two_surnames is not None else F.lit(False)
@@ -124,11 +126,11 @@ def split_full_name(full: Column, two_surnames: Column | None = None) -> Column:
         return let(
             given,
             lambda g: F.struct(
-                standardise_honorific(title).alias("honorific"),
+                nullif_empty(title).alias("title"),
                 display_case(nullif_empty(F.substring_index(g, " ", 1))).alias("first_name"),
                 display_case(nullif_empty(F.regexp_extract(g, r"^\S+\s+(.*)$", 1))).alias("middle_name"),
                 display_case(nullif_empty(last)).alias("last_name"),
-                standardise_name_suffix(suffix).alias("name_suffix"),
+                nullif_empty(suffix).alias("suffix"),
             ),
         )
 

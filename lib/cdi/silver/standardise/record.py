@@ -106,11 +106,11 @@ def standardise_records(staged: DataFrame) -> DataFrame:
     df = df.select(
         "*",
         F.coalesce(standardise_honorific(col("honorific")), standardise_honorific(col("_first.title")),
-                   col("_split.honorific")).alias("_honorific"),
+                   standardise_honorific(col("_split.title"))).alias("_honorific"),
         F.when(split, col("_split.first_name")).otherwise(display_case(nullif_empty(col("_first.rest")))).alias("_first_name"),
         F.when(split, col("_split.middle_name")).otherwise(display_case(col("middle_name"))).alias("_middle_name"),
         F.when(split, col("_split.last_name")).otherwise(display_case(nullif_empty(col("_last.rest")))).alias("_last_name"),
-        F.coalesce(standardise_name_suffix(col("_last.suffix")), col("_split.name_suffix")).alias("name_suffix"),
+        F.coalesce(standardise_name_suffix(col("_last.suffix")), standardise_name_suffix(col("_split.suffix"))).alias("name_suffix"),
         F.when(~dob_out_of_range(col("date_of_birth")), col("date_of_birth")).alias("_dob"),
         display_case(col("city")).alias("_city"),
     )

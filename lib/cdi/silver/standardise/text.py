@@ -4,9 +4,13 @@
 as ``unidecode`` does (ł -> l, ß -> ss, ж -> zh, محمد -> mhmd, דוד -> dvd, 张伟 -> zhang wei,
 さくら -> sakura), deletes zero-width characters and apostrophes and turns every other
 non-alphanumeric run into one space; :func:`fold_text` is the same in Python (used for the lookup
-tables' keys). The transliteration is one table indexed by code point (:func:`fold_table`, a
-constant array the optimizer folds once): a built-in lookup per character, no UDF, the same cost
-for a Chinese name as for a Polish one. Characters beyond the BMP stay as they are.
+tables' keys). ASCII text, most of any customer file, is folded by built-in functions; only
+values holding other characters go to Python, through one vectorised (Arrow) UDF that applies
+one table indexed by code point (:func:`fold_table`, built from unidecode once per worker): the
+same cost for a Chinese name as for a Polish one, and no 65,536-entry constant in every plan
+(which made planning each action seconds slower, whatever the data's size). Because Spark runs
+no Python UDF inside a lambda, :func:`fold` must not be called on a lambda variable; fold the
+column first and pass the folded column in. Characters beyond the BMP stay as they are.
 
 :func:`clean_text` removes control characters (NUL and the other C0/C1 codes that are not
 whitespace) and invisible format characters, but keeps the zero-width joiner and non-joiner,
@@ -19,12 +23,14 @@ which belong to the letters around them (Persian, Indic names, emoji sequences);
 from __future__ import annotations
 
 import functools
-import json
 import re
 import unicodedata
 
+import pandas as pd
 from pyspark.sql import Column
 from pyspark.sql import functions as F
+from pyspark.sql.functions import pandas_udf
+from pyspark.sql.types import StringType
 from unidecode import unidecode
 
 from .expr import let
@@ -89,21 +95,22 @@ def fold_text(value: str | None) -> str | None:
     return folded or None
 
 
+_NON_ASCII = r"[^\x00-\x7F]"
+
+
+@pandas_udf(StringType())  # type: ignore[call-overload]
+def _fold_udf(values: pd.Series) -> pd.Series:
+    return values.map(fold_text, na_action="ignore")
+
+
 def fold(col: Column) -> Column:
-    """Match form of text: lower case, transliterated, apostrophes dropped, punctuation -> one space."""
-    table = F.from_json(F.lit(json.dumps(fold_table(), separators=(",", ":"))), "array<string>")
+    """Match form of text: lower case, transliterated, apostrophes dropped, punctuation -> one space.
 
-    def transliterate(lowered: Column) -> Column:
-        # ascii() is the code point of the character; beyond the table (> U+FFFF) it stays itself
-        letters = F.transform(
-            F.split(lowered, ""), lambda ch: F.coalesce(F.try_element_at(table, F.ascii(ch) + 1), ch)
-        )
-        # most values are ASCII: skip the per-character lookup for them (CASE evaluates one branch)
-        return F.when(lowered.rlike(r"[^\x00-\x7F]"), F.array_join(letters, "")).otherwise(lowered)
-
-    c = F.regexp_replace(F.regexp_replace(let(F.lower(col), transliterate), "[" + _APOSTROPHES + "]", ""), "[^a-z0-9]+", " ")
-    return F.nullif(F.trim(c), F.lit(""))
-
+    ASCII values never leave the JVM: the UDF is given null for them, and the built-in form
+    (which removes every non-ASCII character) serves. For a value with other characters both
+    agree wherever the UDF's result is null (nothing but punctuation), so ``coalesce`` is exact."""
+    ascii_form = F.regexp_replace(F.regexp_replace(F.lower(col), "[" + _APOSTROPHES + "]", ""), "[^a-z0-9]+", " ")
+    return F.coalesce(_fold_udf(F.when(col.rlike(_NON_ASCII), col)), F.nullif(F.trim(ascii_form), F.lit("")))
 
 
 _PLACEHOLDER = r"(?i)^(?:null|none|nan|n/a|#n/a|-+|\?+|nil)$"
