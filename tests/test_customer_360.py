@@ -8,6 +8,7 @@ import logging
 from datetime import datetime
 
 import pytest
+from cdi import schema
 from cdi.config import Customer360Config, load_config
 from cdi.gold.customer_360 import (
     CUSTOMER_360_COLUMNS,
@@ -32,6 +33,8 @@ def test_one_row_per_current_customer_with_the_contract_columns(built):
     c360 = built["lake"].read("gold/customer_360")
     assert sorted(r["customer_id"] for r in c360.select("customer_id").collect()) == ["C1", "C2", "C3", "C4"]
     assert list(c360.columns) == list(CUSTOMER_360_COLUMNS) + ["run_id"]
+    types = {f.name: f.dataType.simpleString() for f in c360.schema.fields}
+    assert types == {**dict.fromkeys(c360.columns, "string"), **schema.CUSTOMER_360_TYPES}  # the README's reference
     assert {r["run_id"] for r in c360.select("run_id").distinct().collect()} == {RUN_ID}
 
 

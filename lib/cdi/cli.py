@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("record_key_b")
     p.add_argument("--out", default="explain.html")
 
+    p = sub.add_parser("tables", parents=[common], help="every contract table's path, grain and columns (no Spark needed)")
+    p.add_argument("--json", action="store_true", help="as JSON instead of a Markdown table")
+
     p = sub.add_parser("customer", parents=[common], help="one view of a customer across sources")
     csub = p.add_subparsers(dest="customer_command", required=True, metavar="ACTION")
     show = csub.add_parser("show", parents=[common], help="golden record, provenance, source records and recent facts")
@@ -216,6 +219,15 @@ def _cmd_customer(args, redactor: Redactor) -> int:
     return EXIT_OK
 
 
+def _cmd_tables(args) -> int:
+    import json
+
+    from cdi import reference
+
+    print(json.dumps(reference.as_json(), indent=2) if args.json else reference.markdown())
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -251,6 +263,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, redacto
             return _cmd_explain(args, redactor)
         if args.command == "customer":
             return _cmd_customer(args, redactor)
+        if args.command == "tables":
+            return _cmd_tables(args)
     except BrokenPipeError:
         raise
     except ConfigError as exc:

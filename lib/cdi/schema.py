@@ -243,6 +243,18 @@ CUSTOMER_360_COLUMNS = (
 )  # fmt: skip
 """Columns of ``gold/customer_360`` in order (a ``run_id`` follows)."""
 
+CUSTOMER_360_TYPES = {
+    "date_of_birth": "date", "age": "int", "income_reporting": "double",
+    **dict.fromkeys(("orders", "invoices", "payments", "unpaid_invoices", "late_payments", "tickets", "open_tickets",
+                     "responses", "recency_days", "r_score", "f_score", "m_score", "tenure_days"), "int"),
+    **dict.fromkeys(("revenue", "avg_order_value", "invoiced", "paid", "outstanding_balance"), "double"),
+    **dict.fromkeys(("first_order_at", "last_order_at", "last_contact_at", "last_response_at", "first_seen_at"), "timestamp"),
+    **dict.fromkeys(("consent_email", "consent_sms", "consent_phone",
+                     "reachable_email", "reachable_sms", "reachable_phone"), "boolean"),
+    "channels": "array<string>", "as_of": "date",
+}  # fmt: skip
+"""Types of the ``gold/customer_360`` columns that are not strings."""
+
 SEGMENTS_SCHEMA = StructType([StructField("segment", StringType()), StructField("customer_id", StringType())])
 
 UNMATCHED_FACTS_SCHEMA = StructType(
