@@ -20,6 +20,7 @@ from bronze_fixtures import (
     write_jsonl,
     write_lines,
 )
+from cdi import schema
 from cdi.bronze import (
     LEDGER_TABLE,
     QUARANTINE_TABLE,
@@ -98,6 +99,8 @@ def test_bronze_rows_carry_lineage_and_the_source_values_as_written(ingested):
     _, lake, results, _ = ingested
     crm = lake.read("bronze/crm")
     assert crm.columns == LINEAGE + ["region", "id", "name", "email", "modified"]
+    types = {f.name: f.dataType.simpleString() for f in crm.schema.fields}
+    assert {c: types[c] for c in LINEAGE} == {c: schema.LINEAGE_TYPES.get(c, "string") for c in LINEAGE}  # the README's reference
     rows = bronze_rows(lake, "crm", "_source", "_source_record_id", "_source_line", "name", "email")
     assert rows == [("crm", "EU|1", 2, "Ann", "ann@x.org"), ("crm", "US|3", 4, "Cy", "cy@x.org")]
     first = crm.where("id = '1'").first()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cdi import schema
 from cdi.config import LinkageConfig, load_config
 from cdi.lake import Lake
 from cdi.silver.explain import explain_pair
@@ -45,7 +46,10 @@ def entity_ids(lake) -> dict[str, str]:
 
 
 def scored_pairs(lake) -> dict[tuple[str, str], float]:
-    rows = lake.read("silver/pairs").select("record_key_l", "record_key_r", "match_probability").collect()
+    pairs = lake.read("silver/pairs")
+    types = {f.name: f.dataType.simpleString() for f in pairs.schema.fields}
+    assert {c: types[c] for c in schema.PAIRS_KEY_COLUMNS} == {c: schema.PAIRS_TYPES.get(c, "string") for c in schema.PAIRS_KEY_COLUMNS}
+    rows = pairs.select("record_key_l", "record_key_r", "match_probability").collect()
     return {(r[0], r[1]): r[2] for r in rows}
 
 

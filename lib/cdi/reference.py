@@ -35,14 +35,12 @@ def tables() -> list[TableReference]:
     """Every table a run writes that users and outside checks may rely on, in flow order."""
     from cdi.gold.history import history_schema
 
-    lineage_types = {schema.SOURCE_LINE: "bigint", schema.INGESTED_AT: "timestamp", schema.DELETED: "boolean"}
     records = tuple((c, schema.RECORDS_TYPES.get(c, "string")) for c in schema.RECORDS_COLUMNS)
-    pair_types = {"match_probability": "double", "match_weight": "double"}
     return [
         TableReference(
             schema.bronze("<source>"),
             "one row per ingested source row per batch (changed rows only; a tombstone when a record leaves a snapshot)",
-            tuple((c, lineage_types.get(c, "string")) for c in schema.LINEAGE_COLUMNS),
+            tuple((c, schema.LINEAGE_TYPES.get(c, "string")) for c in schema.LINEAGE_COLUMNS),
             "followed by the source's own columns as read",
         ),
         TableReference(schema.QUARANTINE, "one row per rejected input row, with its reason", _fields(schema.QUARANTINE_SCHEMA)),
@@ -52,7 +50,7 @@ def tables() -> list[TableReference]:
         TableReference(
             schema.PAIRS,
             "one row per scored candidate pair",
-            tuple((c, pair_types.get(c, "string")) for c in schema.PAIRS_KEY_COLUMNS),
+            tuple((c, schema.PAIRS_TYPES.get(c, "string")) for c in schema.PAIRS_KEY_COLUMNS),
             "followed by one `mw_<comparison>` (double) per comparison of the linkage model",
         ),
         TableReference(schema.ENTITY_MAP, "one row per source record", _fields(schema.ENTITY_MAP_SCHEMA)),
@@ -86,7 +84,7 @@ def _cells(columns: tuple[tuple[str, str], ...]) -> list[str]:
             if cell not in cells:
                 cells.append(cell)
             continue
-        cells.append(f"`{name}` `{dtype}`" if dtype else f"`{name}`")
+        cells.append(f"`{name}` `{dtype}`")
     return cells
 
 
@@ -101,7 +99,7 @@ def markdown() -> str:
 
 
 def as_json() -> list[dict]:
-    return [{"table": t.path, "grain": t.grain, "columns": [{"name": n, "type": ty or None} for n, ty in t.columns], "note": t.note} for t in tables()]
+    return [{"table": t.path, "grain": t.grain, "columns": [{"name": n, "type": ty} for n, ty in t.columns], "note": t.note} for t in tables()]
 
 
 def readme_block(readme_text: str) -> str | None:

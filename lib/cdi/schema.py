@@ -71,6 +71,9 @@ LINEAGE_COLUMNS = (SOURCE, RECORD_ID, BATCH_ID, INGESTED_AT, SOURCE_FILE, SOURCE
 """Columns every bronze row carries (see :mod:`cdi.bronze.lineage`); tables written before
 ``_deleted`` existed lack it until their next append adds it."""
 
+LINEAGE_TYPES = {SOURCE_LINE: "bigint", INGESTED_AT: "timestamp", DELETED: "boolean"}
+"""Types of the lineage columns that are not strings."""
+
 REQUIRED_LINEAGE = (SOURCE, RECORD_ID, BATCH_ID, INGESTED_AT, SOURCE_FILE, ROW_HASH)
 """The lineage columns silver reads; ``_source_line`` is null for some formats and not needed."""
 
@@ -206,6 +209,9 @@ ID_HISTORY_SCHEMA = StructType(
 
 PAIRS_KEY_COLUMNS = ("record_key_l", "record_key_r", "match_probability", "match_weight", "run_id")
 """The contract columns of ``silver/pairs``; one ``mw_<comparison>`` column follows per comparison."""
+
+PAIRS_TYPES = {"match_probability": "double", "match_weight": "double"}
+"""Types of the ``silver/pairs`` contract columns that are not strings."""
 
 # ---------------------------------------------------------------- gold
 
