@@ -59,6 +59,7 @@ from .engine import (
     relaxed,
     replace_mismatch,
 )
+from .job_group import write_job_group
 from .stats import file_stats
 
 log = logging.getLogger(__name__)
@@ -255,27 +256,10 @@ class DeltaRsEngine(Engine):
 
     # ---------------------------------------------------------------- writing
     def _stage(self, df: DataFrame, staging: str, partition_by: list[str]) -> None:
-        """Write the staged Parquet files under a job group of their own.
-
-        When one task fails, Spark fails the job while its other tasks may still be running and
-        writing files; cleaning up then would race them. So a failed write cancels its group and
-        waits for those tasks to end before the caller removes the staging folder.
-        """
-        sc = self.spark.sparkContext
-        previous = sc.getLocalProperty("spark.jobGroup.id")
-        group = previous or "cdi-write-" + staging.rsplit("_", 1)[-1]
-        if not previous:  # a caller's own job group is kept, so the caller can still cancel the write
-            sc.setJobGroup(group, f"cdi lake write {staging}", interruptOnCancel=True)
-        try:
+        """Write the staged Parquet files; a failed write returns only once its tasks ended, so
+        the caller's removal of the staging folder races no task."""
+        with write_job_group(self.spark.sparkContext, staging):
             df.write.mode("errorifexists").partitionBy(*partition_by).parquet(staging)
-        except BaseException:
-            if not previous:
-                sc.cancelJobGroup(group)
-            _wait_for_group(sc, group)
-            raise
-        finally:
-            if not previous:
-                sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]  # None clears it
 
     def _publish(self, path: str, staging: str, partition_by: list[str], moved: list[str]) -> list[AddAction]:
         """Move staged Parquet files into the table folder and describe them as Delta adds.
@@ -766,26 +750,6 @@ def _log_file_actions(path: str, start: int, end: int):
             elif "commitInfo" in action:
                 at = datetime.fromtimestamp(action["commitInfo"].get("timestamp", 0) / 1000, tz=_dt.UTC)
         yield version, at, adds, removes
-
-
-def _wait_for_group(sc, group: str, timeout: float = 60.0) -> None:
-    """Block until no task of the job group is running (bounded, so a stuck cluster cannot hang us)."""
-    tracker = sc.statusTracker()
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        busy = False
-        for job_id in tracker.getJobIdsForGroup(group):
-            job = tracker.getJobInfo(job_id)
-            if job is None:
-                continue
-            for stage_id in job.stageIds:
-                stage = tracker.getStageInfo(stage_id)
-                if stage is not None and stage.numActiveTasks > 0:
-                    busy = True
-        if not busy:
-            return
-        time.sleep(0.2)
-    log.warning("tasks of failed write %s still running after %.0fs; cleaning up anyway", group, timeout)
 
 
 def _remove_partition_dirs(path: str, dest: str) -> None:

@@ -42,6 +42,7 @@ from .engine import (
     replace_mismatch,
 )
 from .files import filesystem, local_path, remove_uncommitted_folder
+from .job_group import write_job_group
 
 _META_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 # Delta commands without a writer option take commit metadata from this session setting; one
@@ -287,7 +288,7 @@ class NativeDeltaEngine(Engine):
                 # delta-spark's replaceWhere on data columns rewrites only matching rows' files
                 writer = writer.option("replaceWhere", replace_where)
         try:
-            with self._committing(path, None):
+            with write_job_group(self.spark.sparkContext, path), self._committing(path, None):
                 writer.save(path)
         except BaseException as exc:
             if not exists:
