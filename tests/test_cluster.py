@@ -11,7 +11,13 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from tests.cluster_fixtures import pyfiles_zip, require_success, standalone_cluster  # noqa: F401
+from tests.demo_subset import demo_subset_conf
 
+from cdi.config import load_config
+from cdi.lake import Lake
+from cdi.pipeline import run
+from cdi.spark import delta_package
 from cdi_cluster import (
     ENTITY_MAP,
     GOLDEN_RECORDS,
@@ -21,11 +27,6 @@ from cdi_cluster import (
     submit_command,
     write_run_conf,
 )
-from cdi.config import load_config
-from cdi.lake import Lake
-from cdi.pipeline import run
-from cdi.spark import delta_package
-from tests.cluster_fixtures import pyfiles_zip, require_success, standalone_cluster  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE_JOB = ROOT / "jobs" / "pipeline.py"
@@ -132,7 +133,7 @@ def test_pipeline_on_the_cluster_equals_a_local_mode_run(standalone_cluster, pyf
     confs = {
         mode: write_run_conf(
             tmp_path / f"{mode}.yaml",
-            ROOT / "conf" / "demo.yaml",
+            demo_subset_conf(tmp_path),
             lake_root=str(tmp_path / mode / "lake"),
             demo_out=str(demo_out),
             persons=DEMO_PERSONS,

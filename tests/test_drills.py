@@ -20,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from tests.demo_subset import SYSTEMS, demo_subset_conf
 
 from cdi.config import load_config
 from cdi.lake import Lake
@@ -29,12 +30,10 @@ from cdi_demo import generate
 
 pytestmark = pytest.mark.drills
 
-ROOT = Path(__file__).resolve().parents[1]
 PERSONS = 120
-# three of the demo's six systems (with their fact sources): every stage and boundary is there,
-# at half the commits of the whole demo; each drill run is a subprocess with its own JVM
-SOURCE_FILES = ("crm", "webshop", "billing")
-SOURCES = SOURCE_FILES
+# each drill run is a subprocess with its own JVM: three of the demo's systems (demo_subset) have
+# every stage and boundary at half the commits of the whole demo
+SOURCES = SYSTEMS
 
 # Runs the pipeline and kills its own process group right after the n-th commit to a table (or,
 # for "outbox", right after the outbox file of the run is in place).
@@ -78,24 +77,10 @@ def _env(demo_out: Path) -> dict[str, str]:
     return env
 
 
-def _drill_base(tmp: Path) -> Path:
-    """conf/demo.yaml with only the drill's sources."""
-    import yaml
-
-    demo = yaml.safe_load((ROOT / "conf" / "demo.yaml").read_text())
-    conf = ROOT / "conf"
-    demo["include"] = [str(conf / "sources" / f"{s}.yaml") for s in SOURCE_FILES] + [
-        str(conf / f) for f in ("linkage.yaml", "survivorship.yaml", "analytics.yaml")
-    ]
-    base = tmp / "drill-base.yaml"
-    base.write_text(yaml.safe_dump(demo, sort_keys=False), encoding="utf-8")
-    return base
-
-
 def _conf(tmp: Path, name: str, demo_out: Path) -> Path:
     return write_run_conf(
         tmp / f"{name}.yaml",
-        _drill_base(tmp),
+        demo_subset_conf(tmp),
         lake_root=str(tmp / name / "lake"),
         demo_out=str(demo_out),
         persons=PERSONS,
