@@ -44,12 +44,48 @@ def test_a_customer_can_belong_to_several_segments(spark, built):
     assert_df_equality(segment_membership(c360, rules), expected, ignore_row_order=True, ignore_nullable=True)
 
 
-def test_a_rule_over_an_unknown_column_names_the_segment(built):
+def unchecked(name: str, where: str) -> SegmentConfig:
+    """A rule as a library caller may build it, past the config's own checks."""
+    return SegmentConfig.model_construct(name=name, description="", where=where)
+
+
+def test_a_rule_that_spark_cannot_analyse_names_the_segment(built):
+    """The config rejects what it can see without Spark; Spark's analysis still stands behind it
+    (types, unknown functions, rules built past validation)."""
     c360 = built["lake"].read("gold/customer_360")
     with pytest.raises(SegmentRuleError, match=r"segment 'rich': where 'wealth > 5' is not a valid condition"):
-        segment_membership(c360, [SegmentConfig(name="ok", where="orders > 0"), SegmentConfig(name="rich", where="wealth > 5")])
-    with pytest.raises(SegmentRuleError, match="segment 'broken'"):
-        segment_membership(c360, [SegmentConfig(name="broken", where="orders >")])
+        segment_membership(c360, [SegmentConfig(name="ok", where="orders > 0"), unchecked("rich", "wealth > 5")])
+    with pytest.raises(SegmentRuleError, match="segment 'odd'"):
+        segment_membership(c360, [SegmentConfig(name="odd", where="no_such_function(orders) > 0")])
+
+
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        ("ordrs > 0 AND gendr = 'F'", "'gendr' (did you mean 'gender'?), 'ordrs' (did you mean 'orders'?)"),
+        ("orders >", "does not parse as Spark SQL at column 8 (near '>')"),
+        ("sum(revenue) > 1000", "holds an aggregate (SUM(revenue))"),
+        ("revenue > (SELECT max(revenue) FROM gold)", "holds a subquery"),
+        ("orders > 0; DROP TABLE gold", "must be one condition, found 2 statement(s)"),
+    ],
+)  # fmt: skip
+def test_a_bad_rule_is_a_config_error_naming_key_and_fault_before_spark_starts(tmp_path, monkeypatch, capsys, where, message):
+    from cdi.cli import main
+    from cdi.config import load_config
+    from cdi.errors import ConfigError
+
+    monkeypatch.setattr("cdi.pipeline.run", lambda *a, **k: pytest.fail("reached the pipeline"))
+    conf = tmp_path / "env.yaml"
+    good = "  - {name: buyers, where: \"orders > 0 AND exists(channels, c -> c = 'web')\"}"
+    conf.write_text(f"lake_root: {tmp_path}\nsegments:\n{good}\n  - name: bad\n    where: \"{where}\"\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(conf)
+    text = str(err.value)
+    assert "segments[1].where" in text and message in text, text
+    assert "segments[0]" not in text, text
+    assert main(["gold", "--conf", str(conf)]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "segments[1].where" in last and message in last, last
 
 
 def test_profile_has_size_revenue_share_rfm_spread_and_reach(spark, built):
@@ -106,7 +142,7 @@ def test_a_bad_rule_stops_the_run_before_anything_is_written(spark, built):
     from cdi.gold.customer_360 import run_customer_360
 
     cfg, lake = built["cfg"], built["lake"]
-    bad = cfg.model_copy(update={"segments": [SegmentConfig(name="typo", where="ordrs > 0")]})
+    bad = cfg.model_copy(update={"segments": [unchecked("typo", "ordrs > 0")]})
     before = {t: lake.version(t) for t in ("gold/customer_360", "gold/segments", "gold/unmatched_facts")}
     with pytest.raises(SegmentRuleError, match="segment 'typo'"):
         run_customer_360(lake, bad.customer_360, bad.fact_sources, bad.segments, "r-bad-rule")

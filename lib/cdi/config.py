@@ -31,8 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from cdi.errors import ConfigError
 from cdi.redaction import Redactor, is_secret_name
-from cdi.schema import MATCH_COLUMN_ATTRIBUTES
-from cdi.sql import columns_read
+from cdi.schema import CUSTOMER_360_COLUMNS, MATCH_COLUMN_ATTRIBUTES
+from cdi.sql import columns_read, condition_columns
 
 log = logging.getLogger(__name__)
 
@@ -575,6 +575,24 @@ class SegmentConfig(_Strict):
     description: str = ""
     where: str = Field(description="a Spark SQL condition over customer_360 columns")
 
+    @field_validator("where")
+    @classmethod
+    def _over_customer_360(cls, where: str) -> str:
+        """Parsed here, before Spark starts: a typo must not fail the gold stage after hours."""
+        known = (*CUSTOMER_360_COLUMNS, "run_id")
+        by_lower = {k.lower(): k for k in known}
+        unknown = sorted(c for c in condition_columns(where) if c.lower() not in by_lower)
+        if unknown:
+            hints = []
+            for name in unknown:
+                close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
+                hints.append(f"{name!r}" + (f" (did you mean {by_lower[close[0]]!r}?)" if close else ""))
+            raise ValueError(
+                f"reads column(s) that gold/customer_360 does not have: {', '.join(hints)}; "
+                "`cdi tables` lists its columns"
+            )
+        return where
+
 
 class PostgresTarget(_Strict):
     """Where golden records are upserted. ``dsn`` is a libpq connection string or URI; the other
@@ -860,7 +878,7 @@ def load_config(path: str | os.PathLike) -> CdiConfig:
         messages = []
         for err in exc.errors(include_url=False, include_context=False):
             file, keypath = _locate(err["loc"], origins, top)
-            expected = err["msg"]
+            expected = err["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's own message
             if err["type"] == "extra_forbidden":
                 expected = "unknown key (check its spelling and where it belongs)"
             elif err["type"] == "missing":

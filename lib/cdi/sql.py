@@ -98,3 +98,28 @@ def plain_identifier(name: str) -> str:
     if not _PLAIN.match(name):
         raise ConfigError(f"column name {name!r} is not a plain identifier (letters, digits, underscore)")
     return name
+
+
+def condition_columns(condition: str) -> set[str]:
+    """The columns a row condition in Spark SQL reads, parsed without Spark (for config checks
+    before a session starts). Raises ValueError saying what is wrong: text that does not parse,
+    more than one statement, or what a row filter cannot hold (aggregates, windows, subqueries)."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError
+
+    try:
+        parsed = [e for e in sqlglot.parse(condition, read="spark") if e is not None]
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        where = f" at column {first['col']}" if first.get("col") else ""
+        near = f" (near {first['highlight']!r})" if first.get("highlight") else ""
+        raise ValueError(f"does not parse as Spark SQL{where}{near}") from None
+    if len(parsed) != 1:
+        raise ValueError(f"must be one condition, found {len(parsed) or 'no'} statement(s)")
+    tree = parsed[0]
+    for kind, what in ((exp.Query, "a subquery"), (exp.Window, "a window function"), (exp.AggFunc, "an aggregate")):
+        found = tree if isinstance(tree, kind) else tree.find(kind)
+        if found is not None:
+            raise ValueError(f"holds {what} ({found.sql(dialect='spark')}); a condition is tested on one row at a time")
+    return {c.name for c in tree.find_all(exp.Column)}
