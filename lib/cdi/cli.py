@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("record_key_b")
     p.add_argument("--out", default="explain.html")
 
+    p = sub.add_parser("init", parents=[common], help="write a starter project (config, example source, job, notebook)")
+    p.add_argument("dir", help="folder for the new project (new or empty)")
+    p.add_argument("--force", action="store_true", help="write the starter files into a folder that holds files")
+
     p = sub.add_parser("tables", parents=[common], help="every contract table's path, grain and columns (no Spark needed)")
     p.add_argument("--json", action="store_true", help="as JSON instead of a Markdown table")
 
@@ -219,6 +223,14 @@ def _cmd_customer(args, redactor: Redactor) -> int:
     return EXIT_OK
 
 
+def _cmd_init(args) -> int:
+    from cdi.starter import ENV_FILE, init_project
+
+    written = init_project(args.dir, force=args.force)
+    print(f"wrote {len(written)} files into {args.dir}; next:\n  cd {args.dir} && cdi run --conf {ENV_FILE}")
+    return EXIT_OK
+
+
 def _cmd_tables(args) -> int:
     import json
 
@@ -265,6 +277,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, redacto
             return _cmd_customer(args, redactor)
         if args.command == "tables":
             return _cmd_tables(args)
+        if args.command == "init":
+            return _cmd_init(args)
     except BrokenPipeError:
         raise
     except ConfigError as exc:
