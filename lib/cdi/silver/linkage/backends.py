@@ -147,7 +147,8 @@ class DuckDBBackend(LinkageBackend):
         return self.db_api.register(physical, table_name=name)
 
     def to_spark(self, splink_df, select: list[str]) -> DataFrame:
-        path = os.path.join(self.workdir, f"{splink_df.templated_name}_{uuid.uuid4().hex[:6]}")
+        # Spark takes a folder whose name starts with "_" for a hidden one and warns about it
+        path = os.path.join(self.workdir, f"df{splink_df.templated_name}_{uuid.uuid4().hex[:6]}")
         self.con.execute(
             f"copy (select {', '.join(select)} from {splink_df.physical_name}) "
             f"to {literal(path, 'duckdb')} (format parquet, per_thread_output true)"

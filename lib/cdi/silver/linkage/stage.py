@@ -36,6 +36,7 @@ from cdi.sql import identifier
 
 from . import blocking, model
 from .backends import LinkageBackend, choose_backend, make_backend
+from .splink_log import splink_warnings_summarised
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,13 @@ def train(input_sdf, cfg: LinkageConfig, records: int, dialect: str) -> Linker:
 
     Returns the trained linker. The model passes between steps as Splink's own model dict
     (``save_model_to_json`` and ``Linker(df, model)``), so each step edits only public data.
+    Splink's warnings about levels absent from the training pairs end as one summary line.
     """
+    with splink_warnings_summarised():
+        return _train(input_sdf, cfg, records, dialect)
+
+
+def _train(input_sdf, cfg: LinkageConfig, records: int, dialect: str) -> Linker:
     linker = Linker(input_sdf, model.training_settings(cfg, dialect), log_level=None)
     linker.training.estimate_probability_two_random_records_match(
         [blocking.rule_sql(r) for r in cfg.deterministic_rules], recall=cfg.recall
