@@ -168,3 +168,26 @@ def test_a_missing_source_folder_and_an_unknown_source_exit_2_before_spark_start
     assert main(["ingest", "--conf", str(env), "--source", "shopp"]) == 2
     err = capsys.readouterr().err
     assert "--source: unknown source(s) ['shopp']; configured: crm, erp, shop" in err, err
+
+
+def test_run_json_prints_the_summary_as_data(conf, monkeypatch, capsys):
+    import json
+
+    from cdi.pipeline import PipelineResult
+    from cdi.progress import RunSummary
+
+    def fake_run(cfg, **kwargs):
+        summary = RunSummary(run_id="r-json")
+        with summary.step("ingest", "crm") as step:
+            step.rows, step.details["bronze"] = 12, 11
+        summary.warnings.append("source crm: 1 row quarantined")
+        return PipelineResult(run_id="r-json", summary=summary)
+
+    monkeypatch.setattr("cdi.pipeline.run", fake_run)
+    assert main(["run", "--conf", conf, "--json", "-q"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["run_id"] == "r-json" and data["warnings"] == ["source crm: 1 row quarantined"]
+    (step,) = data["steps"]
+    assert (step["stage"], step["step"], step["status"], step["rows"], step["details"]) == ("ingest", "crm", "ok", 12, {"bronze": 11})
+    assert data["total_seconds"] >= 0
+

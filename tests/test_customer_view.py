@@ -67,6 +67,20 @@ def test_format_prints_golden_values_with_their_origin_and_the_facts(c3):
     assert "source records (4)" in text
 
 
+def test_json_holds_the_same_view_with_iso_times(c3):
+    import json
+
+    from cdi.cli import json_text
+
+    data = json.loads(json_text(c3.as_dict()))
+    assert (data["customer_id"], data["status"], data["golden"]["email"]) == ("C3", "current", "bob@example.com")
+    assert data["provenance"]["email"]["record_key"] == "crm:2"
+    assert [r["record_key"] for r in data["records"]] == ["crm:2", "crm:3", "pos:3", "shop:3"]
+    assert [f["fact_id"] for f in data["facts"]["shop_orders"]][:2] == ["O6", "O5"]
+    valid_from = data["golden"]["valid_from"]
+    assert valid_from == c3.golden["valid_from"].isoformat(), valid_from
+
+
 def test_view_as_of_shows_the_version_and_records_known_then(story):
     view = customer_view(story["lake"].spark, story["cfg"], story["lake"], "C3", as_of=RUN_TIMES["r1"] + timedelta(days=1))
     assert view.status.startswith("superseded")

@@ -6,12 +6,15 @@ other failure, always with a one-line reason on stderr.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from cdi import schema
 from cdi.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CdiError, ConfigError, exit_code, one_line
@@ -52,6 +55,23 @@ def _add_conf(p: argparse.ArgumentParser) -> None:
     p.add_argument("--conf", required=True, help="environment config file, e.g. conf/demo.yaml")
 
 
+def _add_json(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--json", action="store_true", help=f"print {what} as JSON on stdout instead of a table")
+
+
+def json_text(data: Any) -> str:
+    """``data`` as indented JSON; dates, times and decimals as text (ISO 8601 for dates and times)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, (datetime, date)):
+            return value.isoformat()
+        if isinstance(value, Decimal):
+            return float(value)
+        return str(value)
+
+    return json.dumps(data, indent=2, default=plain, ensure_ascii=False)
+
+
 def _verbosity(suppress: bool) -> argparse.ArgumentParser:
     """-v/-q, accepted before and after the sub-command (``cdi -q run`` and ``cdi run -q``); the
     sub-commands' copies default to SUPPRESS so they never reset what was given before."""
@@ -75,20 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_conf(p)
     p.add_argument("--run-id", help="run id to use (default: a new one)")
     p.add_argument("--retrain", action="store_true", help="retrain the linkage model even if one is saved")
+    _add_json(p, "the run summary")
 
     p = sub.add_parser("ingest", parents=[common], help="ingest the sources into bronze Delta tables")
     _add_conf(p)
     p.add_argument("--source", action="append", help="only this source (repeatable)")
     p.add_argument("--run-id")
+    _add_json(p, "the run summary")
 
     p = sub.add_parser("link", parents=[common], help="standardise into silver/records and resolve customers with Splink")
     _add_conf(p)
     p.add_argument("--retrain", action="store_true", help="retrain the linkage model even if one is saved")
     p.add_argument("--run-id")
+    _add_json(p, "the run summary")
 
     p = sub.add_parser("gold", parents=[common], help="golden records, history, change feed and propagation")
     _add_conf(p)
     p.add_argument("--run-id")
+    _add_json(p, "the run summary")
 
     p = sub.add_parser("maintain", parents=[common], help="OPTIMIZE and VACUUM every table; roll back what a dead run left")
     _add_conf(p)
@@ -125,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("key", help="customer id, email or phone")
     _add_conf(show)
     show.add_argument("--as-of", type=_parse_timestamp, help="show the customer as known then (ISO timestamp)")
+    _add_json(show, "the view")
     return parser
 
 
@@ -151,7 +176,7 @@ def _cmd_stages(args, stages: Sequence[str], redactor: Redactor) -> int:
         sources=getattr(args, "source", None),
         command=f"cdi {args.command}",
     )
-    print(result.summary.format())
+    print(json_text(result.summary.as_dict()) if args.json else result.summary.format())
     return EXIT_OK
 
 
@@ -219,7 +244,7 @@ def _cmd_customer(args, redactor: Redactor) -> int:
     spark = open_session(cfg)
     lake = Lake(spark, cfg.lake_root, job="customer", engine=cfg.storage.engine).for_readers()
     view = customer_view(spark, cfg, lake, args.key, as_of=args.as_of)
-    print(view.format())
+    print(json_text(view.as_dict()) if args.json else view.format())
     return EXIT_OK
 
 
@@ -232,11 +257,9 @@ def _cmd_init(args) -> int:
 
 
 def _cmd_tables(args) -> int:
-    import json
-
     from cdi import reference
 
-    print(json.dumps(reference.as_json(), indent=2) if args.json else reference.markdown())
+    print(json_text(reference.as_json()) if args.json else reference.markdown())
     return EXIT_OK
 
 

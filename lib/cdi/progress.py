@@ -61,6 +61,16 @@ class RunSummary:
             extra = "".join(f", {k}={v}" for k, v in st.details.items())
             log.info("[%s] %s: %s in %.1fs%s%s", stage, name, st.status, st.seconds, rows, extra)
 
+    def as_dict(self) -> dict[str, Any]:
+        """The summary as plain data (``cdi run --json``): the same steps, figures and warnings."""
+        steps = [
+            {"stage": st.stage, "step": st.name, "status": st.status, "rows": st.rows, "seconds": round(st.seconds, 3),
+             "details": dict(st.details)}
+            for st in self.steps
+        ]  # fmt: skip
+        total = round(sum(s.seconds for s in self.steps), 3)
+        return {"run_id": self.run_id, "steps": steps, "total_seconds": total, "warnings": list(self.warnings)}
+
     def format(self) -> str:
         lines = [f"run {self.run_id}", f"{'stage':<8} {'step':<28} {'status':<7} {'rows':>12} {'secs':>8}  details"]
         for st in self.steps:

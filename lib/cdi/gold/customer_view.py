@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import reduce
 from typing import Any
@@ -145,6 +145,11 @@ class CustomerView:
     facts: dict[str, list[dict[str, Any]]]
     versions: list[dict[str, Any]] = field(default_factory=list)
     successor_ids: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The view as plain data (``cdi customer show --json``); dates and times stay Python
+        objects, for the caller's JSON encoder (:func:`cdi.cli.json_text` writes ISO 8601)."""
+        return asdict(self)
 
     def format(self) -> str:
         when = f" as of {self.as_of.isoformat()}" if self.as_of else ""
