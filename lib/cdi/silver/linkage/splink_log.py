@@ -1,56 +1,77 @@
 """Splink's per-level training warnings, summarised once.
 
-EM warns for every level it never sees in a rule's pairs ("Level X on comparison Y not observed
-in dataset, unable to train m value"), one multi-line warning each, per training rule: dozens of
-lines on small or narrow data, all saying the same thing. During training they are collected and
-logged as one line naming every level; Splink's other records pass through unchanged.
+Each EM session (one per training blocking rule) warns for every level it never sees among the
+rule's pairs ("Level X on comparison Y not observed in dataset, unable to train m value"), one
+multi-line warning each: dozens of lines on small or narrow data. During training they are
+collected per rule and logged as one line naming each level and how many rules missed it;
+Splink's other records pass through unchanged.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
 
-_UNOBSERVED = re.compile(r"Level (?P<level>.+?) on comparison (?P<comparison>.+?) not observed in dataset, unable to train (?P<param>[mu]) value")
+_UNOBSERVED = re.compile(
+    r"Level (?P<level>.+?) on comparison (?P<comparison>.+?) not observed in dataset, unable to train (?P<param>[mu]) value"
+)
 
 
-class _Collector(logging.Handler):
+class TrainingWarnings(logging.Handler):
+    """Collects the unobserved-level warnings of each training step (:meth:`step`)."""
+
     def __init__(self) -> None:
         super().__init__(logging.NOTSET)
-        self.unobserved: dict[str, list[str]] = {"m": [], "u": []}
+        self.current = "u"
+        self.steps: dict[str, set[str]] = {}
+
+    def step(self, name: str) -> None:
+        """Warnings from here on belong to the training step ``name`` (an EM rule)."""
+        self.current = name
+        self.steps.setdefault(name, set())
 
     def emit(self, record: logging.LogRecord) -> None:
         match = _UNOBSERVED.search(record.getMessage())
-        if match:
-            entry = f"{match['comparison']}: {match['level']}"
-            if entry not in self.unobserved[match["param"]]:
-                self.unobserved[match["param"]].append(entry)
+        if match is None:
+            logging.getLogger().handle(record)  # everything else goes on as Splink logged it
             return
-        logging.getLogger().handle(record)  # everything else goes on as Splink logged it
+        step = "u" if match["param"] == "u" else self.current
+        self.steps.setdefault(step, set()).add(f"{match['comparison']}: {match['level']}")
+
+    def summary(self) -> str | None:
+        rules = [s for s in self.steps if s != "u"]
+        missed = Counter(level for s in rules for level in self.steps[s])
+        parts = []
+        if missed:
+            listed = "; ".join(f"{level} ({n} of {len(rules)})" for level, n in sorted(missed.items()))
+            parts.append(
+                f"EM saw no pairs at {len(missed)} comparison level(s) under some training rules, which leave "
+                f"those levels' m as it was: {listed}"
+            )
+        if self.steps.get("u"):
+            parts.append(f"u sampling saw no pairs at: {'; '.join(sorted(self.steps['u']))}")
+        return "link: " + ". ".join(parts) if parts else None
 
 
 @contextmanager
-def splink_warnings_summarised() -> Iterator[None]:
-    """Within the block, Splink's unobserved-level warnings are collected; at its end one line
-    names them (the levels keep their starting values, which is expected for rare levels)."""
+def splink_warnings_summarised() -> Iterator[TrainingWarnings]:
+    """Within the block, Splink's unobserved-level warnings are collected (mark each EM rule with
+    ``step``); at its end one line names them."""
     splink = logging.getLogger("splink")
-    collector = _Collector()
+    collector = TrainingWarnings()
     propagate = splink.propagate
     splink.addHandler(collector)
     splink.propagate = False
     try:
-        yield
+        yield collector
     finally:
         splink.removeHandler(collector)
         splink.propagate = propagate
-        for param, levels in collector.unobserved.items():
-            if levels:
-                log.warning(
-                    "link: %d comparison level(s) never occurred in the pairs that train %s, so their %s "
-                    "probabilities keep their starting values: %s",
-                    len(levels), "m (EM)" if param == "m" else "u (sampling)", param, "; ".join(levels),
-                )  # fmt: skip
+        text = collector.summary()
+        if text:
+            log.warning("%s", text)

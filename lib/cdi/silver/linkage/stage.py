@@ -36,7 +36,7 @@ from cdi.sql import identifier
 
 from . import blocking, model
 from .backends import LinkageBackend, choose_backend, make_backend
-from .splink_log import splink_warnings_summarised
+from .splink_log import TrainingWarnings, splink_warnings_summarised
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +103,11 @@ def train(input_sdf, cfg: LinkageConfig, records: int, dialect: str) -> Linker:
     (``save_model_to_json`` and ``Linker(df, model)``), so each step edits only public data.
     Splink's warnings about levels absent from the training pairs end as one summary line.
     """
-    with splink_warnings_summarised():
-        return _train(input_sdf, cfg, records, dialect)
+    with splink_warnings_summarised() as warnings:
+        return _train(input_sdf, cfg, records, dialect, warnings)
 
 
-def _train(input_sdf, cfg: LinkageConfig, records: int, dialect: str) -> Linker:
+def _train(input_sdf, cfg: LinkageConfig, records: int, dialect: str, warnings: TrainingWarnings) -> Linker:
     linker = Linker(input_sdf, model.training_settings(cfg, dialect), log_level=None)
     linker.training.estimate_probability_two_random_records_match(
         [blocking.rule_sql(r) for r in cfg.deterministic_rules], recall=cfg.recall
@@ -126,6 +126,7 @@ def _train(input_sdf, cfg: LinkageConfig, records: int, dialect: str) -> Linker:
         # prior, on the linker's own model before it trains, and restores them only on success:
         # a rule that raises leaves that model changed, so training goes on from the model before it.
         before = linker.misc.save_model_to_json()
+        warnings.step(sql)
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 sql, max_pairs=cfg.em_max_pairs, record_sample_proportion=probe
