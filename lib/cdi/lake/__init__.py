@@ -272,10 +272,9 @@ class Lake:
         if contract is None or (not contract.change_feed and contract.check() is None):
             return
         properties = {CHANGE_FEED_PROPERTY: "true"} if contract.change_feed else {}
-        self.engine.create(self.path(table), nullable(df.schema), partition_by, properties, self.ctx)
         check = contract.check()
-        if check is not None:
-            self.engine.add_constraint(self.path(table), constraint_name(table), check, self.ctx)
+        constraints = {constraint_name(table): check} if check is not None else {}
+        self.engine.create(self.path(table), nullable(df.schema), partition_by, properties, self.ctx, constraints)
 
     def ensure_contract(self, table: str) -> list[str]:
         """Switch on what the table's contract asks for and it lacks; returns what was added.

@@ -572,13 +572,21 @@ class DeltaRsEngine(Engine):
         )
 
     def create(
-        self, path: str, schema: StructType, partition_by: list[str] | None, properties: dict[str, str], ctx: CommitContext
+        self,
+        path: str,
+        schema: StructType,
+        partition_by: list[str] | None,
+        properties: dict[str, str],
+        ctx: CommitContext,
+        constraints: dict[str, str] | None = None,
     ) -> None:
         props = CommitProperties(custom_metadata=ctx.metadata("CREATE TABLE", {"properties": properties}))
         create_table_with_add_actions(
             path, _delta_schema(nullable(schema)), [], mode="error", partition_by=partition_by or None,
             configuration=properties, commit_properties=props,
         )
+        for name, expression in (constraints or {}).items():  # delta-rs takes none in its create
+            self.add_constraint(path, name, expression, ctx)
 
     def merge(
         self,

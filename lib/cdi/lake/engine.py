@@ -294,9 +294,16 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def create(
-        self, path: str, schema: StructType, partition_by: list[str] | None, properties: dict[str, str], ctx: CommitContext
+        self,
+        path: str,
+        schema: StructType,
+        partition_by: list[str] | None,
+        properties: dict[str, str],
+        ctx: CommitContext,
+        constraints: dict[str, str] | None = None,
     ) -> None:
-        """Create an empty table whose first commit already carries ``properties``."""
+        """Create an empty table whose first commit already carries ``properties``, with the
+        CHECK ``constraints`` (name -> expression) on before any row is written."""
 
     @abc.abstractmethod
     def merge(

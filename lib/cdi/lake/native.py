@@ -25,6 +25,7 @@ from cdi.sql import identifier, literal
 
 from .engine import (
     CHANGE_FEED_PROPERTY,
+    CONSTRAINT_PREFIX,
     CommitContext,
     ConcurrentWriteError,
     ConstraintViolationError,
@@ -306,8 +307,17 @@ class NativeDeltaEngine(Engine):
         return WriteResult(path, self._committed_version(path, commit_id))
 
     def create(
-        self, path: str, schema: StructType, partition_by: list[str] | None, properties: dict[str, str], ctx: CommitContext
+        self,
+        path: str,
+        schema: StructType,
+        partition_by: list[str] | None,
+        properties: dict[str, str],
+        ctx: CommitContext,
+        constraints: dict[str, str] | None = None,
     ) -> None:
+        # constraints in the first commit: an empty table has no row to check, and each ALTER
+        # TABLE ADD CONSTRAINT would be a commit and a scan of its own (~4 s here)
+        properties = {**properties, **{f"{CONSTRAINT_PREFIX}{n}": e for n, e in (constraints or {}).items()}}
         builder = self._DeltaTable.create(self.spark).location(path).addColumns(schema)
         if partition_by:
             builder = builder.partitionedBy(*partition_by)
