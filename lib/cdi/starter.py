@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 ENV_FILE = "conf/project.yaml"
 _DEMO_ENV = "conf/demo.yaml"
-_TEXT = (".yaml", ".py", ".ipynb", ".md", ".csv")
+_TEXT = (".yaml", ".py", ".ipynb", ".md")  # data files are copied byte for byte
 
 
 def template_files() -> dict[str, Traversable]:

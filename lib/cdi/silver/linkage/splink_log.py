@@ -27,34 +27,37 @@ class TrainingWarnings(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.NOTSET)
-        self.current = "u"
-        self.steps: dict[str, set[str]] = {}
+        self.current = "training"  # m warnings before the first step (none in cdi's training)
+        self.rules: dict[str, set[str]] = {}  # EM rule -> levels it saw no pairs at
+        self.u_levels: set[str] = set()
 
     def step(self, name: str) -> None:
         """Warnings from here on belong to the training step ``name`` (an EM rule)."""
         self.current = name
-        self.steps.setdefault(name, set())
+        self.rules.setdefault(name, set())
 
     def emit(self, record: logging.LogRecord) -> None:
         match = _UNOBSERVED.search(record.getMessage())
         if match is None:
             logging.getLogger().handle(record)  # everything else goes on as Splink logged it
             return
-        step = "u" if match["param"] == "u" else self.current
-        self.steps.setdefault(step, set()).add(f"{match['comparison']}: {match['level']}")
+        level = f"{match['comparison']}: {match['level']}"
+        if match["param"] == "u":
+            self.u_levels.add(level)
+        else:
+            self.rules.setdefault(self.current, set()).add(level)
 
     def summary(self) -> str | None:
-        rules = [s for s in self.steps if s != "u"]
-        missed = Counter(level for s in rules for level in self.steps[s])
+        missed = Counter(level for levels in self.rules.values() for level in levels)
         parts = []
         if missed:
-            listed = "; ".join(f"{level} ({n} of {len(rules)})" for level, n in sorted(missed.items()))
+            listed = "; ".join(f"{level} ({n} of {len(self.rules)})" for level, n in sorted(missed.items()))
             parts.append(
                 f"EM saw no pairs at {len(missed)} comparison level(s) under some training rules, which leave "
                 f"those levels' m as it was: {listed}"
             )
-        if self.steps.get("u"):
-            parts.append(f"u sampling saw no pairs at: {'; '.join(sorted(self.steps['u']))}")
+        if self.u_levels:
+            parts.append(f"u sampling saw no pairs at: {'; '.join(sorted(self.u_levels))}")
         return "link: " + ". ".join(parts) if parts else None
 
 
