@@ -140,9 +140,15 @@ def test_cli_config_error_exits_2_before_spark(tmp_path, capsys):
     assert "configuration error" in err and "spark.bogus" in err
 
 
-def test_shipped_demo_config_is_valid():
-    cfg = load_config(Path(__file__).resolve().parents[1] / "conf" / "demo.yaml")
-    assert cfg.lake_root.endswith("lake")
+def test_shipped_demo_config_is_valid_and_writes_outside_the_checkout(monkeypatch, tmp_path):
+    for var in ("CDI_LAKE_ROOT", "CDI_DEMO_DATA", "CDI_OUTBOX_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    repo = Path(__file__).resolve().parents[1]
+    cfg = load_config(repo / "conf" / "demo.yaml")
+    outputs = [cfg.lake_root, cfg.demo.out, cfg.propagation.outbox_dir, *(s.path for s in cfg.sources)]
+    assert all(Path(p).is_relative_to(tmp_path / "cdi-demo") for p in outputs), outputs
+    assert cfg.lake_root == str(tmp_path / "cdi-demo" / "lake")
 
 
 def test_a_mapping_expression_that_does_not_parse_or_gives_two_ways_fails_at_load(tmp_path):

@@ -23,11 +23,25 @@ from cdi.redaction import Redactor, masked_logs
 log = logging.getLogger("cdi")
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time, so that the live progress display, which
+    redirects it while a step runs, prints log lines above itself instead of through it."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def _setup_logging(verbose: bool, quiet: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
+        handlers=[_CurrentStderrHandler()],
     )
     for noisy in ("py4j", "splink", "matplotlib", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

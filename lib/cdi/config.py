@@ -4,7 +4,8 @@ An environment file (``conf/demo.yaml``) may ``include:`` other files (one per s
 defaults); included files are merged first and the including file overrides them, lists of
 ``sources`` are concatenated. ``${VAR}`` and ``${VAR:-default}`` are replaced from the
 environment (secrets never live in the files). Relative local paths are resolved against the
-directory of the environment file, so a run does not depend on the working directory.
+directory of the environment file, so a run does not depend on the working directory; a leading
+``~`` is the user's home.
 
 Every problem (unknown key, wrong type, missing value, missing variable) raises
 :class:`ConfigError` naming the file, the key path and what was expected, before Spark starts.
@@ -136,7 +137,7 @@ class DemoConfig(_Strict):
 
     persons: int = Field(3000, ge=10)
     seed: int = 42
-    out: str = "data/demo"
+    out: str = Field(default_factory=lambda: os.path.expanduser("~/cdi-demo/data"))
     generate_if_missing: bool = True
 
 
@@ -740,7 +741,10 @@ def _is_uri(path: str) -> bool:
 
 
 def _resolve_path(value: str, base: Path) -> str:
-    if not value or _is_uri(value) or os.path.isabs(value):
+    if not value or _is_uri(value):
+        return value
+    value = os.path.expanduser(value)  # the demo's defaults live under ~/cdi-demo, outside any checkout
+    if os.path.isabs(value):
         return value
     return str((base / value).resolve())
 

@@ -1,5 +1,7 @@
 """Progress and run summaries: every long step logs its stage, rows and elapsed time, and a run
-ends with one short table of what happened.
+ends with one short table of what happened. On a terminal (and with INFO logging on) the running
+steps also show as a live line with a spinner and their elapsed time, so a step that takes a
+minute is visibly alive; the display goes away when the last step ends and leaves only the logs.
 
     >>> summary = RunSummary(run_id="r1")
     >>> with summary.step("ingest", "crm") as step:
@@ -10,11 +12,15 @@ ends with one short table of what happened.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 log = logging.getLogger("cdi")
 
@@ -37,6 +43,39 @@ class RunSummary:
     steps: list[Step] = field(default_factory=list)
     # what a reader of the summary must look at (listed under the table)
     warnings: list[str] = field(default_factory=list)
+    # where the live display draws; None: stderr when it is a terminal and INFO logging is on
+    console: Console | None = field(default=None, repr=False, compare=False)
+    _display: Progress | None = field(default=None, init=False, repr=False, compare=False)
+    _running: int = field(default=0, init=False, repr=False, compare=False)
+
+    def _live_console(self) -> Console | None:
+        if self.console is not None:
+            return self.console
+        if sys.stderr.isatty() and log.isEnabledFor(logging.INFO):
+            return Console(stderr=True)
+        return None
+
+    def _show(self, stage: str, name: str) -> TaskID | None:
+        if self._display is None:
+            console = self._live_console()
+            if console is None or not console.is_terminal:
+                return None
+            self._display = Progress(
+                SpinnerColumn(), TextColumn("[bold]{task.fields[stage]}[/] {task.description}"), TimeElapsedColumn(),
+                console=console, transient=True, redirect_stderr=True, redirect_stdout=False,
+            )  # fmt: skip
+            self._display.start()
+        self._running += 1
+        return self._display.add_task(name, total=None, stage=stage)
+
+    def _hide(self, task: TaskID | None) -> None:
+        if task is None or self._display is None:
+            return
+        self._display.remove_task(task)
+        self._running -= 1
+        if self._running == 0:
+            self._display.stop()
+            self._display = None
 
     def warn(self, message: str) -> None:
         """Log ``message`` as a warning and list it at the end of the summary."""
@@ -48,6 +87,7 @@ class RunSummary:
         st = Step(stage, name)
         self.steps.append(st)
         log.info("[%s] %s: started", stage, name)
+        task = self._show(stage, name)
         start = time.perf_counter()
         try:
             yield st
@@ -57,6 +97,7 @@ class RunSummary:
             raise
         finally:
             st.seconds = time.perf_counter() - start
+            self._hide(task)
             rows = f", rows={st.rows:,}" if st.rows is not None else ""
             extra = "".join(f", {k}={v}" for k, v in st.details.items())
             log.info("[%s] %s: %s in %.1fs%s%s", stage, name, st.status, st.seconds, rows, extra)
