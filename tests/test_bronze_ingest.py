@@ -272,3 +272,32 @@ def test_a_source_without_files_fails_naming_its_path(spark, tmp_path):
     cfg = bronze_config(tmp_path / "lake", [crm_source(tmp_path / "nowhere" / "*.csv")])
     with pytest.raises(IngestError, match=r"source 'crm': no files at .*nowhere/\*\.csv"):
         run_ingest(spark, cfg, Lake(spark, cfg.lake_root, job="ingest"), "r1")
+
+
+@pytest.mark.parametrize("stats", ["from_commits", "counted_back"])
+def test_a_batch_whose_commits_hold_other_counts_than_it_read_is_never_committed(spark, tmp_path, monkeypatch, stats):
+    """The count identity (read = bronze + quarantined + unchanged) is checked against what the
+    commits hold: their file statistics, or a count back from the tables where those are gone."""
+    write_lines(
+        tmp_path / "crm" / "a.csv",
+        ["id,name,email,modified", "1,Ann,a@x.org,2023-01-05 10:00:00", "2,Bob,b@x.org,not a date", "3,Cy,c@x.org,"],
+    )
+    cfg = bronze_config(tmp_path / "lake", [crm_source(tmp_path / "crm")], max_quarantine_share=0.5)
+    lake = Lake(spark, cfg.lake_root, job="ingest")
+    real_rows_added, real_read = Lake.rows_added, Lake.read
+    if stats == "from_commits":
+        monkeypatch.setattr(Lake, "rows_added", lambda self, table, version: real_rows_added(self, table, version) + 1)
+    else:  # no statistics: the batch is counted back from the tables, one row short of what was read
+        monkeypatch.setattr(Lake, "rows_added", lambda self, table, version: None)
+        monkeypatch.setattr(
+            Lake, "read", lambda self, table, *a, **k: real_read(self, table, *a, **k).where("coalesce(id, '') != '3'")
+            if table == "bronze/crm" else real_read(self, table, *a, **k),
+        )
+    with pytest.raises(IngestError, match=r"read 3 rows but .* bronze \(expected 2\).*please report this as a bug"):
+        run_ingest(spark, cfg, lake, "r1")
+    assert not lake.exists(LEDGER_TABLE)  # the batch is removed by the next run
+    monkeypatch.undo()
+    results = run_ingest(spark, cfg, lake, "r2")
+    assert [(r.rows_read, r.rows_bronze, r.rows_quarantined) for r in results] == [(3, 2, 1)]
+    assert lake.read("bronze/crm").count() == 2 and lake.read(QUARANTINE_TABLE).count() == 1
+

@@ -614,3 +614,11 @@ def test_file_statistics_bound_every_value_even_when_they_cannot_be_exact(tmp_pa
     for inexact in ("wide", "x", "s"):  # float-unsafe decimal, floating point, over-long string
         assert inexact not in stats["minValues"] and inexact not in stats["maxValues"]
     assert stats["nullCount"]["s"] == 0
+
+
+def test_a_commits_added_rows_are_read_from_its_file_statistics(lake, spark, lake_root):
+    first = lake.write("t/a", spark.createDataFrame([(1,), (2,), (3,)], "n long"))
+    second = lake.write("t/a", spark.createDataFrame([(4,)], "n long"))
+    assert (lake.rows_added("t/a", first.version), lake.rows_added("t/a", second.version)) == (3, 1)
+    os.remove(lake_root / "t" / "a" / "_delta_log" / f"{first.version:020d}.json")
+    assert lake.rows_added("t/a", first.version) is None  # gone with log retention: the caller counts

@@ -13,8 +13,9 @@ For each source, in configuration order:
    limit run on those counts, before anything is written; a ``load: snapshot`` source's live
    records the batch lacks are deletions, checked against ``max_delete_share``;
 5. good rows and the deletions' tombstones are appended to ``bronze/<source>`` (new columns added), rejected rows to
-   ``bronze/_quarantine``; both are counted back per batch and must satisfy
-   ``read = bronze + quarantined + unchanged``;
+   ``bronze/_quarantine``; what the two commits hold (their files' row statistics, or a count
+   back from the tables where those are missing) must satisfy ``read = bronze + quarantined +
+   unchanged``;
 6. the ledger row(s) are written: the batch's commit point.
 
 A failing source (missing column, too many rejects, unreachable database, an unreadable file, a
@@ -62,7 +63,7 @@ from cdi.errors import (
     one_line_text,
     root_cause,
 )
-from cdi.lake import Lake, SchemaMismatchError
+from cdi.lake import Lake, SchemaMismatchError, WriteResult
 from cdi.progress import RunSummary
 from cdi.sql import identifier
 
@@ -289,6 +290,7 @@ def ingest_source(
             )
 
         gone = None
+        written = quarantined = None  # the batch's commits, whose row counts are checked
         if source.load == "snapshot" and current is not None:
             gone = _deletions(cfg, source, current, checked, result)
 
@@ -317,7 +319,7 @@ def ingest_source(
             adds_deleted = table_columns is not None and L.DELETED not in table_columns
             try:
                 with _io(source, "writing", [lake.path(table)], write=True):
-                    lake.write(
+                    written = lake.write(
                         table,
                         rows,
                         mode="append",
@@ -332,9 +334,9 @@ def ingest_source(
                 ) from exc
         if result.rows_quarantined:
             with _io(source, "writing", [lake.path(QUARANTINE_TABLE)], write=True):
-                write_quarantine(lake, rejected, source.name, batch_id)
+                quarantined = write_quarantine(lake, rejected, source.name, batch_id)
         with _io(source, "counting back batch rows of", [lake.path(table), lake.path(QUARANTINE_TABLE)]):
-            _verify(lake, table, result)
+            _verify(lake, table, result, written, quarantined)
         with _io(source, "committing to", [lake.path(LEDGER_TABLE)], write=True):
             ledger.commit(
                 source.name,
@@ -456,14 +458,24 @@ def _count(checked, result: IngestResult) -> tuple[dict[str, dict[str, int]], di
     return {k: dict(v) for k, v in per_unit.items()}, dict(reasons)
 
 
-def _verify(lake: Lake, table: str, result: IngestResult) -> None:
-    """Count the batch back from both tables (one job): read = bronze + quarantined + unchanged,
-    and the batch's tombstones in bronze = deleted."""
+def _verify(
+    lake: Lake, table: str, result: IngestResult, written: WriteResult | None, quarantined: WriteResult | None
+) -> None:
+    """Count the batch back: read = bronze + quarantined + unchanged, and bronze's new rows =
+    accepted rows + tombstones (deleted). The counts come from the two commits' own file
+    statistics, which is what they committed, without a scan; where a commit's statistics are
+    gone or incomplete, the batch is counted back from both tables (one job)."""
+    from_commits = _committed_rows(lake, table, written, result.rows_bronze + result.rows_deleted)
+    if from_commits is not None:
+        in_quarantine = _committed_rows(lake, QUARANTINE_TABLE, quarantined, result.rows_quarantined)
+        if in_quarantine is not None:
+            _check_counts(result, from_commits - result.rows_deleted, in_quarantine, result.rows_deleted)
+            return
     parts = []
     if lake.exists(table):
-        written = lake.read(table).where(F.col(L.BATCH_ID) == F.lit(result.batch_id))
-        kind = F.when(L.deleted(written.columns), F.lit(DELETED)).otherwise(F.lit(BRONZE))
-        parts.append(written.select(kind.alias("t")))
+        batch_rows = lake.read(table).where(F.col(L.BATCH_ID) == F.lit(result.batch_id))
+        kind = F.when(L.deleted(batch_rows.columns), F.lit(DELETED)).otherwise(F.lit(BRONZE))
+        parts.append(batch_rows.select(kind.alias("t")))
     if result.rows_quarantined:
         parts.append(
             lake.read(QUARANTINE_TABLE)
@@ -474,7 +486,18 @@ def _verify(lake: Lake, table: str, result: IngestResult) -> None:
     if parts:
         union = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
         found.update({r["t"]: r["count"] for r in union.groupBy("t").count().collect()})
-    in_bronze, in_quarantine, tombstones = found[BRONZE], found[QUARANTINE], found[DELETED]
+    _check_counts(result, found[BRONZE], found[QUARANTINE], found[DELETED])
+
+
+def _committed_rows(lake: Lake, table: str, commit: WriteResult | None, expected: int) -> int | None:
+    """Rows the batch's commit to ``table`` added, or None when the commit's statistics cannot
+    say. A write of no rows may commit nothing (then its version is an older commit's): 0."""
+    if expected == 0:
+        return 0
+    return None if commit is None else lake.rows_added(table, commit.version)
+
+
+def _check_counts(result: IngestResult, in_bronze: int, in_quarantine: int, tombstones: int) -> None:
     if (
         in_bronze != result.rows_bronze
         or in_quarantine != result.rows_quarantined

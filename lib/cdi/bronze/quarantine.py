@@ -19,7 +19,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from cdi import schema
-from cdi.lake import Lake
+from cdi.lake import Lake, WriteResult
 
 from . import lineage as L
 from .ledger import QUARANTINE_TABLE
@@ -48,8 +48,8 @@ def quarantine_rows(rejected: DataFrame, source: str, batch_id: str, run_id: str
     )
 
 
-def write_quarantine(lake: Lake, rows: DataFrame, source: str, batch_id: str) -> None:
-    lake.write(
+def write_quarantine(lake: Lake, rows: DataFrame, source: str, batch_id: str) -> WriteResult:
+    return lake.write(
         QUARANTINE_TABLE,
         rows,
         mode="append",

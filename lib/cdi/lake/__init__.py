@@ -41,7 +41,7 @@ from .engine import (
     WriteResult,
     nullable,
 )
-from .files import remove_uncommitted_folder
+from .files import remove_uncommitted_folder, rows_added_in_commit
 
 __all__ = [
     "ConcurrentWriteError",
@@ -217,6 +217,11 @@ class Lake:
 
     def partition_columns(self, table: str) -> list[str]:
         return self.engine.partition_columns(self.path(table))
+
+    def rows_added(self, table: str, version: int) -> int | None:
+        """How many rows the commit at ``version`` added, from its files' statistics (no scan);
+        None where the log no longer has it or a file carries no row count."""
+        return rows_added_in_commit(self.path(table), version)
 
     def file_paths(self, table: str, version: int | None = None) -> list[str]:
         return self.engine.file_paths(self.path(table), version)

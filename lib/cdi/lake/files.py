@@ -4,6 +4,7 @@ first commit never landed, on a local disk or an object store."""
 from __future__ import annotations
 
 import contextlib
+import json
 
 import pyarrow.fs as pafs
 
@@ -20,6 +21,29 @@ def local_path(path: str) -> str:
         rest = path[len("file:") :]
         return "/" + rest.lstrip("/")
     return path
+
+
+def rows_added_in_commit(path: str, version: int) -> int | None:
+    """The rows of the files one commit added, from the per-file statistics both engines write
+    into the commit (``add.stats.numRecords``): what the commit holds, counted without a scan.
+    None when the commit file is gone (log retention) or a file has no row count."""
+    fs, base = filesystem(local_path(path))
+    try:
+        with fs.open_input_stream(f"{base.rstrip('/')}/_delta_log/{version:020d}.json") as stream:
+            lines = stream.read().decode("utf-8").splitlines()
+    except FileNotFoundError:
+        return None
+    total = 0
+    for line in lines:
+        add = json.loads(line).get("add") if line.strip() else None
+        if add is None:
+            continue
+        stats = add.get("stats")
+        stats = json.loads(stats) if isinstance(stats, str) else stats
+        if not isinstance(stats, dict) or not isinstance(stats.get("numRecords"), int):
+            return None
+        total += stats["numRecords"]
+    return total
 
 
 def remove_uncommitted_folder(path: str) -> None:
