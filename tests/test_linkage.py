@@ -344,6 +344,25 @@ def test_explain_writes_the_waterfall_of_a_pair(linked, tmp_path):
         explain_pair(linked["cfg"], lake, pair["record_key_l"], "nope:1", tmp_path / "x.html")
 
 
+def test_explain_scores_a_pair_whose_record_lacks_a_birth_date_email_and_phone(linked, spark, tmp_path):
+    """Most scored pairs have a side without a birth date; Splink once got it as an untyped NULL."""
+    from pyspark.sql import functions as F
+
+    cfg, lake = copy_of(linked, spark, "explain-nulls")
+    pair = lake.read("silver/pairs").orderBy(F.desc("match_probability")).first()
+    records = lake.read("silver/records")
+    blank = F.col("record_key") == pair["record_key_l"]
+    records = records.select(
+        *[F.when(blank, F.lit(None).cast(records.schema[c].dataType)).otherwise(F.col(c)).alias(c)
+          if c in ("date_of_birth", "email", "phone") else F.col(c) for c in records.columns]
+    ).localCheckpoint()
+    lake.write("silver/records", records, mode="overwrite")
+    result = explain_pair(cfg, lake, pair["record_key_l"], pair["record_key_r"], tmp_path / "pair.html")
+    assert 0 < result.match_probability < 1
+    assert result.match_weight < pair["match_weight"]  # three agreements fewer than the run saw
+    assert "date_of_birth" in (tmp_path / "pair.html").read_text()
+
+
 # --------------------------------------------------------------------------- Spark parity
 
 

@@ -20,6 +20,7 @@ from cdi.errors import RecordNotFoundError
 from cdi.silver.linkage import model
 from cdi.silver.linkage.backends import DuckDBBackend
 from cdi.silver.linkage.stage import linker_for, prepared_input
+from cdi.sql import literal, literals
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def explain_pair(cfg: CdiConfig, lake, record_key_a: str, record_key_b: str, out
     backend = DuckDBBackend(lake.spark)
     try:
         input_sdf, _ = prepared_input(backend, lake, link_cfg)
-        keys = ", ".join("'" + k.replace("'", "''") + "'" for k in (record_key_a, record_key_b))
+        keys = literals((record_key_a, record_key_b), "duckdb")
         found = {
             r[model.UNIQUE_ID]: r
             for r in backend.query(f"select * from {input_sdf.physical_name} where {model.UNIQUE_ID} in ({keys})")
@@ -62,7 +63,16 @@ def explain_pair(cfg: CdiConfig, lake, record_key_a: str, record_key_b: str, out
         if missing:
             raise RecordNotFoundError(f"record_key(s) {missing} not found in silver/records (keys look like 'crm:C000123')")
         linker = linker_for(input_sdf, link_cfg, saved, backend.dialect, for_explain=True)
-        scored = linker.inference.score_pair(found[record_key_a], found[record_key_b]).as_record_list()
+        # each record as a one-row table of the input's own column types: as Python dicts, a
+        # missing date goes to DuckDB as an untyped NULL that year() refuses
+        left, right = (
+            backend.materialise(
+                f"select * from {input_sdf.physical_name} where {model.UNIQUE_ID} = {literal(key, 'duckdb')}",
+                f"__cdi_explain_{side}",
+            )
+            for side, key in (("l", record_key_a), ("r", record_key_b))
+        )
+        scored = linker.inference.score_pair(left, right).as_record_list()
         chart = linker.visualisations.waterfall_chart(scored, filter_nulls=False)
         html = chart.to_html(inline=True)
     finally:
