@@ -20,12 +20,17 @@ def test_a_local_session_starts_quietly_and_resolves_the_delta_jars_only_once(tm
         "log.warn('a jvm warning'); log.info('a jvm info')\n"
         "spark.range(3).write.format('delta').save(sys.argv[1])\n"
         "print('delta', delta_classes_available(spark), spark.read.format('delta').load(sys.argv[1]).count())\n"
+        "spark.sql('CREATE DATABASE IF NOT EXISTS cdi_probe')\n"  # a catalog operation makes the warehouse folder
     )
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     starts = [
-        subprocess.run([sys.executable, "-c", code, str(tmp_path / f"t{i}")], capture_output=True, text=True, timeout=300, env=env)
+        subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / f"t{i}")], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path
+        )
         for i in range(2)
     ]
+    # Spark's ./spark-warehouse would land in whatever folder the command ran in (a checkout)
+    assert not (tmp_path / "spark-warehouse").exists() and (tmp_path / "cache" / "cdi" / "spark-warehouse").is_dir()
     for done in starts:
         assert done.returncode == 0, done.stderr[-2000:]
         assert "log4j2.configurationFile=" in done.stdout and "log4j2.properties" in done.stdout

@@ -117,8 +117,12 @@ def delta_package() -> str:
 _LOG4J_CONFIG = Path(__file__).resolve().parent / "data" / "log4j2.properties"
 
 
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cdi"
+
+
 def _jar_list_file() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cdi" / "spark-jars.json"
+    return _cache_dir() / "spark-jars.json"
 
 
 def cached_package_jars(package: str) -> list[str] | None:
@@ -253,6 +257,9 @@ def _new_session(settings: SparkSettings, under_submit: bool, with_delta: bool):
         options = extra.get("spark.driver.extraJavaOptions", "")
         if "log4j2.configurationFile" not in options and "log4j.configurationFile" not in options:
             extra["spark.driver.extraJavaOptions"] = f"{options} -Dlog4j2.configurationFile={_LOG4J_CONFIG}".strip()
+        # Spark's default is ./spark-warehouse, a folder in whatever directory the command ran in;
+        # the lake's tables are paths and never use it
+        base["spark.sql.warehouse.dir"] = str(_cache_dir() / "spark-warehouse")
     base.update(extra)
     if jars and not under_submit:
         base["spark.jars"] = ",".join(jars)
