@@ -46,7 +46,6 @@ class RunSummary:
     # where the live display draws; None: stderr when it is a terminal and INFO logging is on
     console: Console | None = field(default=None, repr=False, compare=False)
     _display: Progress | None = field(default=None, init=False, repr=False, compare=False)
-    _running: int = field(default=0, init=False, repr=False, compare=False)
 
     def _live_console(self) -> Console | None:
         if self.console is not None:
@@ -65,15 +64,13 @@ class RunSummary:
                 console=console, transient=True, redirect_stderr=True, redirect_stdout=False,
             )  # fmt: skip
             self._display.start()
-        self._running += 1
         return self._display.add_task(name, total=None, stage=stage)
 
     def _hide(self, task: TaskID | None) -> None:
         if task is None or self._display is None:
             return
         self._display.remove_task(task)
-        self._running -= 1
-        if self._running == 0:
+        if not self._display.tasks:
             self._display.stop()
             self._display = None
 

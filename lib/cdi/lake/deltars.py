@@ -59,6 +59,7 @@ from .engine import (
     relaxed,
     replace_mismatch,
 )
+from .files import commit_actions
 from .job_group import write_job_group
 from .stats import file_stats
 
@@ -716,15 +717,6 @@ def _guard_constraints(df: DataFrame, path: str, constraints: dict[str, str]) ->
     return df
 
 
-def _commit_actions(fs: pafs.FileSystem, base: str, version: int) -> list[dict[str, Any]] | None:
-    """The actions of one commit file of ``_delta_log``, or None when it is gone (log retention)."""
-    try:
-        with fs.open_input_stream(f"{base.rstrip('/')}/_delta_log/{version:020d}.json") as stream:
-            return [json.loads(line) for line in stream.read().decode("utf-8").splitlines() if line.strip()]
-    except FileNotFoundError:
-        return None
-
-
 def _commit_infos(path: str, newest: int, limit: int | None):
     """(version, commitInfo) of up to ``limit`` commits from ``newest`` down, read from the
     commit files themselves. delta-rs's ``history()`` numbers its entries by counting down from
@@ -733,7 +725,7 @@ def _commit_infos(path: str, newest: int, limit: int | None):
     fs, base = _filesystem(path)
     oldest = 0 if limit is None else max(0, newest - limit + 1)
     for version in range(newest, oldest - 1, -1):
-        actions = _commit_actions(fs, base, version)
+        actions = commit_actions(fs, base, version)
         if actions is None:
             return
         info = next((a["commitInfo"] for a in actions if "commitInfo" in a), None)
@@ -746,7 +738,7 @@ def _log_file_actions(path: str, start: int, end: int):
     the commit files of ``_delta_log`` (kept for the log retention, 30 days by default)."""
     fs, base = _filesystem(path)
     for version in range(start, end + 1):
-        actions = _commit_actions(fs, base, version)
+        actions = commit_actions(fs, base, version)
         if actions is None:
             raise LakeError(f"table {path}: the log of version {version} is gone (log retention); no change feed")
         adds, removes, at = [], [], None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from typing import Any
 
 import pyarrow.fs as pafs
 
@@ -23,21 +24,24 @@ def local_path(path: str) -> str:
     return path
 
 
+def commit_actions(fs: pafs.FileSystem, base: str, version: int) -> list[dict[str, Any]] | None:
+    """The actions of one commit file of ``_delta_log``, or None when it is gone (log retention)."""
+    try:
+        with fs.open_input_stream(f"{base.rstrip('/')}/_delta_log/{version:020d}.json") as stream:
+            return [json.loads(line) for line in stream.read().decode("utf-8").splitlines() if line.strip()]
+    except FileNotFoundError:
+        return None
+
+
 def rows_added_in_commit(path: str, version: int) -> int | None:
     """The rows of the files one commit added, from the per-file statistics both engines write
     into the commit (``add.stats.numRecords``): what the commit holds, counted without a scan.
     None when the commit file is gone (log retention) or a file has no row count."""
-    fs, base = filesystem(local_path(path))
-    try:
-        with fs.open_input_stream(f"{base.rstrip('/')}/_delta_log/{version:020d}.json") as stream:
-            lines = stream.read().decode("utf-8").splitlines()
-    except FileNotFoundError:
+    actions = commit_actions(*filesystem(local_path(path)), version)
+    if actions is None:
         return None
     total = 0
-    for line in lines:
-        add = json.loads(line).get("add") if line.strip() else None
-        if add is None:
-            continue
+    for add in (a["add"] for a in actions if "add" in a):
         stats = add.get("stats")
         stats = json.loads(stats) if isinstance(stats, str) else stats
         if not isinstance(stats, dict) or not isinstance(stats.get("numRecords"), int):

@@ -56,8 +56,8 @@ def explain_pair(cfg: CdiConfig, lake, record_key_a: str, record_key_b: str, out
         input_sdf, _ = prepared_input(backend, lake, link_cfg)
         keys = literals((record_key_a, record_key_b), "duckdb")
         found = {
-            r[model.UNIQUE_ID]: r
-            for r in backend.query(f"select * from {input_sdf.physical_name} where {model.UNIQUE_ID} in ({keys})")
+            r[model.UNIQUE_ID]
+            for r in backend.query(f"select {model.UNIQUE_ID} from {input_sdf.physical_name} where {model.UNIQUE_ID} in ({keys})")
         }
         missing = [k for k in (record_key_a, record_key_b) if k not in found]
         if missing:
