@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian machine with Python 3.11:
 # system packages (Java for Spark, PostgreSQL server + JDBC driver for the database source and
-# propagation tests) and the Python package with its dev extras. Safe to run again.
+# propagation tests, Chromium for the service's browser tests) and the Python package with its
+# dev extras. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -9,6 +10,8 @@ need_apt=()
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 [ -f /usr/share/java/postgresql.jar ] || need_apt+=(libpostgresql-jdbc-java)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+# the service's browser tests drive Debian's chromium through Playwright (no browser download)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else
     echo "install.sh: need root (or sudo) to apt-get install ${need_apt[*]}" >&2; exit 1; fi

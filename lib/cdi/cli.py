@@ -164,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_conf(show)
     show.add_argument("--as-of", type=_parse_timestamp, help="show the customer as known then (ISO timestamp)")
     _add_json(show, "the view")
+
+    p = sub.add_parser("serve", parents=[common], help="the service desk: HTTP API and web pages over the lake (no Spark)")
+    _add_conf(p)
+    p.add_argument("--host", help="address to listen on (default: service.host, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default: service.port, 8080)")
     return parser
 
 
@@ -262,6 +267,13 @@ def _cmd_customer(args, redactor: Redactor) -> int:
     return EXIT_OK
 
 
+def _cmd_serve(args, redactor: Redactor) -> int:
+    from cdi.service.app import serve
+
+    serve(_load(args.conf, redactor), host=args.host, port=args.port)
+    return EXIT_OK
+
+
 def _cmd_init(args) -> int:
     from cdi.starter import ENV_FILE, init_project
 
@@ -312,6 +324,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, redacto
             return _cmd_explain(args, redactor)
         if args.command == "customer":
             return _cmd_customer(args, redactor)
+        if args.command == "serve":
+            return _cmd_serve(args, redactor)
         if args.command == "tables":
             return _cmd_tables(args)
         if args.command == "init":

@@ -639,6 +639,43 @@ class PropagationConfig(_Strict):
     postgres: PostgresTarget | None = None
 
 
+class ServiceRole(_Strict):
+    """Who may do what in the service: a reader presenting ``token`` (``Authorization: Bearer``)
+    or named by the trusted proxy's identity header gets this role. Give tokens as
+    ``${ENV_VAR}`` so that no secret sits in the file."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    token: str | None = Field(None, repr=False, min_length=16)
+    unmasked: bool = False  # sees the masked attributes in clear
+    steward: bool = False  # may change links and review items (audited)
+
+
+class ServiceConfig(_Strict):
+    """``cdi serve``: where it listens, how often it looks for newer table versions, what a
+    reader without a role (a viewer) sees masked."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    refresh_seconds: float = Field(5.0, ge=0)  # 0: never (tests, a fixed snapshot)
+    search_limit: int = Field(20, ge=1, le=500)
+    masked_attributes: list[str] = Field(default_factory=lambda: ["national_id", "date_of_birth"])
+    identity_header: str | None = None  # e.g. X-Forwarded-Role, set only by a proxy you trust
+    roles: list[ServiceRole] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _roles_distinct(self) -> ServiceConfig:
+        names = [r.name for r in self.roles]
+        if len(set(names)) != len(names):
+            raise ValueError(f"service.roles: role names must be distinct, got {names}")
+        tokens = [r.token for r in self.roles if r.token]
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("service.roles: two roles share a token; give each its own")
+        unknown = sorted(set(self.masked_attributes) - set(CANONICAL_ATTRIBUTES))
+        if unknown:
+            raise ValueError(f"service.masked_attributes: unknown attribute(s) {unknown}; known: {', '.join(CANONICAL_ATTRIBUTES)}")
+        return self
+
+
 class CdiConfig(_Strict):
     """The whole, validated configuration of one environment."""
 
@@ -654,6 +691,7 @@ class CdiConfig(_Strict):
     customer_360: Customer360Config = Customer360Config()
     segments: list[SegmentConfig] = Field(default_factory=list)
     propagation: PropagationConfig = PropagationConfig()
+    service: ServiceConfig = ServiceConfig()
     config_file: str | None = Field(None, exclude=True)
     _secrets: frozenset[str] = PrivateAttr(default_factory=frozenset)
 

@@ -1,0 +1,344 @@
+"""What the service desk answers, from one :class:`~cdi.service.snapshot.LakeSnapshot`.
+
+:func:`search` finds customers by customer id (current or past), source record key
+(``crm:C001``), e-mail, phone, national id or name (fuzzy, rapidfuzz over the folded names of
+the current customers); :func:`customer_page` gathers one customer: the golden record with the
+provenance of each attribute, every source record behind it, the versions with what changed in
+each, the change feed, the customer 360 figures, consent and the id events. The tables may lack
+columns (a lake built from fewer sources or an older release): what is absent is left out.
+
+:func:`masked` hides the configured sensitive attributes for readers whose role does not allow
+them: everywhere the page shows them, old and new values in the history included.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rapidfuzz import fuzz, process
+
+from cdi.config import CANONICAL_ATTRIBUTES
+from cdi.silver.standardise.text import fold_text
+
+from .snapshot import LakeSnapshot
+
+PROVENANCE_SUFFIX = "_prov"
+_INTERNAL_RECORD_COLUMNS = ("_batch_id", "_row_hash", "_ingested_at", "quality_flags")
+_PHONE_KEY = re.compile(r"^\+?[0-9 ()./-]{6,}$")
+_MIN_PHONE_DIGITS = 6
+_MIN_NAME_SCORE = 75.0
+_FACTS_PER_SOURCE = 5
+
+
+def _rows(snapshot: LakeSnapshot, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    cur = snapshot.cursor()
+    result = cur.execute(sql, params or [])
+    names = [d[0] for d in result.description]
+    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+
+def _ids(snapshot: LakeSnapshot, sql: str, params: list[Any]) -> list[str]:
+    return sorted({r["customer_id"] for r in _rows(snapshot, sql, params) if r["customer_id"]})
+
+
+def _customers_of_records(snapshot: LakeSnapshot, where: str, params: list[Any]) -> list[str]:
+    if not (snapshot.has("records") and snapshot.has("entity_map")):
+        return []
+    return _ids(
+        snapshot,
+        f"SELECT DISTINCT m.customer_id FROM records r JOIN entity_map m USING (record_key) WHERE {where}",
+        params,
+    )
+
+
+def _std(snapshot: LakeSnapshot, column: str, fallback: str) -> str:
+    return f"coalesce(r.{column}, r.{fallback})" if column in snapshot.columns("records") else f"r.{fallback}"
+
+
+def email_search_keys(text: str) -> list[str]:
+    """The forms a typed address is looked up by: as typed (lower-cased, no spaces or
+    ``mailto:``) and silver's match key of it (no ``+tag``; gmail without dots)."""
+    email = re.sub(r"^mailto:", "", re.sub(r"\s+", "", text.lower()))
+    if "@" not in email:
+        return [email]
+    user, _, domain = email.rpartition("@")
+    domain = "gmail.com" if domain == "googlemail.com" else domain
+    user = user.split("+", 1)[0]
+    if domain == "gmail.com":
+        user = user.replace(".", "")
+    return sorted({email, f"{user}@{domain}"})
+
+
+def _by_key(snapshot: LakeSnapshot, q: str) -> tuple[list[str], str]:
+    """Exact lookups, in order; the customers found and what matched."""
+    for table in ("entity_map", "golden"):
+        if snapshot.has(table) and "@" not in q:
+            found = _ids(snapshot, f"SELECT customer_id FROM {table} WHERE customer_id = ? LIMIT 1", [q])
+            if found:
+                return found, "customer id"
+    if ":" in q and "@" not in q and snapshot.has("entity_map"):
+        found = _ids(snapshot, "SELECT customer_id FROM entity_map WHERE record_key = ?", [q])
+        if found:
+            return found, "record key"
+    columns = snapshot.columns("records")
+    if "@" in q and "email" in columns:
+        keys = email_search_keys(q)
+        marks = ", ".join("?" for _ in keys)
+        where = f"lower(trim(r.email)) IN ({marks})"
+        params: list[Any] = list(keys)
+        if "email_std" in columns:
+            where += f" OR r.email_std IN ({marks})"
+            params += keys
+        return _customers_of_records(snapshot, where, params), "e-mail"
+    if _PHONE_KEY.match(q) and "phone" in columns:
+        digits = re.sub(r"\D", "", q)
+        if q.startswith("00"):
+            digits = digits[2:]
+        if len(digits) >= _MIN_PHONE_DIGITS:
+            stored = f"regexp_replace(CAST({_std(snapshot, 'phone_std', 'phone')} AS VARCHAR), '[^0-9]', '', 'g')"
+            found = _customers_of_records(snapshot, f"{stored} = ?", [digits])
+            national = digits.lstrip("0")
+            if not found and not q.startswith(("+", "00")) and len(national) >= _MIN_PHONE_DIGITS:
+                found = _customers_of_records(snapshot, f"ends_with({stored}, ?)", [national])
+            if found:
+                return found, "phone"
+    if "national_id" in columns and re.search(r"\d", q):
+        compact = re.sub(r"[^0-9A-Za-z]", "", q).upper()
+        if len(compact) >= 4:
+            stored = "upper(regexp_replace(r.national_id, '[^0-9A-Za-z]', '', 'g'))"
+            found = _customers_of_records(snapshot, f"{stored} = ?", [compact])
+            if found:
+                return found, "national id"
+    return [], ""
+
+
+def _by_name(snapshot: LakeSnapshot, q: str, limit: int) -> list[tuple[str, float]]:
+    folded = fold_text(q)
+    if not folded or not snapshot.names:
+        return []
+    hits = process.extract(folded, snapshot.names, scorer=fuzz.WRatio, limit=limit * 3, score_cutoff=_MIN_NAME_SCORE)
+    best: dict[str, float] = {}
+    for _, score, index in hits:
+        customer_id = snapshot.name_ids[index]
+        best[customer_id] = max(best.get(customer_id, 0.0), float(score))
+    return sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+
+
+def _summaries(snapshot: LakeSnapshot, ids: list[str]) -> dict[str, dict[str, Any]]:
+    if not ids or not snapshot.has("golden"):
+        return {}
+    columns = snapshot.columns("golden")
+    shown = [c for c in ("full_name", "first_name", "last_name", "email", "phone", "city", "country") if c in columns]
+    marks = ", ".join("?" for _ in ids)
+    rows = _rows(
+        snapshot,
+        f"SELECT customer_id, is_current, {', '.join(shown)} FROM golden WHERE customer_id IN ({marks}) "
+        "QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY is_current DESC, valid_from DESC) = 1",
+        ids,
+    )
+    return {r["customer_id"]: r for r in rows}
+
+
+def search(snapshot: LakeSnapshot, query: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Customers a query names: exact key matches first, then names by fuzzy score (0-100)."""
+    q = query.strip()
+    if not q:
+        return []
+    found, how = _by_key(snapshot, q)
+    ranked: list[tuple[str, str, float]] = [(c, how, 100.0) for c in found]
+    if re.search(r"[^\W\d_]", q) and "@" not in q:
+        seen = set(found)
+        ranked += [(c, "name", s) for c, s in _by_name(snapshot, q, limit) if c not in seen]
+    ranked = ranked[:limit]
+    summaries = _summaries(snapshot, [c for c, _, _ in ranked])
+    out = []
+    for customer_id, how, score in ranked:
+        summary = summaries.get(customer_id, {})
+        status = "current" if summary.get("is_current") else ("retired" if summary else "no golden record yet")
+        name = summary.get("full_name") or " ".join(p for p in (summary.get("first_name"), summary.get("last_name")) if p)
+        out.append(
+            {
+                "customer_id": customer_id,
+                "name": name or None,
+                "email": summary.get("email"),
+                "phone": summary.get("phone"),
+                "city": summary.get("city"),
+                "country": summary.get("country"),
+                "status": status,
+                "matched_by": how,
+                "score": round(score, 1),
+            }
+        )
+    return out
+
+
+# ------------------------------------------------------------------ the customer's page
+
+
+def _attributes(columns: list[str]) -> list[str]:
+    return [a for a in CANONICAL_ATTRIBUTES if a in columns]
+
+
+def _changed(previous: dict[str, Any] | None, current: dict[str, Any], attributes: list[str]) -> list[dict[str, Any]]:
+    if previous is None:
+        return [{"attribute": a, "old_value": None, "new_value": current[a]} for a in attributes if current.get(a) is not None]
+    return [
+        {"attribute": a, "old_value": previous.get(a), "new_value": current.get(a)}
+        for a in attributes
+        if previous.get(a) != current.get(a)
+    ]
+
+
+def _versions(snapshot: LakeSnapshot, customer_id: str, attributes: list[str]) -> list[dict[str, Any]]:
+    rows = _rows(snapshot, "SELECT * FROM golden WHERE customer_id = ? ORDER BY valid_from, valid_to NULLS LAST", [customer_id])
+    out, previous = [], None
+    for row in rows:
+        out.append(
+            {
+                "valid_from": row.get("valid_from"),
+                "valid_to": row.get("valid_to"),
+                "is_current": row.get("is_current"),
+                "run_id": row.get("run_id"),
+                "changed": _changed(previous, row, attributes),
+                "_row": row,
+            }
+        )
+        previous = row
+    return out
+
+
+def _records(snapshot: LakeSnapshot, customer_id: str, fallback_keys: list[str]) -> list[dict[str, Any]]:
+    if not snapshot.has("records"):
+        return []
+    keys: list[str] = []
+    if snapshot.has("entity_map"):
+        keys = [
+            r["record_key"] for r in _rows(snapshot, "SELECT record_key FROM entity_map WHERE customer_id = ?", [customer_id])
+        ]
+    keys = keys or list(fallback_keys)
+    if not keys:
+        return []
+    keep = [c for c in snapshot.columns("records") if not c.endswith("_std") and c not in _INTERNAL_RECORD_COLUMNS]
+    marks = ", ".join("?" for _ in keys)
+    return _rows(snapshot, f"SELECT {', '.join(keep)} FROM records WHERE record_key IN ({marks}) ORDER BY record_key", keys)
+
+
+def _facts(snapshot: LakeSnapshot, keys: list[str]) -> dict[str, list[dict[str, Any]]]:
+    if not keys or not snapshot.has("facts"):
+        return {}
+    present = snapshot.columns("facts")
+    shown = [c for c in ("source", "kind", "fact_id", "record_key", "event_at", "amount", "currency", "channel", "status",
+                         "campaign", "subject") if c in present]  # fmt: skip
+    marks = ", ".join("?" for _ in keys)
+    rows = _rows(
+        snapshot,
+        f"SELECT {', '.join(shown)} FROM facts WHERE record_key IN ({marks}) "
+        f"QUALIFY row_number() OVER (PARTITION BY source ORDER BY event_at DESC NULLS LAST, fact_id) <= {_FACTS_PER_SOURCE} "
+        "ORDER BY source, event_at DESC NULLS LAST, fact_id",
+        keys,
+    )
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        out.setdefault(row["source"], []).append(row)
+    return out
+
+
+def customer_page(snapshot: LakeSnapshot, customer_id: str) -> dict[str, Any] | None:
+    """Everything the desk shows of one customer id, or None when the lake does not know it."""
+    known = snapshot.has("golden") and _rows(snapshot, "SELECT 1 FROM golden WHERE customer_id = ? LIMIT 1", [customer_id])
+    mapped = snapshot.has("entity_map") and _rows(
+        snapshot, "SELECT 1 FROM entity_map WHERE customer_id = ? LIMIT 1", [customer_id]
+    )
+    if not known and not mapped:
+        return None
+    attributes = _attributes(snapshot.columns("golden"))
+    versions = _versions(snapshot, customer_id, attributes) if known else []
+    latest = max(versions, key=lambda v: (bool(v["is_current"]), v["valid_from"] or 0))["_row"] if versions else None
+    status = "no golden record yet" if latest is None else ("current" if latest.get("is_current") else "retired")
+    golden = {a: latest.get(a) for a in attributes} if latest else None
+    provenance = {a: latest.get(a + PROVENANCE_SUFFIX) for a in attributes if latest and latest.get(a + PROVENANCE_SUFFIX)}
+    records = _records(snapshot, customer_id, (latest or {}).get("source_record_keys") or [])
+    changes = []
+    successors: list[str] = []
+    if snapshot.has("changes"):
+        changes = _rows(snapshot, "SELECT * FROM changes WHERE customer_id = ? ORDER BY changed_at DESC", [customer_id])
+        retired = [c for c in changes if c.get("change_type") == "retired"]
+        successors = list(retired[0].get("related_ids") or []) if retired and status == "retired" else []
+    figures = None
+    if snapshot.has("customer_360"):
+        rows = _rows(snapshot, "SELECT * FROM customer_360 WHERE customer_id = ?", [customer_id])
+        figures = rows[0] if rows else None
+    consent = {k[len("consent_") :]: v for k, v in (figures or {}).items() if k.startswith("consent_")}
+    id_events = []
+    if snapshot.has("id_history"):
+        id_events = _rows(
+            snapshot,
+            'SELECT * FROM id_history WHERE customer_id = ? OR list_contains(related_ids, ?) ORDER BY "at"',
+            [customer_id, customer_id],
+        )
+    for version in versions:
+        del version["_row"]
+    return {
+        "customer_id": customer_id,
+        "status": status,
+        "golden": golden,
+        "provenance": provenance,
+        "version": {k: latest.get(k) for k in ("valid_from", "valid_to", "run_id")} if latest else None,
+        "records": records,
+        "versions": versions,
+        "changes": changes,
+        "customer_360": figures,
+        "consent": consent,
+        "id_events": id_events,
+        "successor_ids": successors,
+        "facts": _facts(snapshot, [r["record_key"] for r in records]),
+        "lake_versions": snapshot.versions,
+    }
+
+
+# ------------------------------------------------------------------ masking
+
+
+def mask_value(attribute: str, value: Any) -> Any:
+    """A shown but hidden value: a birth date keeps its year, other values their last two
+    characters (enough to confirm with the customer, not to reuse)."""
+    if value is None:
+        return None
+    if attribute == "date_of_birth":
+        return f"{str(value)[:4]}-**-**"
+    text = str(value)
+    return "•" * max(0, len(text) - 2) + text[-2:] if len(text) > 4 else "•" * len(text)
+
+
+def masked(page: dict[str, Any], attributes: list[str]) -> dict[str, Any]:
+    """The page with ``attributes`` masked wherever they appear."""
+    hidden = set(attributes)
+
+    def mask_row(row: dict[str, Any] | None) -> dict[str, Any] | None:
+        if row is None:
+            return None
+        return {k: mask_value(k, v) if k in hidden else v for k, v in row.items()}
+
+    def mask_changes(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+        out = []
+        for item in items or []:
+            if item.get("attribute") in hidden:
+                item = {**item, "old_value": mask_value(item["attribute"], item.get("old_value")),
+                        "new_value": mask_value(item["attribute"], item.get("new_value"))}  # fmt: skip
+            out.append(item)
+        return out
+
+    out = dict(page)
+    out["golden"] = mask_row(page.get("golden"))
+    out["records"] = [mask_row(r) for r in page.get("records") or []]
+    out["customer_360"] = mask_row(page.get("customer_360"))
+    out["versions"] = [{**v, "changed": mask_changes(v.get("changed"))} for v in page.get("versions") or []]
+    out["changes"] = [{**c, "changed_attributes": mask_changes(c.get("changed_attributes"))} for c in page.get("changes") or []]
+    out["masked"] = sorted(hidden)
+    return out
+
+
+def masked_hits(hits: list[dict[str, Any]], attributes: list[str]) -> list[dict[str, Any]]:
+    hidden = set(attributes)
+    return [{k: mask_value(k, v) if k in hidden else v for k, v in hit.items()} for hit in hits]

@@ -1,0 +1,210 @@
+"""The service desk's API over the lake of the three-run story (C3 has records in crm, shop and
+pos; C2 was merged into C3; C1's e-mail changed; C1 has a birth date), and its snapshots'
+choice of table versions on hand-made Delta tables (no Spark)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pytest
+from deltalake import CommitProperties, write_deltalake
+from fastapi.testclient import TestClient
+
+from cdi import schema
+from cdi.config import CdiConfig, ServiceConfig, ServiceRole
+from cdi.service.app import create_app
+from cdi.service.desk import email_search_keys
+from cdi.service.snapshot import SnapshotKeeper, load_snapshot, read_table, settled_version, settled_versions
+from gold_fixtures import story  # noqa: F401  (fixture)
+
+STEWARD_TOKEN = "steward-token-0123456789"
+AUDITOR_TOKEN = "auditor-token-0123456789"
+
+
+def _service(**kwargs) -> ServiceConfig:
+    roles = [
+        ServiceRole(name="steward", token=STEWARD_TOKEN, unmasked=True, steward=True),
+        ServiceRole(name="auditor", token=AUDITOR_TOKEN),
+    ]
+    return ServiceConfig(refresh_seconds=0, roles=roles, identity_header="X-Role", **kwargs)
+
+
+@pytest.fixture(scope="module")
+def client(story):
+    cfg = CdiConfig(lake_root=str(story["cfg"].lake_root), service=_service())
+    with TestClient(create_app(cfg)) as c:
+        yield c
+
+
+@pytest.mark.parametrize(
+    "query, expected, how",
+    [
+        ("C3", ["C3"], "customer id"),
+        ("C2", ["C2"], "customer id"),  # retired ids are still found
+        ("shop:3", ["C3"], "record key"),
+        ("BOB.RAY@Shop.Example", ["C3"], "e-mail"),
+        ("bob.ray+news@shop.example", ["C3"], "e-mail"),  # silver's match key drops +tags
+        ("+44 7700 900333", ["C3"], "phone"),
+        ("07700 900333", ["C3"], "phone"),  # national form: matched by its trailing digits
+        ("Bob Rai", ["C3"], "name"),  # a typo
+        ("ann lee", ["C1"], "name"),
+    ],
+)
+def test_search_finds_customers_by_every_kind_of_key(client, query, expected, how):
+    hits = client.get("/api/search", params={"q": query}).json()["hits"]
+    assert [h["customer_id"] for h in hits][: len(expected)] == expected
+    assert hits[0]["matched_by"] == how
+
+
+def test_search_for_nothing_known_finds_nobody(client):
+    assert client.get("/api/search", params={"q": "nobody@example.com"}).json()["hits"] == []
+    assert client.get("/api/search", params={"q": "zzzz qqqq"}).json()["hits"] == []
+
+
+def test_a_name_shared_by_two_customers_finds_both(client):
+    hits = client.get("/api/search", params={"q": "Dana Fox"}).json()["hits"]
+    assert sorted(h["customer_id"] for h in hits[:2]) == ["C6", "C7"]
+
+
+def test_the_page_has_golden_record_provenance_sources_history_and_changes(client):
+    page = client.get("/api/customers/C3").json()
+    assert (page["customer_id"], page["status"]) == ("C3", "current")
+    assert page["golden"]["email"] == "bob@example.com"
+    assert page["provenance"]["email"]["record_key"] == "crm:2"
+    assert page["provenance"]["address_line1"]["source"] == "pos"
+    assert [r["record_key"] for r in page["records"]] == ["crm:2", "crm:3", "pos:3", "shop:3"]
+    assert not any(k.endswith("_std") or k.startswith("_") for r in page["records"] for k in r)
+    assert [v["run_id"] for v in page["versions"]] == ["r1", "r2"]
+    assert {"attribute": "email", "old_value": "bob.ray@shop.example", "new_value": "bob@example.com"} in page["versions"][1]["changed"]
+    assert {c["change_type"] for c in page["changes"]} == {"new", "merged"}
+
+
+def test_a_retired_customer_names_the_one_its_records_went_to(client):
+    page = client.get("/api/customers/C2").json()
+    assert (page["status"], page["successor_ids"]) == ("retired", ["C3"])
+
+
+def test_an_unknown_customer_is_404_with_where_it_looked(client, story):
+    r = client.get("/api/customers/C404")
+    assert r.status_code == 404 and str(story["cfg"].lake_root) in r.json()["detail"]
+
+
+def test_viewers_see_birth_dates_and_national_ids_masked_and_unmasked_roles_in_clear(client):
+    viewer = client.get("/api/customers/C1").json()
+    assert viewer["golden"]["date_of_birth"] == "1980-**-**"
+    assert [r["date_of_birth"] for r in viewer["records"] if r["record_key"] == "crm:1"] == ["1980-**-**"]
+    assert viewer["masked"] == ["date_of_birth", "national_id"]
+    new = next(c for c in viewer["changes"] if c["change_type"] == "new")
+    assert {"attribute": "date_of_birth", "old_value": None, "new_value": "1980-**-**"} in new["changed_attributes"]
+
+    steward = client.get("/api/customers/C1", headers={"Authorization": f"Bearer {STEWARD_TOKEN}"}).json()
+    assert steward["golden"]["date_of_birth"] == "1980-02-03" and "masked" not in steward
+    auditor = client.get("/api/customers/C1", headers={"Authorization": f"Bearer {AUDITOR_TOKEN}"}).json()
+    assert auditor["golden"]["date_of_birth"] == "1980-**-**"
+    by_proxy = client.get("/api/customers/C1", headers={"X-Role": "steward"}).json()
+    assert by_proxy["golden"]["date_of_birth"] == "1980-02-03"
+
+
+def test_an_unknown_token_is_401_and_an_unknown_role_403(client):
+    assert client.get("/api/search", params={"q": "C3"}, headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert client.get("/api/search", params={"q": "C3"}, headers={"Authorization": "Basic abc"}).status_code == 401
+    assert client.get("/api/customers/C1", headers={"X-Role": "admin"}).status_code == 403
+
+
+def test_the_html_pages_show_search_results_and_the_customer(client):
+    found = client.get("/", params={"q": "bob ray"})
+    assert found.status_code == 200 and 'href="/customers/C3"' in found.text
+    page = client.get("/customers/C3")
+    assert page.status_code == 200 and "bob@example.com" in page.text and "crm:2" in page.text
+    assert client.get("/customers/C404").status_code == 404
+
+
+def test_the_openapi_description_lists_the_api(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/search", "/api/customers/{customer_id}", "/api/health"} <= set(paths)
+
+
+def test_email_search_keys_follow_silvers_match_key():
+    assert email_search_keys(" Bob.Ray+news@Shop.Example ") == ["bob.ray+news@shop.example", "bob.ray@shop.example"]
+    assert email_search_keys("j.doe+x@googlemail.com") == ["j.doe+x@googlemail.com", "jdoe@gmail.com"]
+
+
+def test_the_config_refuses_shared_tokens_and_unknown_masked_attributes():
+    with pytest.raises(ValueError, match="share a token"):
+        ServiceConfig(roles=[ServiceRole(name="a", token="x" * 16), ServiceRole(name="b", token="x" * 16)])
+    with pytest.raises(ValueError, match="unknown attribute"):
+        ServiceConfig(masked_attributes=["shoe_size"])
+
+
+# ------------------------------------------------------------------ versions the service shows
+
+
+def _commit(path, rows: list[dict], run_id: str | None, mode: str = "append", partition_by=None) -> None:
+    meta = {"cdi.run_id": run_id} if run_id else {}
+    write_deltalake(str(path), pa.Table.from_pylist(rows), mode=mode, partition_by=partition_by,
+                    commit_properties=CommitProperties(custom_metadata=meta))  # fmt: skip
+
+
+def _lease(lake, run_id: str, state: str) -> None:
+    now = datetime.now(UTC)
+    row = {"key": "lake", "token": "t", "holder": "h", "run_id": run_id, "command": "cdi run", "state": state,
+           "acquired_at": now, "heartbeat_at": now, "expires_at": now}  # fmt: skip
+    _commit(lake / schema.LEASE, [row], run_id, mode="overwrite")
+
+
+def _golden(customer_id: str, email: str, current: bool = True) -> dict:
+    return {"customer_id": customer_id, "first_name": "Ann", "last_name": "Lee", "email": email,
+            "valid_from": datetime(2025, 1, 1, tzinfo=UTC), "valid_to": None, "is_current": current, "run_id": "r"}  # fmt: skip
+
+
+def test_a_run_still_writing_is_invisible_until_the_lease_says_it_ended(tmp_path):
+    lake = tmp_path / "lake"
+    golden = lake / schema.GOLDEN_RECORDS
+    _commit(golden, [_golden("C1", "ann@one.example")], "r1", partition_by=["is_current"])
+    _lease(lake, "r1", "done")
+    keeper = SnapshotKeeper(str(lake), refresh_seconds=0)
+    assert keeper.current.versions == {schema.GOLDEN_RECORDS: 0}
+
+    _lease(lake, "r2", "running")
+    _commit(golden, [_golden("C2", "bob@two.example")], "r2")
+    assert settled_version(str(golden), "r2") == 0
+    assert keeper.refresh() is False  # r2 is still writing
+
+    _lease(lake, "r2", "done")
+    assert keeper.refresh() is True
+    assert keeper.current.versions == {schema.GOLDEN_RECORDS: 1}
+    ids = [r[0] for r in keeper.current.cursor().execute("SELECT customer_id FROM golden ORDER BY 1").fetchall()]
+    assert ids == ["C1", "C2"]
+
+
+def test_commits_outside_any_run_and_a_dead_runs_are_told_apart(tmp_path):
+    lake = tmp_path / "lake"
+    table = lake / schema.ENTITY_MAP
+    _commit(table, [{"record_key": "crm:1", "customer_id": "C1"}], None)
+    _lease(lake, "dead", "running")  # died mid-run: the next run rolls it back
+    _commit(table, [{"record_key": "crm:2", "customer_id": "C2"}], "dead")
+    assert settled_versions(str(lake)) == {schema.ENTITY_MAP: 0}
+
+
+def test_partition_values_come_from_the_log_whether_or_not_the_files_repeat_them(tmp_path):
+    path = tmp_path / "golden"
+    _commit(path, [_golden("C1", "a@x.example", current=False), _golden("C1", "b@x.example")], "r1", partition_by=["is_current"])
+    table = read_table(str(path))
+    assert sorted(zip(table.column("email").to_pylist(), table.column("is_current").to_pylist(), strict=True)) == [
+        ("a@x.example", False), ("b@x.example", True)
+    ]  # fmt: skip
+    assert table.schema.field("is_current").type == pa.bool_()
+
+
+def test_a_lake_that_does_not_exist_is_a_clear_error(tmp_path):
+    from cdi.errors import LakeError
+
+    with pytest.raises(LakeError, match="no lake at"):
+        SnapshotKeeper(str(tmp_path / "missing"), refresh_seconds=0)
+
+
+def test_a_snapshot_of_an_empty_lake_serves_empty_answers(tmp_path):
+    (tmp_path / "lake").mkdir()
+    snap = load_snapshot(str(tmp_path / "lake"))
+    assert snap.versions == {} and snap.names == []
