@@ -17,9 +17,8 @@ from cdi.service.app import create_app
 from cdi.service.desk import email_search_keys
 from cdi.service.snapshot import SnapshotKeeper, load_snapshot, read_table, settled_version, settled_versions
 from gold_fixtures import story  # noqa: F401  (fixture)
+from service_fixtures import AUDITOR_TOKEN, STEWARD_TOKEN, steward_lake  # noqa: F401  (fixture)
 
-STEWARD_TOKEN = "steward-token-0123456789"
-AUDITOR_TOKEN = "auditor-token-0123456789"
 
 
 def _service(**kwargs) -> ServiceConfig:
@@ -208,3 +207,72 @@ def test_a_snapshot_of_an_empty_lake_serves_empty_answers(tmp_path):
     (tmp_path / "lake").mkdir()
     snap = load_snapshot(str(tmp_path / "lake"))
     assert snap.versions == {} and snap.names == []
+
+
+# ------------------------------------------------------------------ stewards
+
+
+@pytest.fixture()
+def steward_client(steward_lake):
+    cfg = CdiConfig(lake_root=str(steward_lake), service=_service(user_header="X-User", review_lower=0.5, review_upper=0.99))
+    with TestClient(create_app(cfg)) as c:
+        yield c
+
+
+STEWARD = {"Authorization": f"Bearer {STEWARD_TOKEN}", "X-User": "ann"}
+
+
+def test_a_viewer_or_a_reader_without_the_steward_role_gets_403_and_nothing_is_written(steward_client, steward_lake):
+    body = {"a": "crm:6", "b": "shop:6", "reason": "same person"}
+    assert steward_client.post("/api/steward/link", json=body).status_code == 403
+    auditor = {"Authorization": f"Bearer {AUDITOR_TOKEN}"}
+    assert steward_client.post("/api/steward/link", json=body, headers=auditor).status_code == 403
+    assert steward_client.get("/api/review", headers=auditor).status_code == 403
+    assert steward_client.get("/review").status_code == 403
+    assert not (steward_lake / schema.STEWARD_DECISIONS).exists()
+
+
+def test_the_review_queue_holds_the_uncertain_pairs_with_their_evidence_until_decided(steward_client):
+    queue = steward_client.get("/api/review", headers=STEWARD).json()
+    assert (queue["lower"], queue["upper"]) == (0.5, 0.99)
+    assert [(i["record_key_l"], i["record_key_r"]) for i in queue["items"]] == [("crm:6", "shop:6")]
+    item = queue["items"][0]
+    assert (item["customer_l"], item["customer_r"], item["same_customer"]) == ("C6", "C7", False)
+    assert item["weights"] == {"name": 8.5, "email": -4.1}
+
+    done = steward_client.post(
+        "/api/review/accept", json={"record_key_l": "crm:6", "record_key_r": "shop:6", "reason": "one Dana, two shops"}, headers=STEWARD
+    ).json()
+    assert done["action"] == "link" and "next link stage" in done["applies"]
+    assert steward_client.get("/api/review", headers=STEWARD).json()["items"] == []
+    decisions = steward_client.get("/api/steward/decisions", headers=STEWARD).json()["decisions"]
+    newest = decisions[0]
+    assert (newest["action"], newest["review"], newest["steward"], newest["reason"]) == ("link", "accepted", "steward:ann", "one Dana, two shops")
+    assert newest["customer_ids"] == ["C6", "C7"]
+
+    revoked = steward_client.post("/api/steward/revoke", json={"decision_id": done["decision_id"], "reason": "asked the customer: two Danas"}, headers=STEWARD)
+    assert revoked.status_code == 200
+    assert len(steward_client.get("/api/review", headers=STEWARD).json()["items"]) == 1  # back in the queue
+
+
+def test_unlink_and_separate_expand_to_record_pairs_and_bad_requests_are_explained(steward_client):
+    out = steward_client.post("/api/steward/unlink", json={"record_key": "pos:3", "reason": "a namesake"}, headers=STEWARD).json()
+    assert out["pairs"] == 3  # pos:3 from crm:2, crm:3 and shop:3
+    out = steward_client.post("/api/steward/separate", json={"a": "C1", "b": "C3", "reason": "r"}, headers=STEWARD).json()
+    assert out["pairs"] == 2 * 4
+    bad = steward_client.post("/api/steward/link", json={"a": "C3", "b": "crm:2", "reason": "r"}, headers=STEWARD)
+    assert bad.status_code == 400 and "one customer already" in bad.json()["detail"]
+    missing = steward_client.post("/api/steward/unlink", json={"record_key": "crm:404", "reason": "r"}, headers=STEWARD)
+    assert missing.status_code == 404
+    no_reason = steward_client.post("/api/steward/link", json={"a": "C1", "b": "C6", "reason": ""}, headers=STEWARD)
+    assert no_reason.status_code == 400 and "needs a reason" in no_reason.json()["detail"]
+
+
+def test_signing_in_sets_a_cookie_that_opens_the_review_page(steward_client):
+    assert steward_client.post("/login", data={"token": "wrong"}, follow_redirects=False).headers["location"].startswith("/login?error")
+    signed = steward_client.post("/login", data={"token": STEWARD_TOKEN}, follow_redirects=False)
+    assert signed.status_code == 303 and "httponly" in signed.headers["set-cookie"].lower()
+    assert steward_client.get("/review").status_code == 200
+    steward_client.post("/logout")
+    steward_client.cookies.clear()
+    assert steward_client.get("/review").status_code == 403

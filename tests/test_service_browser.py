@@ -15,7 +15,9 @@ import uvicorn
 
 from cdi.config import CdiConfig, ServiceConfig
 from cdi.service.app import create_app
+from cdi.config import ServiceRole
 from gold_fixtures import story  # noqa: F401  (fixture)
+from service_fixtures import STEWARD_TOKEN, steward_lake  # noqa: F401  (fixture)
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "service"
 
@@ -28,12 +30,13 @@ def _chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def served(story):
+def served(steward_lake):
     """The app on a free local port, in a thread of this process."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cfg = CdiConfig(lake_root=str(story["cfg"].lake_root), service=ServiceConfig(refresh_seconds=0))
+    roles = [ServiceRole(name="steward", token=STEWARD_TOKEN, steward=True, unmasked=True)]
+    cfg = CdiConfig(lake_root=str(steward_lake), service=ServiceConfig(refresh_seconds=0, roles=roles, review_upper=0.99))
     server = uvicorn.Server(uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -99,3 +102,43 @@ def test_a_search_without_hits_says_what_was_tried(served, browser):
     assert "No customer matches" in page.locator("h1").inner_text()
     assert "e-mail" in page.locator("main").inner_text()
     page.close()
+
+
+def test_a_steward_signs_in_reviews_a_pair_and_separates_two_customers(served, browser, steward_lake):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1366, "height": 800})
+    page.goto(served + "/review")
+    assert "steward role" in page.content()  # a viewer is refused
+
+    page.goto(served + "/login")
+    page.fill("input[name=token]", STEWARD_TOKEN)
+    page.click("main button[type=submit]")
+    page.click("text=Review queue")
+    page.wait_for_selector("#queue")
+    page.screenshot(path=str(ARTIFACTS / "review.png"), full_page=True)
+    row = page.locator("#queue tbody tr").first
+    assert "crm:6" in row.inner_text() and "shop:6" in row.inner_text() and "0.800" in row.inner_text()
+    row.locator("input[name=reason]").fill("one Dana who shops in two places")
+    row.locator("button[value=accept]").click()
+    page.wait_for_selector(".flash.ok")
+    assert "Recorded: link" in page.locator(".flash.ok").inner_text()
+    assert page.locator("#queue-empty").is_visible()
+    assert "one Dana who shops in two places" in page.locator("#decisions").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "review-decided.png"), full_page=True)
+
+    page.goto(served + "/customers/C1")
+    page.fill("#pair-form input[name=b]", "C3")
+    page.fill("#pair-form input[name=reason]", "different people, same street")
+    page.click("#pair-form button[value=separate]")
+    page.wait_for_selector(".flash.ok")
+    assert "Recorded: separate" in page.locator(".flash.ok").inner_text()
+    assert page.locator("#golden").inner_text().count("1980-02-03") >= 1  # the steward sees birth dates in clear
+    page.screenshot(path=str(ARTIFACTS / "customer-steward.png"), full_page=True)
+    page.close()
+
+    from cdi import schema
+    from cdi.service.snapshot import read_table
+
+    decided = read_table(str(steward_lake / schema.STEWARD_DECISIONS)).to_pylist()
+    assert {(d["action"], d["review"]) for d in decided} == {("link", "accepted"), ("separate", None)}
+    assert all(d["steward"] == "steward" and d["origin"] == "api" for d in decided)

@@ -165,6 +165,26 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--as-of", type=_parse_timestamp, help="show the customer as known then (ISO timestamp)")
     _add_json(show, "the view")
 
+    p = sub.add_parser("steward", parents=[common], help="link, separate or unlink records for every later run (no Spark)")
+    ssub = p.add_subparsers(dest="steward_command", required=True, metavar="ACTION")
+    for name, what, keys in (
+        ("link", "the two are one customer", ("a", "b")),
+        ("separate", "the two are different customers", ("a", "b")),
+        ("unlink", "the record is not the customer it is with", ("record_key",)),
+        ("revoke", "undo an earlier decision (its id from `cdi steward decisions`)", ("decision_id",)),
+    ):
+        act = ssub.add_parser(name, parents=[common], help=what)
+        for key in keys:
+            act.add_argument(key, help="a source record key (source:id) or a customer id" if key in ("a", "b") else key)
+        _add_conf(act)
+        act.add_argument("--reason", required=True, help="why (kept with the decision)")
+        act.add_argument("--as", dest="steward", help="who decides (default: cli:$USER)")
+    for name, what in (("decisions", "every steward decision, newest first"), ("review", "the review queue: uncertain pairs")):
+        act = ssub.add_parser(name, parents=[common], help=what)
+        _add_conf(act)
+        act.add_argument("--limit", type=int, default=50)
+        _add_json(act, "the list")
+
     p = sub.add_parser("serve", parents=[common], help="the service desk: HTTP API and web pages over the lake (no Spark)")
     _add_conf(p)
     p.add_argument("--host", help="address to listen on (default: service.host, 127.0.0.1)")
@@ -267,6 +287,48 @@ def _cmd_customer(args, redactor: Redactor) -> int:
     return EXIT_OK
 
 
+def _cmd_steward(args, redactor: Redactor) -> int:
+    import getpass
+
+    from cdi import schema
+    from cdi.service import stewardship
+    from cdi.service.snapshot import load_snapshot
+
+    cfg = _load(args.conf, redactor)
+    snap = load_snapshot(cfg.lake_root, only=(schema.ENTITY_MAP, schema.PAIRS, schema.STEWARD_DECISIONS))
+    action = args.steward_command
+    if action in ("decisions", "review"):
+        if action == "decisions":
+            rows = stewardship.decisions(snap, args.limit)
+        else:
+            upper = cfg.service.review_upper if cfg.service.review_upper is not None else cfg.linkage.cluster_threshold
+            rows = stewardship.review_queue(snap, cfg.service.review_lower, upper, args.limit)
+        if args.json:
+            print(json_text(rows))
+        else:
+            for r in rows:
+                if action == "decisions":
+                    print(f"{r['decided_at']:%Y-%m-%d %H:%M}  {r['decision_id']}  {r['action']:<8} {r['record_key_l'] or r['revokes']}"
+                          f" {r['record_key_r'] or ''} ({r['pairs']} pair(s))  by {r['steward']}: {r['reason']}")  # fmt: skip
+                else:
+                    print(f"{r['match_probability']:.3f}  {r['record_key_l']}  {r['record_key_r']}  "
+                          f"({r['customer_l']}{' = ' if r['same_customer'] else ' / '}{r['customer_r']})")  # fmt: skip
+            print(f"{len(rows)} {'decision(s)' if action == 'decisions' else 'pair(s) to review'}")
+        return EXIT_OK
+    who = args.steward or f"cli:{getpass.getuser()}"
+    common = {"steward": who, "reason": args.reason, "origin": "cli"}
+    if action == "link":
+        out = stewardship.link(snap, args.a, args.b, **common)
+    elif action == "separate":
+        out = stewardship.separate(snap, args.a, args.b, **common)
+    elif action == "unlink":
+        out = stewardship.unlink(snap, args.record_key, **common)
+    else:
+        out = stewardship.revoke(snap, args.decision_id, **common)
+    print(f"recorded {out['action']} {out['decision_id']} ({out['pairs']} pair(s)) by {who}; it applies {out['applies']}")
+    return EXIT_OK
+
+
 def _cmd_serve(args, redactor: Redactor) -> int:
     from cdi.service.app import serve
 
@@ -324,6 +386,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, redacto
             return _cmd_explain(args, redactor)
         if args.command == "customer":
             return _cmd_customer(args, redactor)
+        if args.command == "steward":
+            return _cmd_steward(args, redactor)
         if args.command == "serve":
             return _cmd_serve(args, redactor)
         if args.command == "tables":

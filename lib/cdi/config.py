@@ -660,7 +660,12 @@ class ServiceConfig(_Strict):
     search_limit: int = Field(20, ge=1, le=500)
     masked_attributes: list[str] = Field(default_factory=lambda: ["national_id", "date_of_birth"])
     identity_header: str | None = None  # e.g. X-Forwarded-Role, set only by a proxy you trust
+    user_header: str | None = None  # e.g. X-Forwarded-User: who, within the role, decided (audit)
     roles: list[ServiceRole] = Field(default_factory=list)
+    # the review queue: scored pairs with review_lower <= probability < review_upper (None: the
+    # linkage's cluster_threshold, above which pairs are merged without review)
+    review_lower: float = Field(0.5, ge=0, le=1)
+    review_upper: float | None = Field(None, ge=0, le=1)
 
     @model_validator(mode="after")
     def _roles_distinct(self) -> ServiceConfig:
@@ -670,6 +675,8 @@ class ServiceConfig(_Strict):
         tokens = [r.token for r in self.roles if r.token]
         if len(set(tokens)) != len(tokens):
             raise ValueError("service.roles: two roles share a token; give each its own")
+        if self.review_upper is not None and self.review_upper <= self.review_lower:
+            raise ValueError(f"service.review_upper ({self.review_upper}) must be above review_lower ({self.review_lower})")
         unknown = sorted(set(self.masked_attributes) - set(CANONICAL_ATTRIBUTES))
         if unknown:
             raise ValueError(f"service.masked_attributes: unknown attribute(s) {unknown}; known: {', '.join(CANONICAL_ATTRIBUTES)}")

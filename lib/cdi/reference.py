@@ -69,6 +69,12 @@ def tables() -> list[TableReference]:
         ),
         TableReference(schema.SEGMENTS, "one row per segment and member customer", _fields(schema.SEGMENTS_SCHEMA)),
         TableReference(schema.UNMATCHED_FACTS, "one row per fact source and run", _fields(schema.UNMATCHED_FACTS_SCHEMA)),
+        TableReference(
+            schema.STEWARD_DECISIONS,
+            "one row per record pair a steward decision covers (append-only; the newest decision on a pair wins)",
+            _fields(schema.STEWARD_DECISIONS_SCHEMA),
+            "written by `cdi serve` and `cdi steward`, applied by every link stage",
+        ),
         TableReference(schema.RUNS, "one row per run and outcome (the lake's own bookkeeping)", _fields(schema.RUNS_SCHEMA)),
         TableReference(schema.LEASE, "the one writer's lease", _fields(schema.LEASE_SCHEMA)),
         TableReference(schema.TRANSACTIONS, "one row per multi-table commit and state", _fields(schema.TRANSACTIONS_SCHEMA)),

@@ -39,6 +39,8 @@ CHANGES = "gold/changes"
 CUSTOMER_360 = "gold/customer_360"
 SEGMENTS = "gold/segments"
 UNMATCHED_FACTS = "gold/unmatched_facts"
+# what stewards decided (the service and `cdi steward`), applied by every later link stage
+STEWARD_DECISIONS = "steward/decisions"
 # the lake's own bookkeeping
 LEASE = "_cdi/lease"  # who may write the lake now (cdi.lake.lease)
 RUNS = "_cdi/runs"  # each run's progress and the table versions it started from (cdi.lake.runs)
@@ -279,6 +281,30 @@ UNMATCHED_FACTS_SCHEMA = StructType(
         StructField("computed_at", TimestampType()),
     ]
 )
+
+# ---------------------------------------------------------------- stewardship
+
+STEWARD_ACTIONS = ("link", "separate", "revoke")
+"""``link``: the two records are one customer; ``separate``: they are two; ``revoke``: the decision
+``revokes`` names no longer holds."""
+
+STEWARD_DECISIONS_SCHEMA = StructType(
+    [
+        StructField("decision_id", StringType()),  # one per steward action; a separation of two customers has a row per record pair
+        StructField("action", StringType()),
+        StructField("record_key_l", StringType()),  # the pair, ordered (l < r); null for a revoke
+        StructField("record_key_r", StringType()),
+        StructField("revokes", StringType()),  # the decision a revoke undoes
+        StructField("review", StringType()),  # accepted | rejected: decided on a review-queue item
+        StructField("match_probability", DoubleType()),  # the pair's score when decided, where it was scored
+        StructField("customer_ids", ArrayType(StringType())),  # the customers the records belonged to then
+        StructField("steward", StringType()),  # the role (and user, behind a trusted proxy) that decided
+        StructField("reason", StringType()),
+        StructField("origin", StringType()),  # api | cli
+        StructField("decided_at", TimestampType()),
+    ]
+)
+"""``steward/decisions``: append-only; the newest decision on a pair wins (see :mod:`cdi.silver.steward`)."""
 
 # ---------------------------------------------------------------- the lake's bookkeeping (_cdi/)
 

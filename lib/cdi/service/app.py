@@ -17,20 +17,25 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, quote
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import BaseModel
 
-from cdi.config import CdiConfig, ServiceConfig
+from cdi import schema
+from cdi.config import CdiConfig, ServiceConfig, ServiceRole
+from cdi.errors import ConfigError, NotFoundError
 
+from . import stewardship
 from .desk import customer_page, masked, masked_hits, search
 from .snapshot import SnapshotKeeper
 
@@ -41,35 +46,85 @@ _TEMPLATES = Path(__file__).parent / "templates"
 
 @dataclass(frozen=True)
 class Reader:
-    """Who is asking: a configured role, or a viewer."""
+    """Who is asking: a configured role, or a viewer; ``user`` from the trusted proxy's header."""
 
     role: str
     unmasked: bool = False
     steward: bool = False
+    user: str | None = None
+
+    @property
+    def name(self) -> str:
+        """How the audit trail names the reader: ``role`` or ``role:user``."""
+        return f"{self.role}:{self.user}" if self.user else self.role
 
 
 VIEWER = Reader("viewer")
+TOKEN_COOKIE = "cdi_token"
+
+
+def _role_of_token(service: ServiceConfig, token: str) -> ServiceRole | None:
+    for role in service.roles:
+        if role.token and hmac.compare_digest(role.token.encode(), token.encode()):
+            return role
+    return None
 
 
 def reader_of(request: Request, service: ServiceConfig) -> Reader:
-    """The role a request carries (see the module docstring)."""
+    """The role a request carries (see the module docstring): a bearer token, the token cookie
+    the sign-in page sets, or the trusted proxy's identity header."""
+    user = request.headers.get(service.user_header, "").strip() or None if service.user_header else None
     auth = request.headers.get("authorization", "")
     if auth:
         scheme, _, token = auth.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise HTTPException(401, "Authorization must be 'Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})
-        for role in service.roles:
-            if role.token and hmac.compare_digest(role.token.encode(), token.encode()):
-                return Reader(role.name, role.unmasked, role.steward)
-        raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
+        role = _role_of_token(service, token)
+        if role is None:
+            raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
+        return Reader(role.name, role.unmasked, role.steward, user)
+    cookie = request.cookies.get(TOKEN_COOKIE)
+    if cookie:
+        role = _role_of_token(service, cookie)
+        if role is not None:
+            return Reader(role.name, role.unmasked, role.steward, user)
     if service.identity_header and request.headers.get(service.identity_header):
         name = request.headers[service.identity_header].strip()
         for role in service.roles:
             if role.name == name:
-                return Reader(role.name, role.unmasked, role.steward)
+                return Reader(role.name, role.unmasked, role.steward, user)
         raise HTTPException(403, f"role {name!r} is not configured (service.roles)")
     return VIEWER
+
+
+def require_steward(who: Reader) -> None:
+    if not who.steward:
+        raise HTTPException(403, f"changing links needs a steward role; this request is {who.role!r} (read-only)")
+
+
+class PairRequest(BaseModel):
+    """Two keys, each a source record key (``crm:C001``) or a customer id."""
+
+    a: str
+    b: str
+    reason: str
+
+
+class RecordRequest(BaseModel):
+    record_key: str
+    reason: str
+
+
+class ReviewRequest(BaseModel):
+    record_key_l: str
+    record_key_r: str
+    reason: str
+
+
+class RevokeRequest(BaseModel):
+    decision_id: str
+    reason: str
 
 
 def _fmt(value: Any) -> str:
@@ -179,7 +234,7 @@ def create_app(cfg: CdiConfig, keeper: SnapshotKeeper | None = None) -> FastAPI:
         return HTMLResponse(pages.get_template("search.html").render(q=q, hits=hits, who=who, searched=bool(q.strip())))
 
     @app.get("/customers/{customer_id}", response_class=HTMLResponse, include_in_schema=False)
-    def customer_html(customer_id: str, who: Reader = Depends(reader)) -> HTMLResponse:
+    def customer_html(customer_id: str, who: Reader = Depends(reader), done: str = "", error: str = "") -> HTMLResponse:
         try:
             page = page_of(customer_id, who)
         except HTTPException as exc:
@@ -191,9 +246,149 @@ def create_app(cfg: CdiConfig, keeper: SnapshotKeeper | None = None) -> FastAPI:
         attributes = [a for a in (page["golden"] or {}) if (page["golden"] or {}).get(a) is not None
                       or any(r.get(a) is not None for r in page["records"])]  # fmt: skip
         html = pages.get_template("customer.html").render(
-            p=page, who=who, sources=sources, attributes=attributes, timeline=timeline(page)
+            p=page, who=who, sources=sources, attributes=attributes, timeline=timeline(page), done=done, error=error
         )
         return HTMLResponse(html)
+
+    # ---------------------------------------------------------------- stewardship
+
+    review_upper = service.review_upper if service.review_upper is not None else cfg.linkage.cluster_threshold
+
+    def decided(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run one steward action; bad requests are 400/404 with what to do; the decision shows at once."""
+        try:
+            out = action()
+        except NotFoundError as exc:
+            raise HTTPException(404, str(exc)) from None
+        except ConfigError as exc:
+            raise HTTPException(400, str(exc)) from None
+        keeper.current.reload(schema.STEWARD_DECISIONS)
+        log.info("steward %s: %s %s (%s pair(s))", out["decision_id"], out["action"], out.get("pairs"), out["decided_at"])
+        return out
+
+    @app.get("/api/review", tags=["stewards"])
+    def api_review(limit: int = Query(50, ge=1, le=1000), who: Reader = Depends(reader)) -> dict[str, Any]:
+        """Scored pairs in the uncertain band that no decision settles, with each comparison's match weight."""
+        require_steward(who)
+        items = stewardship.review_queue(keeper.current, service.review_lower, review_upper, limit)
+        return {"lower": service.review_lower, "upper": review_upper, "items": jsonable_encoder(items)}
+
+    @app.post("/api/review/accept", tags=["stewards"])
+    def api_accept(body: ReviewRequest, who: Reader = Depends(reader)) -> dict[str, Any]:
+        """The pair is one customer (a link decision)."""
+        require_steward(who)
+        return jsonable_encoder(decided(lambda: stewardship.decide_review(
+            keeper.current, body.record_key_l, body.record_key_r, True, steward=who.name, reason=body.reason)))  # fmt: skip
+
+    @app.post("/api/review/reject", tags=["stewards"])
+    def api_reject(body: ReviewRequest, who: Reader = Depends(reader)) -> dict[str, Any]:
+        """The pair is two customers (a separate decision)."""
+        require_steward(who)
+        return jsonable_encoder(decided(lambda: stewardship.decide_review(
+            keeper.current, body.record_key_l, body.record_key_r, False, steward=who.name, reason=body.reason)))  # fmt: skip
+
+    @app.post("/api/steward/link", tags=["stewards"])
+    def api_link(body: PairRequest, who: Reader = Depends(reader)) -> dict[str, Any]:
+        """Force two records or customers into one customer, from the next run on."""
+        require_steward(who)
+        return jsonable_encoder(
+            decided(lambda: stewardship.link(keeper.current, body.a, body.b, steward=who.name, reason=body.reason))
+        )
+
+    @app.post("/api/steward/separate", tags=["stewards"])
+    def api_separate(body: PairRequest, who: Reader = Depends(reader)) -> dict[str, Any]:
+        """These two records or customers are different customers, from the next run on."""
+        require_steward(who)
+        return jsonable_encoder(
+            decided(lambda: stewardship.separate(keeper.current, body.a, body.b, steward=who.name, reason=body.reason))
+        )
+
+    @app.post("/api/steward/unlink", tags=["stewards"])
+    def api_unlink(body: RecordRequest, who: Reader = Depends(reader)) -> dict[str, Any]:
+        """Take a record out of the customer it is with, from the next run on."""
+        require_steward(who)
+        return jsonable_encoder(
+            decided(lambda: stewardship.unlink(keeper.current, body.record_key, steward=who.name, reason=body.reason))
+        )
+
+    @app.post("/api/steward/revoke", tags=["stewards"])
+    def api_revoke(body: RevokeRequest, who: Reader = Depends(reader)) -> dict[str, Any]:
+        """Undo an earlier decision, from the next run on."""
+        require_steward(who)
+        return jsonable_encoder(
+            decided(lambda: stewardship.revoke(keeper.current, body.decision_id, steward=who.name, reason=body.reason))
+        )
+
+    @app.get("/api/steward/decisions", tags=["stewards"])
+    def api_decisions(limit: int = Query(200, ge=1, le=5000), who: Reader = Depends(reader)) -> dict[str, Any]:
+        """Every steward decision, newest first: who, when, why (the audit trail)."""
+        require_steward(who)
+        return {"decisions": jsonable_encoder(stewardship.decisions(keeper.current, limit))}
+
+    # ---------------------------------------------------------------- pages for stewards
+
+    async def form(request: Request) -> dict[str, str]:
+        body = (await request.body()).decode("utf-8")
+        return {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_page(who: Reader = Depends(reader), error: str = "") -> HTMLResponse:
+        return HTMLResponse(pages.get_template("login.html").render(who=who, error=error))
+
+    @app.post("/login", include_in_schema=False)
+    async def login(request: Request) -> RedirectResponse:
+        token = (await form(request)).get("token", "").strip()
+        if _role_of_token(service, token) is None:
+            return RedirectResponse("/login?error=unknown+token", status_code=303)
+        done = RedirectResponse("/", status_code=303)
+        done.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        return done
+
+    @app.post("/logout", include_in_schema=False)
+    def logout() -> RedirectResponse:
+        done = RedirectResponse("/", status_code=303)
+        done.delete_cookie(TOKEN_COOKIE)
+        return done
+
+    @app.get("/review", response_class=HTMLResponse, include_in_schema=False)
+    def review_page(who: Reader = Depends(reader), done: str = "", error: str = "") -> HTMLResponse:
+        require_steward(who)
+        snap = keeper.current
+        items = stewardship.review_queue(snap, service.review_lower, review_upper, 50)
+        html = pages.get_template("review.html").render(
+            who=who, items=items, lower=service.review_lower, upper=review_upper,
+            decisions=stewardship.decisions(snap, 20), done=done, error=error,
+        )  # fmt: skip
+        return HTMLResponse(html)
+
+    @app.post("/steward", include_in_schema=False)
+    async def steward_form(request: Request, who: Reader = Depends(reader)) -> RedirectResponse:
+        """The pages' forms: one action with its fields; back to where the form was."""
+        require_steward(who)
+        f = await form(request)
+        snap, reason, action = keeper.current, f.get("reason", ""), f.get("action", "")
+        actions: dict[str, Callable[[], dict[str, Any]]] = {
+            "accept": lambda: stewardship.decide_review(snap, f["l"], f["r"], True, steward=who.name, reason=reason),
+            "reject": lambda: stewardship.decide_review(snap, f["l"], f["r"], False, steward=who.name, reason=reason),
+            "link": lambda: stewardship.link(snap, f["a"], f["b"], steward=who.name, reason=reason),
+            "separate": lambda: stewardship.separate(snap, f["a"], f["b"], steward=who.name, reason=reason),
+            "unlink": lambda: stewardship.unlink(snap, f["record_key"], steward=who.name, reason=reason),
+            "revoke": lambda: stewardship.revoke(snap, f["decision_id"], steward=who.name, reason=reason),
+        }
+        if action not in actions:
+            raise HTTPException(400, f"unknown steward action {action!r}; one of {', '.join(actions)}")
+        back = f.get("back") or "/review"
+        if not back.startswith("/"):
+            back = "/review"
+        try:
+            out = decided(actions[action])
+        except KeyError as exc:
+            raise HTTPException(400, f"the {action} form lacks the field {exc}") from None
+        except HTTPException as exc:
+            sep = "&" if "?" in back else "?"
+            return RedirectResponse(f"{back}{sep}error={quote(str(exc.detail))}", status_code=303)
+        sep = "&" if "?" in back else "?"
+        return RedirectResponse(f"{back}{sep}done={quote(out['action'] + ' ' + out['decision_id'])}", status_code=303)
 
     return app
 

@@ -46,6 +46,8 @@ SERVED_TABLES = {
     schema.CHANGES: "changes",
     schema.ID_HISTORY: "id_history",
     schema.FACTS: "facts",
+    schema.PAIRS: "pairs",
+    schema.STEWARD_DECISIONS: "decisions",
 }
 _INDEXED = {
     "golden": ("customer_id",),
@@ -54,6 +56,7 @@ _INDEXED = {
     "customer_360": ("customer_id",),
     "changes": ("customer_id",),
     "facts": ("record_key",),
+    "pairs": ("record_key_l",),
 }
 _UNSUPPORTED_READER_FEATURES = {"deletionVectors", "columnMapping"}
 _SETTLE_DEPTH = 200  # commits looked back for one a finished run made
@@ -182,30 +185,49 @@ class LakeSnapshot:
     def tables(self) -> set[str]:
         return {SERVED_TABLES[t] for t in self.versions}
 
+    def reload(self, table: str) -> None:
+        """Replace one served table by its settled version now (after the service itself
+        appended to it), in place: requests see the old or the new table, never a mix."""
+        version = settled_version(join_path(self.lake_root, table), writing_run(self.lake_root))
+        if version is None or version == self.versions.get(table):
+            return
+        _load_table(self.db, self.lake_root, table, version)
+        self.versions = {**self.versions, table: version}
+
     def columns(self, name: str) -> list[str]:
         if not self.has(name):
             return []
         return [r[0] for r in self.db.execute(f"DESCRIBE {name}").fetchall()]
 
 
-def load_snapshot(lake_root: str, versions: dict[str, int] | None = None) -> LakeSnapshot:
-    """Read the served tables at ``versions`` (their settled versions when not given)."""
+def _load_table(db: duckdb.DuckDBPyConnection, lake_root: str, table: str, version: int) -> None:
+    name = SERVED_TABLES[table]
+    arrow = read_table(join_path(lake_root, table), version)
+    cur = db.cursor()
+    cur.register("_incoming", arrow)
+    cur.execute("BEGIN TRANSACTION")
+    cur.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _incoming")
+    for column in _INDEXED.get(name, ()):
+        if column in arrow.column_names:
+            cur.execute(f"CREATE INDEX {name}_{column} ON {name} ({column})")
+    cur.execute("COMMIT")
+    cur.unregister("_incoming")
+    log.debug("snapshot: %s v%s, %s rows", table, version, arrow.num_rows)
+
+
+def load_snapshot(lake_root: str, versions: dict[str, int] | None = None, only: tuple[str, ...] | None = None) -> LakeSnapshot:
+    """Read the served tables at ``versions`` (their settled versions when not given); ``only``
+    some of them (``cdi steward`` needs the entity map, pairs and decisions, not the facts)."""
     from cdi.silver.standardise.text import fold_text
 
     started = time.monotonic()
     versions = settled_versions(lake_root) if versions is None else versions
+    if only is not None:
+        versions = {t: v for t, v in versions.items() if t in only}
     db = duckdb.connect(":memory:")
     db.execute("SET TimeZone = 'UTC'")
     for table, version in versions.items():
-        name = SERVED_TABLES[table]
-        arrow = read_table(join_path(lake_root, table), version)
-        db.register("_incoming", arrow)
-        db.execute(f"CREATE TABLE {name} AS SELECT * FROM _incoming")
-        db.unregister("_incoming")
-        for column in _INDEXED.get(name, ()):
-            if column in arrow.column_names:
-                db.execute(f"CREATE INDEX {name}_{column} ON {name} ({column})")
-        log.debug("snapshot: %s v%s, %s rows", table, version, arrow.num_rows)
+        _load_table(db, lake_root, table, version)
     names: list[str] = []
     ids: list[str] = []
     if schema.GOLDEN_RECORDS in versions:

@@ -32,6 +32,7 @@ from cdi.errors import LinkageError, MissingTableError
 from cdi.lake import Lake, MergeSpec
 from cdi.progress import RunSummary
 from cdi.silver.ids import assign_customer_ids
+from cdi.silver.steward import apply_decisions, read_decisions
 from cdi.sql import identifier
 
 from . import blocking, model
@@ -68,6 +69,8 @@ class LinkResult:
     # clusters above linkage.max_cluster_size: how many, and the largest with example record keys
     oversized_clusters: int = 0
     largest_clusters: list[dict[str, Any]] = field(default_factory=list)
+    # what the steward decisions in force did to the clusters (cdi.silver.steward.StewardReport)
+    steward: dict[str, Any] = field(default_factory=dict)
 
 
 def prepared_input(backend: LinkageBackend, lake, cfg: LinkageConfig) -> tuple[Any, list[dict[str, Any]]]:
@@ -391,6 +394,17 @@ def run_link(
                 trained=trained,
                 capped_keys=capped,
             )
+
+        decisions = read_decisions(lake)
+        if decisions is not None:
+            with summary.step(STAGE, "steward decisions") as st:
+                clusters_df, report = apply_decisions(clusters_df, pairs_df, decisions, link_cfg.cluster_threshold)
+                st.rows = report.links + report.separations
+                st.details.update(clusters_rebuilt=report.clusters_rebuilt, records_regrouped=report.records_moved)
+                steps.append(st)
+            figures["steward"] = report.as_dict()
+            for conflict in report.conflicts:
+                summary.warn(f"steward: {conflict}; the separation stands (revoke one of the two decisions)")
 
         oversized, largest = oversized_clusters(clusters_df, link_cfg.max_cluster_size)
         figures.update(oversized_clusters=oversized, largest_clusters=largest)
