@@ -276,3 +276,47 @@ def test_signing_in_sets_a_cookie_that_opens_the_review_page(steward_client):
     steward_client.post("/logout")
     steward_client.cookies.clear()
     assert steward_client.get("/review").status_code == 403
+
+
+# ------------------------------------------------------------------ records typed at a desk
+
+
+def test_a_submitted_record_lands_as_a_file_that_ingest_takes_exactly_once(spark, tmp_path):
+    from cdi.config import SourceConfig
+    from cdi.lake import Lake
+    from cdi.pipeline import run
+
+    landing = tmp_path / "landing"
+    source = SourceConfig(name="desk", kind="customers", format="json", path=str(landing / "*.jsonl"), id_columns=["id"],
+                          mapping={"first_name": "first", "last_name": "last", "email": "email"})  # fmt: skip
+    roles = [ServiceRole(name="desk", token="desk-token-0123456789", submit=True)]
+    (tmp_path / "lake").mkdir()
+    cfg = CdiConfig(lake_root=str(tmp_path / "lake"), sources=[source],
+                    service=ServiceConfig(refresh_seconds=0, roles=roles, landing_source="desk"))  # fmt: skip
+    desk = {"Authorization": "Bearer desk-token-0123456789"}
+    with TestClient(create_app(cfg)) as c:
+        assert c.post("/api/records", json={"record": {"id": "D1", "first": "Ann"}}).status_code == 403  # a viewer
+        first = c.post("/api/records", json={"record": {"id": "D1", "first": "Ann", "last": "Lee", "email": "ann@x.example"}}, headers=desk)
+        assert first.status_code == 202 and first.json()["record_key"] == "desk:D1"
+        c.post("/api/records", json={"record": {"id": 2, "first": "Ébène", "last": "Noir"}}, headers=desk)
+        no_id = c.post("/api/records", json={"record": {"first": "Bob"}}, headers=desk)
+        assert no_id.status_code == 400 and "['id']" in no_id.json()["detail"]
+        nested = c.post("/api/records", json={"record": {"id": "D3", "address": {"city": "York"}}}, headers=desk)
+        assert nested.status_code == 400 and "'address'" in nested.json()["detail"]
+    assert len(list(landing.glob("*.jsonl"))) == 2 and not list(landing.glob(".*"))
+
+    run(cfg, stages=("ingest",), spark=spark)
+    run(cfg, stages=("ingest",), spark=spark)  # the ledger takes each file once
+    bronze = Lake(spark, cfg.lake_root).read(schema.bronze("desk"))
+    rows = {r["_source_record_id"]: r["first"] for r in bronze.collect()}
+    assert rows == {"D1": "Ann", "2": "Ébène"}
+
+
+def test_a_landing_source_must_be_a_local_json_customer_source():
+    from cdi.config import SourceConfig
+
+    csv = SourceConfig(name="crm", kind="customers", format="csv", path="/data/crm/*.csv", id_columns=["id"])
+    with pytest.raises(ValueError, match="must be a customer source of format json"):
+        CdiConfig(lake_root="/tmp/x", sources=[csv], service=ServiceConfig(landing_source="crm"))
+    with pytest.raises(ValueError, match="not a configured source"):
+        CdiConfig(lake_root="/tmp/x", sources=[csv], service=ServiceConfig(landing_source="desk"))

@@ -648,6 +648,7 @@ class ServiceRole(_Strict):
     token: str | None = Field(None, repr=False, min_length=16)
     unmasked: bool = False  # sees the masked attributes in clear
     steward: bool = False  # may change links and review items (audited)
+    submit: bool = False  # may submit records (POST /api/records); stewards may too
 
 
 class ServiceConfig(_Strict):
@@ -666,6 +667,8 @@ class ServiceConfig(_Strict):
     # linkage's cluster_threshold, above which pairs are merged without review)
     review_lower: float = Field(0.5, ge=0, le=1)
     review_upper: float | None = Field(None, ge=0, le=1)
+    # POST /api/records lands records as files of this customer source (format json, a local folder)
+    landing_source: str | None = None
 
     @model_validator(mode="after")
     def _roles_distinct(self) -> ServiceConfig:
@@ -720,6 +723,21 @@ class CdiConfig(_Strict):
                     f"source '{src.name}': customer_ref.source '{src.customer_ref.source}' is not a "
                     f"customer source (known: {sorted(customer_sources)})"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _landing_source_fits(self) -> CdiConfig:
+        name = self.service.landing_source
+        if name is None:
+            return self
+        src = next((s for s in self.sources if s.name == name), None)
+        if src is None:
+            raise ValueError(f"service.landing_source '{name}' is not a configured source (known: {[s.name for s in self.sources]})")
+        if not src.is_customer_source or src.format != "json" or not src.path or _is_uri(src.path):
+            raise ValueError(
+                f"service.landing_source '{name}' must be a customer source of format json over a local folder "
+                f"(it is {src.kind}, {src.format}, path {src.path!r}): the service writes one JSON-lines file per record there"
+            )
         return self
 
     @model_validator(mode="after")

@@ -37,6 +37,7 @@ from cdi.errors import ConfigError, NotFoundError
 
 from . import stewardship
 from .desk import customer_page, masked, masked_hits, search
+from .landing import land_record
 from .snapshot import SnapshotKeeper
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class Reader:
     unmasked: bool = False
     steward: bool = False
     user: str | None = None
+    submit: bool = False
 
     @property
     def name(self) -> str:
@@ -83,17 +85,17 @@ def reader_of(request: Request, service: ServiceConfig) -> Reader:
         role = _role_of_token(service, token)
         if role is None:
             raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
-        return Reader(role.name, role.unmasked, role.steward, user)
+        return Reader(role.name, role.unmasked, role.steward, user, role.submit)
     cookie = request.cookies.get(TOKEN_COOKIE)
     if cookie:
         role = _role_of_token(service, cookie)
         if role is not None:
-            return Reader(role.name, role.unmasked, role.steward, user)
+            return Reader(role.name, role.unmasked, role.steward, user, role.submit)
     if service.identity_header and request.headers.get(service.identity_header):
         name = request.headers[service.identity_header].strip()
         for role in service.roles:
             if role.name == name:
-                return Reader(role.name, role.unmasked, role.steward, user)
+                return Reader(role.name, role.unmasked, role.steward, user, role.submit)
         raise HTTPException(403, f"role {name!r} is not configured (service.roles)")
     return VIEWER
 
@@ -120,6 +122,12 @@ class ReviewRequest(BaseModel):
     record_key_l: str
     record_key_r: str
     reason: str
+
+
+class RecordSubmission(BaseModel):
+    """One customer record in the landing source's own column names."""
+
+    record: dict[str, Any]
 
 
 class RevokeRequest(BaseModel):
@@ -324,6 +332,20 @@ def create_app(cfg: CdiConfig, keeper: SnapshotKeeper | None = None) -> FastAPI:
         """Every steward decision, newest first: who, when, why (the audit trail)."""
         require_steward(who)
         return {"decisions": jsonable_encoder(stewardship.decisions(keeper.current, limit))}
+
+    @app.post("/api/records", status_code=202, tags=["records"])
+    def api_records(body: RecordSubmission, who: Reader = Depends(reader)) -> dict[str, Any]:
+        """Accept a record into the landing source; the next run ingests and consolidates it."""
+        if not (who.submit or who.steward):
+            raise HTTPException(403, f"submitting records needs a role with submit or steward; this request is {who.role!r}")
+        if service.landing_source is None:
+            raise HTTPException(404, "no landing source is configured (service.landing_source)")
+        try:
+            landed = land_record(cfg.source(service.landing_source), body.record, who.name)
+        except ConfigError as exc:
+            raise HTTPException(400, str(exc)) from None
+        log.info("record %s landed in %s by %s", landed["record_key"], landed["file"], who.name)
+        return jsonable_encoder(landed)
 
     # ---------------------------------------------------------------- pages for stewards
 
