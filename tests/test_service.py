@@ -320,3 +320,14 @@ def test_a_landing_source_must_be_a_local_json_customer_source():
         CdiConfig(lake_root="/tmp/x", sources=[csv], service=ServiceConfig(landing_source="crm"))
     with pytest.raises(ValueError, match="not a configured source"):
         CdiConfig(lake_root="/tmp/x", sources=[csv], service=ServiceConfig(landing_source="desk"))
+
+
+def test_one_table_is_reloaded_in_place_indexes_and_all(tmp_path):
+    lake = tmp_path / "lake"
+    table = lake / schema.ENTITY_MAP
+    _commit(table, [{"record_key": "crm:1", "customer_id": "C1"}], None)
+    snap = load_snapshot(str(lake))
+    _commit(table, [{"record_key": "crm:2", "customer_id": "C2"}], None)
+    snap.reload(schema.ENTITY_MAP)
+    assert snap.versions == {schema.ENTITY_MAP: 1}
+    assert snap.cursor().execute("SELECT customer_id FROM entity_map WHERE record_key = 'crm:2'").fetchall() == [("C2",)]

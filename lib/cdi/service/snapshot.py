@@ -206,6 +206,8 @@ def _load_table(db: duckdb.DuckDBPyConnection, lake_root: str, table: str, versi
     cur = db.cursor()
     cur.register("_incoming", arrow)
     cur.execute("BEGIN TRANSACTION")
+    for column in _INDEXED.get(name, ()):  # a table is replaced only without the indexes on it
+        cur.execute(f"DROP INDEX IF EXISTS {name}_{column}")
     cur.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _incoming")
     for column in _INDEXED.get(name, ()):
         if column in arrow.column_names:
