@@ -105,6 +105,7 @@ def test_one_wrong_merge_and_source_pairs(spark):
     assert json.loads(json.dumps(d))["pairwise"]["tp"] == 4
     table = rep.format_table()
     assert "pairwise" in table and "B-cubed" in table and "crm-webshop" in table and "K2" in table
+    assert "crm:C2" in table and "webshop:W2" in table  # record keys as `cdi explain` takes them
 
 
 def test_records_on_one_side_only_are_counted_not_scored(spark):

@@ -123,12 +123,12 @@ class EvaluationReport:
                              f"{s.recall:>9.4f}{s.f1:>9.4f}")
         if self.worst_clusters:
             lines.append("")
-            lines.append("worst over-merged clusters:")
+            lines.append("worst over-merged clusters (`cdi explain KEY_A KEY_B --conf F` shows why two records matched):")
             for c in self.worst_clusters:
                 lines.append(f"  {c.customer_id}: {c.records} records, {c.persons} persons, "
                              f"{c.wrong_pairs} wrong pairs")
                 for m in c.members:
-                    lines.append(f"      {m['person_id']:<14}{m['source']:<11}{m['source_record_id']}")
+                    lines.append(f"      {m['person_id']:<14}{m['source']}:{m['source_record_id']}")
                 if c.members_truncated:
                     lines.append("      ...")
         return "\n".join(lines)
