@@ -5,6 +5,7 @@ choice of table versions on hand-made Delta tables (no Spark)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -219,7 +220,7 @@ def steward_client(steward_lake):
         yield c
 
 
-STEWARD = {"Authorization": f"Bearer {STEWARD_TOKEN}", "X-User": "ann"}
+STEWARD = {"X-Role": "steward", "X-User": "ann"}  # as a trusted proxy says who it is
 
 
 def test_a_viewer_or_a_reader_without_the_steward_role_gets_403_and_nothing_is_written(steward_client, steward_lake):
@@ -250,6 +251,11 @@ def test_the_review_queue_holds_the_uncertain_pairs_with_their_evidence_until_de
     assert (newest["action"], newest["review"], newest["steward"], newest["reason"]) == ("link", "accepted", "steward:ann", "one Dana, two shops")
     assert newest["customer_ids"] == ["C6", "C7"]
 
+    by_token = {"Authorization": f"Bearer {STEWARD_TOKEN}", "X-User": "mallory"}  # a user header beside a token is not believed
+    other = steward_client.post("/api/steward/unlink", json={"record_key": "shop:1", "reason": "check"}, headers=by_token).json()
+    listed = steward_client.get("/api/steward/decisions", headers=STEWARD).json()["decisions"]
+    assert next(d["steward"] for d in listed if d["decision_id"] == other["decision_id"]) == "steward"
+
     revoked = steward_client.post("/api/steward/revoke", json={"decision_id": done["decision_id"], "reason": "asked the customer: two Danas"}, headers=STEWARD)
     assert revoked.status_code == 200
     assert len(steward_client.get("/api/review", headers=STEWARD).json()["items"]) == 1  # back in the queue
@@ -268,12 +274,48 @@ def test_unlink_and_separate_expand_to_record_pairs_and_bad_requests_are_explain
     assert no_reason.status_code == 400 and "needs a reason" in no_reason.json()["detail"]
 
 
+def test_a_link_after_a_separation_of_the_same_customers_overrides_it_pair_by_pair(steward_client, steward_lake):
+    from cdi.service.snapshot import load_snapshot
+
+    steward_client.post("/api/steward/separate", json={"a": "C3", "b": "C6", "reason": "r"}, headers=STEWARD)
+    linked = steward_client.post("/api/steward/link", json={"a": "C6", "b": "C3", "reason": "they are one"}, headers=STEWARD).json()
+    assert linked["pairs"] == 4 * 1  # C3's four records with C6's one
+    snap = load_snapshot(str(steward_lake))
+    newest = snap.cursor().execute(
+        "SELECT action FROM decisions WHERE record_key_l = 'crm:2' AND record_key_r = 'crm:6' ORDER BY decided_at DESC LIMIT 1"
+    ).fetchall()
+    assert newest == [("link",)]
+
+
+def test_a_form_from_another_site_or_a_redirect_off_the_service_is_refused(steward_client, steward_lake):
+    steward_client.post("/login", data={"token": STEWARD_TOKEN})
+    form = {"action": "unlink", "record_key": "shop:3", "reason": "r"}
+    forged = steward_client.post("/steward", data=form, headers={"Origin": "https://evil.example"}, follow_redirects=False)
+    assert forged.status_code == 403
+    cross = steward_client.post("/steward", data=form, headers={"Sec-Fetch-Site": "cross-site"}, follow_redirects=False)
+    assert cross.status_code == 403
+    away = steward_client.post("/steward", data={**form, "back": "//evil.example/x"}, follow_redirects=False)
+    assert away.status_code == 303 and away.headers["location"].startswith("/review?done=")
+    steward_client.cookies.clear()
+
+
+def test_a_viewer_cannot_find_a_customer_by_a_masked_identifier(story):
+    from cdi.service.desk import hidden_columns, search
+    from cdi.service.snapshot import load_snapshot
+
+    snap = load_snapshot(str(story["cfg"].lake_root))
+    assert search(snap, "+44 7700 900333")[0]["matched_by"] == "phone"
+    assert search(snap, "+44 7700 900333", hidden=frozenset({"phone"})) == []
+    assert {"dob_year", "date_of_birth"} <= hidden_columns(["date_of_birth"])
+
+
 def test_signing_in_sets_a_cookie_that_opens_the_review_page(steward_client):
     assert steward_client.post("/login", data={"token": "wrong"}, follow_redirects=False).headers["location"].startswith("/login?error")
     signed = steward_client.post("/login", data={"token": STEWARD_TOKEN}, follow_redirects=False)
     assert signed.status_code == 303 and "httponly" in signed.headers["set-cookie"].lower()
     assert steward_client.get("/review").status_code == 200
-    steward_client.post("/logout")
+    out = steward_client.post("/logout", follow_redirects=False)
+    assert 'cdi_token=""' in out.headers["set-cookie"] and "Max-Age=0" in out.headers["set-cookie"]
     steward_client.cookies.clear()
     assert steward_client.get("/review").status_code == 403
 
@@ -312,8 +354,25 @@ def test_a_submitted_record_lands_as_a_file_that_ingest_takes_exactly_once(spark
     assert rows == {"D1": "Ann", "2": "Ébène"}
 
 
+def test_a_landed_file_is_named_by_the_sources_pattern_and_lineage_names_are_refused(tmp_path):
+    from cdi.config import SourceConfig
+    from cdi.service.landing import LandingError, land_record
+
+    source = SourceConfig(name="desk", kind="customers", format="json", path=str(tmp_path / "desk-*.json"), id_columns=["id"])
+    landed = land_record(source, {"id": True, "name": "x"}, "t")
+    assert Path(landed["file"]).name.startswith("desk-") and landed["file"].endswith(".json")
+    assert landed["record_key"] == "desk:true"  # as ingest reads a JSON boolean
+    for bad in ({"id": "1", "_raw": "x"}, {"id": "1", "Name": "a", "name": "b"}):
+        with pytest.raises(LandingError):
+            land_record(source, bad, "t")
+
+
 def test_a_landing_source_must_be_a_local_json_customer_source():
     from cdi.config import SourceConfig
+
+    gz = SourceConfig(name="desk", kind="customers", format="json", path="/data/desk/*.jsonl.gz", id_columns=["id"])
+    with pytest.raises(ValueError, match="plain JSON lines"):
+        CdiConfig(lake_root="/tmp/x", sources=[gz], service=ServiceConfig(landing_source="desk"))
 
     csv = SourceConfig(name="crm", kind="customers", format="csv", path="/data/crm/*.csv", id_columns=["id"])
     with pytest.raises(ValueError, match="must be a customer source of format json"):

@@ -738,6 +738,9 @@ class CdiConfig(_Strict):
                 f"service.landing_source '{name}' must be a customer source of format json over a local folder "
                 f"(it is {src.kind}, {src.format}, path {src.path!r}): the service writes one JSON-lines file per record there"
             )
+        from cdi.service.landing import landing_folder
+
+        landing_folder(src)  # a file pattern it cannot fill fails here
         return self
 
     @model_validator(mode="after")

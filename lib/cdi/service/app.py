@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
@@ -62,6 +63,7 @@ class Reader:
 
 
 VIEWER = Reader("viewer")
+_LOCAL_PATH = re.compile(r"^/(?![/\\])[A-Za-z0-9_\-./:%]*$")
 TOKEN_COOKIE = "cdi_token"
 
 
@@ -75,7 +77,11 @@ def _role_of_token(service: ServiceConfig, token: str) -> ServiceRole | None:
 def reader_of(request: Request, service: ServiceConfig) -> Reader:
     """The role a request carries (see the module docstring): a bearer token, the token cookie
     the sign-in page sets, or the trusted proxy's identity header."""
-    user = request.headers.get(service.user_header, "").strip() or None if service.user_header else None
+    # the user header is believed only from the trusted proxy (with its identity header), never
+    # beside a token: anyone holding a token could name anyone
+    user = None
+    if service.user_header and service.identity_header and request.headers.get(service.identity_header):
+        user = request.headers.get(service.user_header, "").strip() or None
     auth = request.headers.get("authorization", "")
     if auth:
         scheme, _, token = auth.partition(" ")
@@ -85,12 +91,12 @@ def reader_of(request: Request, service: ServiceConfig) -> Reader:
         role = _role_of_token(service, token)
         if role is None:
             raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
-        return Reader(role.name, role.unmasked, role.steward, user, role.submit)
+        return Reader(role.name, role.unmasked, role.steward, None, role.submit)
     cookie = request.cookies.get(TOKEN_COOKIE)
     if cookie:
         role = _role_of_token(service, cookie)
         if role is not None:
-            return Reader(role.name, role.unmasked, role.steward, user, role.submit)
+            return Reader(role.name, role.unmasked, role.steward, None, role.submit)
     if service.identity_header and request.headers.get(service.identity_header):
         name = request.headers[service.identity_header].strip()
         for role in service.roles:
@@ -227,7 +233,7 @@ def create_app(cfg: CdiConfig, keeper: SnapshotKeeper | None = None) -> FastAPI:
         who: Reader = Depends(reader),
     ) -> dict[str, Any]:
         """Customers the query names: exact key matches first (score 100), then fuzzy name matches."""
-        hits = search(keeper.current, q, limit)
+        hits = search(keeper.current, q, limit, frozenset(hidden(who)))
         return {"query": q, "hits": masked_hits(hits, hidden(who)), "role": who.role}
 
     @app.get("/api/customers/{customer_id}", tags=["customers"])
@@ -238,7 +244,8 @@ def create_app(cfg: CdiConfig, keeper: SnapshotKeeper | None = None) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(q: str = "", who: Reader = Depends(reader)) -> HTMLResponse:
-        hits = masked_hits(search(keeper.current, q, service.search_limit), hidden(who)) if q.strip() else []
+        found = search(keeper.current, q, service.search_limit, frozenset(hidden(who))) if q.strip() else []
+        hits = masked_hits(found, hidden(who))
         return HTMLResponse(pages.get_template("search.html").render(q=q, hits=hits, who=who, searched=bool(q.strip())))
 
     @app.get("/customers/{customer_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -270,7 +277,10 @@ def create_app(cfg: CdiConfig, keeper: SnapshotKeeper | None = None) -> FastAPI:
             raise HTTPException(404, str(exc)) from None
         except ConfigError as exc:
             raise HTTPException(400, str(exc)) from None
-        keeper.current.reload(schema.STEWARD_DECISIONS)
+        try:
+            keeper.current.reload(schema.STEWARD_DECISIONS)
+        except Exception as exc:  # recorded already: the next refresh shows it
+            log.warning("steward decision %s recorded; reloading the decisions failed: %s", out["decision_id"], exc)
         log.info("steward %s: %s %s (%s pair(s))", out["decision_id"], out["action"], out.get("pairs"), out["decided_at"])
         return out
 
@@ -350,6 +360,12 @@ def create_app(cfg: CdiConfig, keeper: SnapshotKeeper | None = None) -> FastAPI:
     # ---------------------------------------------------------------- pages for stewards
 
     async def form(request: Request) -> dict[str, str]:
+        """A page's form fields; a form posted from another site is refused (forged requests,
+        where a proxy adds the role header or a browser the cookie)."""
+        site = request.headers.get("sec-fetch-site")
+        origin = request.headers.get("origin")
+        if site not in (None, "same-origin", "none") or (origin and urlsplit(origin).netloc != request.url.netloc):
+            raise HTTPException(403, "forms are accepted from this service's own pages only")
         body = (await request.body()).decode("utf-8")
         return {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
 
@@ -363,7 +379,7 @@ def create_app(cfg: CdiConfig, keeper: SnapshotKeeper | None = None) -> FastAPI:
         if _role_of_token(service, token) is None:
             return RedirectResponse("/login?error=unknown+token", status_code=303)
         done = RedirectResponse("/", status_code=303)
-        done.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        done.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https")
         return done
 
     @app.post("/logout", include_in_schema=False)
@@ -400,7 +416,7 @@ def create_app(cfg: CdiConfig, keeper: SnapshotKeeper | None = None) -> FastAPI:
         if action not in actions:
             raise HTTPException(400, f"unknown steward action {action!r}; one of {', '.join(actions)}")
         back = f.get("back") or "/review"
-        if not back.startswith("/"):
+        if not _LOCAL_PATH.match(back):  # only a path of this service: no //host, no scheme
             back = "/review"
         try:
             out = decided(actions[action])

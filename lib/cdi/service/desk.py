@@ -19,6 +19,7 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 from cdi.config import CANONICAL_ATTRIBUTES
+from cdi.schema import MATCH_COLUMN_ATTRIBUTES
 from cdi.silver.standardise.text import fold_text
 
 from .snapshot import LakeSnapshot
@@ -28,6 +29,10 @@ _INTERNAL_RECORD_COLUMNS = ("_batch_id", "_row_hash", "_ingested_at", "quality_f
 _PHONE_KEY = re.compile(r"^\+?[0-9 ()./-]{6,}$")
 _MIN_PHONE_DIGITS = 6
 _MIN_NAME_SCORE = 75.0
+_CLOSE_NAME_SCORE = 90.0  # below it the token index may have missed the name: all names are scored
+_MIN_TOKEN_SCORE = 75.0  # a word of four letters with one changed (75), of eight with two
+_NEAR_TOKENS = 40
+_MAX_CANDIDATES = 20_000
 _FACTS_PER_SOURCE = 5
 
 
@@ -42,18 +47,18 @@ def _ids(snapshot: LakeSnapshot, sql: str, params: list[Any]) -> list[str]:
     return sorted({r["customer_id"] for r in _rows(snapshot, sql, params) if r["customer_id"]})
 
 
-def _customers_of_records(snapshot: LakeSnapshot, where: str, params: list[Any]) -> list[str]:
+def _customers_of_lookup(snapshot: LakeSnapshot, kind: str, values: list[str]) -> list[str]:
+    """Customers whose records hold one of ``values`` in the snapshot's lookup index: probes
+    of the index, then of the entity map's (no scan of a million records)."""
     if not (snapshot.has("records") and snapshot.has("entity_map")):
         return []
-    return _ids(
-        snapshot,
-        f"SELECT DISTINCT m.customer_id FROM records r JOIN entity_map m USING (record_key) WHERE {where}",
-        params,
-    )
-
-
-def _std(snapshot: LakeSnapshot, column: str, fallback: str) -> str:
-    return f"coalesce(r.{column}, r.{fallback})" if column in snapshot.columns("records") else f"r.{fallback}"
+    keys: set[str] = set()
+    for value in values:
+        keys.update(r["record_key"] for r in _rows(snapshot, "SELECT record_key FROM lookup WHERE key = ?", [f"{kind}:{value}"]))
+    found: set[str] = set()
+    for key in sorted(keys):
+        found.update(r["customer_id"] for r in _rows(snapshot, "SELECT customer_id FROM entity_map WHERE record_key = ?", [key]))
+    return sorted(c for c in found if c)
 
 
 def email_search_keys(text: str) -> list[str]:
@@ -70,8 +75,9 @@ def email_search_keys(text: str) -> list[str]:
     return sorted({email, f"{user}@{domain}"})
 
 
-def _by_key(snapshot: LakeSnapshot, q: str) -> tuple[list[str], str]:
-    """Exact lookups, in order; the customers found and what matched."""
+def _by_key(snapshot: LakeSnapshot, q: str, hidden: frozenset[str]) -> tuple[list[str], str]:
+    """Exact lookups, in order; the customers found and what matched. Attributes the reader
+    sees masked are not looked up (a hit would confirm whose they are)."""
     for table in ("entity_map", "golden"):
         if snapshot.has(table) and "@" not in q:
             found = _ids(snapshot, f"SELECT customer_id FROM {table} WHERE customer_id = ? LIMIT 1", [q])
@@ -82,42 +88,68 @@ def _by_key(snapshot: LakeSnapshot, q: str) -> tuple[list[str], str]:
         if found:
             return found, "record key"
     columns = snapshot.columns("records")
-    if "@" in q and "email" in columns:
-        keys = email_search_keys(q)
-        marks = ", ".join("?" for _ in keys)
-        where = f"lower(trim(r.email)) IN ({marks})"
-        params: list[Any] = list(keys)
-        if "email_std" in columns:
-            where += f" OR r.email_std IN ({marks})"
-            params += keys
-        return _customers_of_records(snapshot, where, params), "e-mail"
-    if _PHONE_KEY.match(q) and "phone" in columns:
+    if "@" in q and "email" in columns and "email" not in hidden:
+        return _customers_of_lookup(snapshot, "email", email_search_keys(q)), "e-mail"
+    if _PHONE_KEY.match(q) and "phone" in columns and "phone" not in hidden:
         digits = re.sub(r"\D", "", q)
         if q.startswith("00"):
             digits = digits[2:]
         if len(digits) >= _MIN_PHONE_DIGITS:
-            stored = f"regexp_replace(CAST({_std(snapshot, 'phone_std', 'phone')} AS VARCHAR), '[^0-9]', '', 'g')"
-            found = _customers_of_records(snapshot, f"{stored} = ?", [digits])
+            found = _customers_of_lookup(snapshot, "phone", [digits])
             national = digits.lstrip("0")
             if not found and not q.startswith(("+", "00")) and len(national) >= _MIN_PHONE_DIGITS:
-                found = _customers_of_records(snapshot, f"ends_with({stored}, ?)", [national])
+                # a national number without its country code: the trailing digits (a scan)
+                found = _ids(
+                    snapshot,
+                    "SELECT DISTINCT m.customer_id FROM lookup l JOIN entity_map m USING (record_key) "
+                    "WHERE starts_with(l.key, 'phone:') AND ends_with(l.key, ?)",
+                    [national],
+                )
             if found:
                 return found, "phone"
-    if "national_id" in columns and re.search(r"\d", q):
+    if "national_id" in columns and "national_id" not in hidden and re.search(r"\d", q):
         compact = re.sub(r"[^0-9A-Za-z]", "", q).upper()
         if len(compact) >= 4:
-            stored = "upper(regexp_replace(r.national_id, '[^0-9A-Za-z]', '', 'g'))"
-            found = _customers_of_records(snapshot, f"{stored} = ?", [compact])
+            found = _customers_of_lookup(snapshot, "national_id", [compact])
             if found:
                 return found, "national id"
     return [], ""
 
 
+def _name_candidates(snapshot: LakeSnapshot, tokens: list[str]) -> list[int]:
+    """Names holding, for every query token of two or more letters, a token within one or two
+    edits of it (all of them when none does for some token); at most ``_MAX_CANDIDATES``."""
+    per_token: list[set[int]] = []
+    for token in tokens:
+        if len(token) < 2:
+            continue  # an initial: scored below, not looked up
+        near = process.extract(token, snapshot.vocabulary, scorer=fuzz.ratio, limit=_NEAR_TOKENS, score_cutoff=_MIN_TOKEN_SCORE)
+        found: set[int] = set()
+        for word, _, _ in near:
+            found.update(snapshot.holders[word])
+        per_token.append(found)
+    if not per_token:
+        return []
+    both = set.intersection(*per_token)
+    chosen = both if both else set.union(*per_token)
+    return sorted(chosen)[:_MAX_CANDIDATES]
+
+
 def _by_name(snapshot: LakeSnapshot, q: str, limit: int) -> list[tuple[str, float]]:
+    """Fuzzy name search: candidates from the token index (a typo per word, words in any
+    order, a part of the name), then ranked by rapidfuzz's WRatio of the whole names."""
     folded = fold_text(q)
     if not folded or not snapshot.names:
         return []
-    hits = process.extract(folded, snapshot.names, scorer=fuzz.WRatio, limit=limit * 3, score_cutoff=_MIN_NAME_SCORE)
+    candidates = _name_candidates(snapshot, folded.split())
+    choices = {i: snapshot.names[i] for i in candidates}
+    hits = process.extract(folded, choices, scorer=fuzz.WRatio, limit=limit * 3, score_cutoff=_MIN_NAME_SCORE)
+    if not hits or hits[0][1] < _CLOSE_NAME_SCORE:
+        # no close name through the words (a typo that joined or split words): every whole name,
+        # by the quicker ratio, then the same ranking
+        more = process.extract(folded, snapshot.names, scorer=fuzz.QRatio, limit=limit * 3, score_cutoff=_MIN_NAME_SCORE)
+        choices.update({i: snapshot.names[i] for _, _, i in more})
+        hits = process.extract(folded, choices, scorer=fuzz.WRatio, limit=limit * 3, score_cutoff=_MIN_NAME_SCORE)
     best: dict[str, float] = {}
     for _, score, index in hits:
         customer_id = snapshot.name_ids[index]
@@ -140,14 +172,16 @@ def _summaries(snapshot: LakeSnapshot, ids: list[str]) -> dict[str, dict[str, An
     return {r["customer_id"]: r for r in rows}
 
 
-def search(snapshot: LakeSnapshot, query: str, limit: int = 20) -> list[dict[str, Any]]:
-    """Customers a query names: exact key matches first, then names by fuzzy score (0-100)."""
+def search(snapshot: LakeSnapshot, query: str, limit: int = 20, hidden: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """Customers a query names: exact key matches first, then names by fuzzy score (0-100);
+    ``hidden``: the attributes the reader sees masked, which are not searched."""
     q = query.strip()
     if not q:
         return []
-    found, how = _by_key(snapshot, q)
+    found, how = _by_key(snapshot, q, hidden)
     ranked: list[tuple[str, str, float]] = [(c, how, 100.0) for c in found]
-    if re.search(r"[^\W\d_]", q) and "@" not in q:
+    names_hidden = bool({"full_name", "first_name", "last_name"} & hidden)
+    if not found and re.search(r"[^\W\d_]", q) and "@" not in q and not names_hidden:
         seen = set(found)
         ranked += [(c, "name", s) for c, s in _by_name(snapshot, q, limit) if c not in seen]
     ranked = ranked[:limit]
@@ -311,9 +345,16 @@ def mask_value(attribute: str, value: Any) -> Any:
     return "•" * max(0, len(text) - 2) + text[-2:] if len(text) > 4 else "•" * len(text)
 
 
-def masked(page: dict[str, Any], attributes: list[str]) -> dict[str, Any]:
-    """The page with ``attributes`` masked wherever they appear."""
+def hidden_columns(attributes: list[str]) -> set[str]:
+    """The attributes and every silver column derived from one of them (``dob_year`` from the
+    birth date, ``email_user`` from the e-mail)."""
     hidden = set(attributes)
+    return hidden | {c for c, sources in MATCH_COLUMN_ATTRIBUTES.items() if hidden & set(sources)}
+
+
+def masked(page: dict[str, Any], attributes: list[str]) -> dict[str, Any]:
+    """The page with ``attributes`` (and the columns derived from them) masked wherever they appear."""
+    hidden = hidden_columns(attributes)
 
     def mask_row(row: dict[str, Any] | None) -> dict[str, Any] | None:
         if row is None:
@@ -335,10 +376,12 @@ def masked(page: dict[str, Any], attributes: list[str]) -> dict[str, Any]:
     out["customer_360"] = mask_row(page.get("customer_360"))
     out["versions"] = [{**v, "changed": mask_changes(v.get("changed"))} for v in page.get("versions") or []]
     out["changes"] = [{**c, "changed_attributes": mask_changes(c.get("changed_attributes"))} for c in page.get("changes") or []]
-    out["masked"] = sorted(hidden)
+    out["masked"] = sorted(attributes)
     return out
 
 
 def masked_hits(hits: list[dict[str, Any]], attributes: list[str]) -> list[dict[str, Any]]:
     hidden = set(attributes)
+    if {"full_name", "first_name", "last_name"} & hidden:
+        hidden.add("name")
     return [{k: mask_value(k, v) if k in hidden else v for k, v in hit.items()} for hit in hits]

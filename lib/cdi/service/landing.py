@@ -30,14 +30,25 @@ class LandingError(ConfigError):
     """A submitted record that cannot be landed as sent (the message names the field)."""
 
 
+_COMPRESSED = (".gz", ".bz2", ".zst", ".xz", ".lz4", ".snappy", ".zip")
+
+
 def landing_folder(source: SourceConfig) -> tuple[Path, str]:
-    """The folder a source's files land in, and the suffix its glob reads (``.jsonl`` by default)."""
+    """The folder a source's files land in, and the file-name pattern its glob reads, with one
+    ``*`` for the generated name (``*.jsonl`` when the path is a folder). A pattern this cannot
+    fill (other wildcards, several ``*``, a compressed suffix) is a configuration error."""
     path = source.path or ""
-    if glob.has_magic(path):
-        folder, pattern = os.path.split(path)
-        suffix = Path(pattern).suffix if "*" in pattern and not glob.has_magic(Path(pattern).suffix) else ".jsonl"
-        return Path(folder), suffix or ".jsonl"
-    return Path(path), ".jsonl"
+    if not glob.has_magic(path):
+        return Path(path), "*.jsonl"
+    folder, pattern = os.path.split(path)
+    if glob.has_magic(folder) or pattern.count("*") != 1 or glob.has_magic(pattern.replace("*", "")):
+        raise ConfigError(
+            f"service.landing_source '{source.name}': path {path!r} must be a folder, or a folder and a file pattern "
+            "with one '*' (landing/*.jsonl), for the service to name the files it writes"
+        )
+    if pattern.lower().endswith(_COMPRESSED):
+        raise ConfigError(f"service.landing_source '{source.name}': the service writes plain JSON lines, not {pattern!r}")
+    return Path(folder), pattern
 
 
 def land_record(source: SourceConfig, record: dict[str, Any], submitted_by: str) -> dict[str, Any]:
@@ -46,9 +57,15 @@ def land_record(source: SourceConfig, record: dict[str, Any], submitted_by: str)
         raise LandingError("the record must be a JSON object of the source's columns")
     if len(record) > _MAX_FIELDS:
         raise LandingError(f"the record has {len(record)} fields; at most {_MAX_FIELDS} are accepted")
+    seen: dict[str, str] = {}
     for key, value in record.items():
         if not isinstance(key, str) or not key.strip():
             raise LandingError("every field needs a name")
+        if key.startswith("_"):
+            raise LandingError(f"field {key!r}: names starting with '_' are the lake's own lineage columns")
+        if key.lower() in seen:
+            raise LandingError(f"fields {seen[key.lower()]!r} and {key!r} differ only in case")
+        seen[key.lower()] = key
         if value is not None and not isinstance(value, (str, int, float, bool)):
             raise LandingError(f"field {key!r}: only text, numbers, true/false or null are accepted, got {type(value).__name__}")
         if isinstance(value, str) and len(value) > _MAX_VALUE:
@@ -63,14 +80,15 @@ def land_record(source: SourceConfig, record: dict[str, Any], submitted_by: str)
         spec = source.column_spec(target)
         expected += spec.source_columns() if spec else []
     record = {**dict.fromkeys(expected), **record}
-    folder, suffix = landing_folder(source)
+    folder, pattern = landing_folder(source)
     folder.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
-    name = f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}{suffix}"
+    name = pattern.replace("*", f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}")
     temp = folder / f".{name}.tmp"
     temp.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(temp, folder / name)
-    record_id = "|".join(str(record[c]) for c in source.id_columns)
+    # as ingest reads the JSON: true/false in lower case, numbers as written
+    record_id = "|".join(json.dumps(v) if isinstance(v, bool) else str(v) for v in (record[c] for c in source.id_columns))
     return {
         "source": source.name,
         "file": str(folder / name),

@@ -82,6 +82,8 @@ def read_table(path: str, version: int | None = None) -> pa.Table:
     (deletion vectors, column mapping) fail with what to do."""
     dt = DeltaTable(path, version=version)
     features = set(dt.protocol().reader_features or ()) & _UNSUPPORTED_READER_FEATURES
+    if dt.metadata().configuration.get("delta.columnMapping.mode", "none") != "none":
+        features.add("columnMapping")
     if features:
         raise LakeError(
             f"table {path} uses {', '.join(sorted(features))}, which the service's reader does not apply; "
@@ -153,12 +155,15 @@ def settled_version(path: str, writing: str | None) -> int | None:
 
 def settled_versions(lake_root: str) -> dict[str, int]:
     """Lake table -> the version the service shows, for the served tables that exist."""
-    writing = writing_run(lake_root)
-    out = {}
-    for table in SERVED_TABLES:
-        version = settled_version(join_path(lake_root, table), writing)
-        if version is not None:
-            out[table] = version
+    for _ in range(5):
+        writing = writing_run(lake_root)
+        out = {}
+        for table in SERVED_TABLES:
+            version = settled_version(join_path(lake_root, table), writing)
+            if version is not None:
+                out[table] = version
+        if writing_run(lake_root) == writing:  # no run started while the versions were read
+            return out
     return out
 
 
@@ -173,6 +178,10 @@ class LakeSnapshot:
     load_seconds: float
     names: list[str] = field(default_factory=list)  # folded full names of current customers
     name_ids: list[str] = field(default_factory=list)  # their customer ids, same order
+    # name search's token index: each distinct token of the names, and the names holding it
+    vocabulary: list[str] = field(default_factory=list)
+    holders: dict[str, list[int]] = field(default_factory=dict)
+    _reloading: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A connection of its own for one request (DuckDB connections are not shared by threads)."""
@@ -188,16 +197,17 @@ class LakeSnapshot:
     def reload(self, table: str) -> None:
         """Replace one served table by its settled version now (after the service itself
         appended to it), in place: requests see the old or the new table, never a mix."""
-        version = settled_version(join_path(self.lake_root, table), writing_run(self.lake_root))
-        if version is None or version == self.versions.get(table):
-            return
-        _load_table(self.db, self.lake_root, table, version)
-        self.versions = {**self.versions, table: version}
+        with self._reloading:  # two replacements of one table at once conflict in DuckDB
+            version = settled_version(join_path(self.lake_root, table), writing_run(self.lake_root))
+            if version is None or version == self.versions.get(table):
+                return
+            _load_table(self.db, self.lake_root, table, version)
+            self.versions = {**self.versions, table: version}
 
     def columns(self, name: str) -> list[str]:
         if not self.has(name):
             return []
-        return [r[0] for r in self.db.execute(f"DESCRIBE {name}").fetchall()]
+        return [r[0] for r in self.cursor().execute(f"DESCRIBE {name}").fetchall()]
 
 
 def _load_table(db: duckdb.DuckDBPyConnection, lake_root: str, table: str, version: int) -> None:
@@ -212,9 +222,35 @@ def _load_table(db: duckdb.DuckDBPyConnection, lake_root: str, table: str, versi
     for column in _INDEXED.get(name, ()):
         if column in arrow.column_names:
             cur.execute(f"CREATE INDEX {name}_{column} ON {name} ({column})")
+    if name == "records":
+        _build_lookup(cur, arrow.column_names)
     cur.execute("COMMIT")
     cur.unregister("_incoming")
     log.debug("snapshot: %s v%s, %s rows", table, version, arrow.num_rows)
+
+
+# the forms a desk types, to one indexed column: "<kind>:<normalised value>" -> record key
+_LOOKUP_FORMS = {
+    "email": ("email", "lower(trim(email))"),
+    "email_std": ("email", "email_std"),
+    "phone": ("phone", "regexp_replace(CAST(phone AS VARCHAR), '[^0-9]', '', 'g')"),
+    "phone_std": ("phone", "regexp_replace(CAST(phone_std AS VARCHAR), '[^0-9]', '', 'g')"),
+    "national_id": ("national_id", "upper(regexp_replace(national_id, '[^0-9A-Za-z]', '', 'g'))"),
+}
+
+
+def _build_lookup(cur: duckdb.DuckDBPyConnection, columns: list[str]) -> None:
+    """``lookup(key, record_key)``: every record's e-mail, phone and national id in the forms
+    the search compares, behind one index, so an exact lookup is a probe, not a scan."""
+    parts = [
+        f"SELECT '{kind}:' || {expr} AS key, record_key FROM records WHERE {column} IS NOT NULL"
+        for column, (kind, expr) in _LOOKUP_FORMS.items()
+        if column in columns
+    ]
+    cur.execute("DROP INDEX IF EXISTS lookup_key")
+    body = " UNION ".join(parts) if parts else "SELECT NULL::VARCHAR AS key, NULL::VARCHAR AS record_key WHERE false"
+    cur.execute(f"CREATE OR REPLACE TABLE lookup AS {body}")
+    cur.execute("CREATE INDEX lookup_key ON lookup (key)")
 
 
 def load_snapshot(lake_root: str, versions: dict[str, int] | None = None, only: tuple[str, ...] | None = None) -> LakeSnapshot:
@@ -245,7 +281,11 @@ def load_snapshot(lake_root: str, versions: dict[str, int] | None = None, only: 
                 names.append(folded)
     elapsed = time.monotonic() - started
     log.info("serving %s (%s) after %.1f s", lake_root, ", ".join(f"{t} v{v}" for t, v in sorted(versions.items())), elapsed)
-    return LakeSnapshot(lake_root, dict(versions), db, time.time(), elapsed, names, ids)
+    holders: dict[str, list[int]] = {}
+    for i, folded in enumerate(names):
+        for token in set(folded.split()):
+            holders.setdefault(token, []).append(i)
+    return LakeSnapshot(lake_root, dict(versions), db, time.time(), elapsed, names, ids, sorted(holders), holders)
 
 
 class SnapshotKeeper:

@@ -7,7 +7,8 @@ change feed and propagation follow from there like any other change.
 
 Keys name either a source record (``crm:C001``) or a customer id (all its records):
 
-- :func:`link` ``a`` ``b``: one customer (a record of each side is linked to one of the other);
+- :func:`link` ``a`` ``b``: one customer (every record of one side linked to every record of the
+  other, so the link overrides any earlier separation between them);
 - :func:`separate` ``a`` ``b``: two customers (every record of one side from every record of the other);
 - :func:`unlink` ``record``: the record is not the customer it is with (separated from each of
   that customer's other records);
@@ -115,7 +116,9 @@ def link(snapshot: LakeSnapshot, a: str, b: str, *, steward: str, reason: str, o
     left, right = records_of(snapshot, a), records_of(snapshot, b)
     if set(left) & set(right):
         raise StewardError(f"{a!r} and {b!r} share records: they are one customer already")
-    return _write(snapshot, "link", [_pair(min(left), min(right))], steward=steward, reason=reason, origin=origin)
+    # every cross pair: a link is then newer than any separation between the two sides, which it overrides
+    pairs = sorted({_pair(x, y) for x, y in product(left, right)})
+    return _write(snapshot, "link", pairs, steward=steward, reason=reason, origin=origin)
 
 
 def separate(snapshot: LakeSnapshot, a: str, b: str, *, steward: str, reason: str, origin: str = "api") -> dict[str, Any]:
