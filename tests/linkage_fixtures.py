@@ -15,6 +15,7 @@ import random
 from datetime import date, datetime, timedelta
 
 from pyspark.sql.types import (
+    ArrayType,
     DateType,
     DoubleType,
     IntegerType,
@@ -58,6 +59,7 @@ RECORD_FIELDS = [
     ("city_std", StringType()),
     ("address_std", StringType()),
     ("quality_flags", StringType()),
+    ("reference_keys", ArrayType(StringType())),
 ]
 RECORDS_SCHEMA = StructType([StructField(n, t, True) for n, t in RECORD_FIELDS])
 

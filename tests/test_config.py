@@ -200,3 +200,34 @@ def test_reader_options_are_typed_per_format(fmt, options, expected):
                  options={"delimiter": ";", "header": True, "encoding": "UTF-8", "pathGlobFilter": "*.csv", "nullValue": "-"})
     SourceConfig(name="s", kind="customers", format="jdbc", jdbc={"url": "jdbc:postgresql://h/db", "table": "t"},
                  options={"fetchsize": 1000, "sslmode": "require"}, id_columns=["id"])
+
+
+@pytest.mark.parametrize(
+    ("references", "kind", "message"),
+    [
+        ("[{column: crm_id, source: nowhere}]", "customers", "references\\[\\].source 'nowhere' is not a customer source"),
+        ("[{column: [a, b], source: crm}]", "customers", "gives 2 columns, source 'crm' has 1 id column"),
+        ("[{column: crm_id, source: crm}]", "orders", "'references' link customer records to each other"),
+    ],
+)
+def test_a_cross_reference_must_name_a_customer_source_and_fit_its_id(tmp_path, references, kind, message):
+    fact = "customer_ref: {column: crm_id, source: crm}" if kind == "orders" else ""
+    body = f"""
+    lake_root: /l
+    sources:
+      - name: crm
+        kind: customers
+        format: csv
+        path: crm.csv
+        id_columns: [id]
+        mapping: {{first_name: fn}}
+      - name: billing
+        kind: {kind}
+        format: csv
+        path: billing.csv
+        id_columns: [id]
+        references: {references}
+        {fact}
+    """
+    with pytest.raises(ConfigError, match=message):
+        load_config(env_file(tmp_path, body))

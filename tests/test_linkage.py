@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from cdi import schema
-from cdi.config import LinkageConfig, load_config
+from cdi.config import LinkageConfig, SourceConfig, load_config
 from cdi.lake import Lake
 from cdi.silver.explain import explain_pair
 from cdi.silver.linkage import ModelStore, choose_backend, run_link, settings_creator
@@ -436,3 +436,66 @@ def test_clusters_above_the_configured_size_are_counted_and_listed_with_examples
     summary = RunSummary(run_id="r1")
     summary.warn("link: 2 cluster(s) hold more than linkage.max_cluster_size=3 records")
     assert summary.format().splitlines()[-1] == "warning: link: 2 cluster(s) hold more than linkage.max_cluster_size=3 records"
+
+
+# --------------------------------------------------------------------------- cross-references
+
+
+def test_a_cross_reference_joins_records_the_model_cannot_and_a_steward_separation_still_wins(linked, spark):
+    from cdi.progress import RunSummary
+    from cdi.silver.steward import apply_decisions
+
+    cfg, lake = copy_of(linked, spark, "xref")
+    rows = [r.asDict() for r in lake.read("silver/records").collect()]
+    target = sorted(k for k in linked["truth"] if k.startswith("crm:"))[0]
+    # billing knows only an account holder's surname-less company contact: no model evidence at all
+    billing = [
+        {"record_key": "billing:B1", "source": "billing", "source_record_id": "B1", "first_name": "Accounts",
+         "first_name_std": "accounts", "last_name": "Payable", "last_name_std": "payable",
+         "reference_keys": [target]},
+        {"record_key": "billing:B2", "source": "billing", "source_record_id": "B2", "first_name": "Zed",
+         "first_name_std": "zed", "last_name": "Nobody", "last_name_std": "nobody", "reference_keys": ["crm:NO-SUCH"]},
+    ]  # fmt: skip
+    lake.write("silver/records", records_frame(spark, rows + billing), mode="overwrite", allow_new_columns=True)
+    summary = RunSummary(run_id="x1")
+    figures = run_link(lake, cfg.linkage, "x1", summary=summary)
+
+    ids = entity_ids(lake)
+    assert ids["billing:B1"] == ids[target]
+    assert ids["billing:B2"] not in {ids[k] for k in ids if k != "billing:B2"}
+    assert (figures.cross_references, figures.dangling_references) == (1, 1)
+    assert any("1 from billing to crm (e.g. billing:B2 -> crm:NO-SUCH)" in w for w in summary.warnings)
+    pairs = lake.read("silver/pairs")
+    pair = tuple(sorted(["billing:B1", target]))
+    flagged = pairs.where("cross_reference").select("record_key_l", "record_key_r", "match_probability").collect()
+    assert [tuple(r) for r in flagged] == [(*pair, 1.0)]
+    assert pairs.where("not cross_reference").count() == figures.pairs  # the model's own pairs, unchanged
+
+    # a steward who says the two are different people overrules the reference
+    decisions = spark.createDataFrame(
+        [("d1", "separate", *pair, None, None, None, None, "steward", "not the same", "cli", datetime(2026, 1, 1))],
+        schema.STEWARD_DECISIONS_SCHEMA,
+    )
+    clusters = lake.read("silver/entity_map").selectExpr("record_key", "source", "source_record_id", "customer_id as cluster_id")
+    separated, report = apply_decisions(clusters, pairs, decisions, cfg.linkage.cluster_threshold)
+    after = {r["record_key"]: r["cluster_id"] for r in separated.collect()}
+    assert report.separations == 1 and after["billing:B1"] != after[target]
+
+
+def test_explain_says_when_a_cross_reference_links_the_pair(linked, spark, tmp_path):
+    cfg, lake = copy_of(linked, spark, "xref_explain")
+    rows = [r.asDict() for r in lake.read("silver/records").collect()]
+    target = sorted(k for k in linked["truth"] if k.startswith("shop:"))[0]
+    extra = {"record_key": "billing:B9", "source": "billing", "source_record_id": "B9", "first_name": "Ann",
+             "first_name_std": "ann", "reference_keys": [target]}  # fmt: skip
+    lake.write("silver/records", records_frame(spark, [*rows, extra]), mode="overwrite", allow_new_columns=True)
+    billing = {"name": "billing", "kind": "customers", "format": "csv", "path": "/in/billing", "id_columns": ["id"],
+               "references": [{"column": "shop_customer", "source": "shop"}], "mapping": {"first_name": "fn"}}  # fmt: skip
+    shop = {"name": "shop", "kind": "customers", "format": "csv", "path": "/in/shop", "id_columns": ["id"],
+            "mapping": {"first_name": "fn"}}  # fmt: skip
+    cfg = cfg.model_copy(update={"sources": [SourceConfig(**s) for s in (shop, billing)]})
+    out = explain_pair(cfg, lake, "billing:B9", target, tmp_path / "x.html")
+    assert out.cross_reference == f"billing:B9 carries the id of {target} (source billing, column shop_customer)"
+    assert "Linked by cross-reference" in (tmp_path / "x.html").read_text()
+    plain = explain_pair(cfg, lake, target, sorted(k for k in linked["truth"] if k.startswith("crm:"))[0], tmp_path / "y.html")
+    assert plain.cross_reference is None

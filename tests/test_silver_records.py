@@ -240,3 +240,24 @@ def test_the_columns_an_expression_reads_are_checked_like_mapped_columns():
 
     missing = missing_columns(MULTI, {"reg.csv": [c for c, _ in MULTI_COLUMNS if c not in ("ssn", "unit")]})
     assert [(col, why) for _, col, why in missing] == [("unit", "mapped to address_line1"), ("ssn", "mapped to national_id")]
+
+
+def test_cross_reference_columns_become_the_record_keys_they_name(spark):
+    billing = SourceConfig(
+        name="billing", kind="customers", format="csv", path="/in/billing.csv", id_columns=["id"],
+        references=[{"column": "crm_id", "source": "crm"}, {"column": ["shop_region", "shop_no"], "source": "shop"}],
+        mapping={"last_name": "name"},
+    )  # fmt: skip
+
+    def row(rid, **values):
+        return {"_source_record_id": rid, "id": rid, "_batch_id": "b1", "_ingested_at": T0, "_row_hash": rid, **values}
+
+    columns = [(c, "string") for c in ("id", "name", "crm_id", "shop_region")] + [("shop_no", "int")]
+    bronze = _bronze(spark, "billing", [
+        row("1", name="Nowak", crm_id=" C7 ", shop_region="EU", shop_no=42),
+        row("2", name="Roux", crm_id="  ", shop_region=None, shop_no=None),
+        row("3", name="Kim", crm_id=None, shop_region="EU", shop_no=None),
+    ], columns)  # fmt: skip
+    staged = {r.source_record_id: r.reference_keys for r in R.stage_source(bronze, billing).collect()}
+    # trimmed; a composite id joined by "|" as bronze joins one, and only whole; blanks name nothing
+    assert staged == {"1": ["crm:C7", "shop:EU|42"], "2": None, "3": None}

@@ -270,6 +270,8 @@ def _cmd_explain(args, redactor: Redactor) -> int:
     spark = open_session(cfg)
     lake = Lake(spark, cfg.lake_root, job="explain", engine=cfg.storage.engine).for_readers()
     path = explain_pair(cfg, lake, args.record_key_a, args.record_key_b, args.out)
+    if path.cross_reference:
+        print(f"linked by cross-reference: {path.cross_reference}")
     print(f"waterfall chart written to {path}")
     return EXIT_OK
 

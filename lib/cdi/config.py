@@ -284,6 +284,20 @@ class CustomerRef(_Strict):
     source: str
 
 
+class CrossReference(_Strict):
+    """A customer source's column holding the id of a record in another customer source (billing
+    rows carrying the CRM contact id, a loyalty number on POS receipts): deterministic evidence
+    that the two records are one customer, whatever the model scores. ``column`` is a column or
+    dotted path; a list gives the referenced source's id columns in order (joined by "|", as
+    bronze joins a composite id)."""
+
+    column: str | list[str]
+    source: str
+
+    def columns(self) -> list[str]:
+        return [self.column] if isinstance(self.column, str) else list(self.column)
+
+
 class SourceConfig(_Strict):
     name: str = Field(pattern=_NAME_PATTERN)
     kind: Literal["customers", "orders", "invoices", "payments", "transactions", "tickets", "interactions"]
@@ -293,6 +307,8 @@ class SourceConfig(_Strict):
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
     id_columns: list[str] = Field(min_length=1)
     customer_ref: CustomerRef | None = None
+    # customer sources: columns holding other customer sources' record ids (see CrossReference)
+    references: list[CrossReference] = Field(default_factory=list)
     updated_at: ColumnSpec | None = None
     required: list[str] = Field(default_factory=list)
     types: dict[str, Literal["date", "timestamp", "int", "double", "decimal"]] = Field(default_factory=dict)
@@ -334,6 +350,8 @@ class SourceConfig(_Strict):
             problems.append(f"mapping has unknown target {target!r} for a '{self.kind}' source ({hint})")
         if self.kind != CUSTOMER_KIND and self.customer_ref is None:
             problems.append(f"a '{self.kind}' source needs 'customer_ref' (column and customer source)")
+        if self.references and self.kind != CUSTOMER_KIND:
+            problems.append(f"'references' link customer records to each other; a '{self.kind}' source has 'customer_ref' instead")
         if self.load == "snapshot" and self.jdbc is not None and self.jdbc.watermark_column:
             problems.append("load 'snapshot' needs the whole table on every read: drop jdbc.watermark_column or use load 'append'")
         if problems:
@@ -723,6 +741,19 @@ class CdiConfig(_Strict):
                     f"source '{src.name}': customer_ref.source '{src.customer_ref.source}' is not a "
                     f"customer source (known: {sorted(customer_sources)})"
                 )
+            id_columns = {s.name: len(s.id_columns) for s in self.sources if s.is_customer_source}
+            for ref in src.references:
+                if ref.source not in customer_sources:
+                    raise ValueError(
+                        f"source '{src.name}': references[].source '{ref.source}' is not a customer source "
+                        f"(known: {sorted(customer_sources)})"
+                    )
+                if len(ref.columns()) not in (1, id_columns[ref.source]):
+                    raise ValueError(
+                        f"source '{src.name}': references[].column {ref.column!r} gives {len(ref.columns())} columns, "
+                        f"source '{ref.source}' has {id_columns[ref.source]} id column(s): give one column holding "
+                        "the whole id, or one column per id column in order"
+                    )
         return self
 
     @model_validator(mode="after")

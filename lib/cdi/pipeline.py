@@ -220,7 +220,10 @@ def _run_stage(stage: str, cfg: CdiConfig, lake: Lake, result: PipelineResult, r
             step.rows = write_records(lake, cfg.customer_sources)
         with summary.step("silver", "facts") as step:
             step.rows = write_facts(lake, cfg.fact_sources, cfg.customer_360)
-        result.link = run_link(lake, cfg.link_model, run_id, summary=summary, force_retrain=retrain)
+        result.link = run_link(
+            lake, cfg.link_model, run_id, summary=summary, force_retrain=retrain,
+            cross_references=any(s.references for s in cfg.customer_sources),
+        )
     elif stage == "gold":
         result.gold = run_gold(lake, cfg.survivorship, trust_ranks(cfg), run_id, summary=summary)
         result.customer_360 = run_customer_360(

@@ -126,7 +126,7 @@ RECORDS_COLUMNS = (
     "honorific", "first_name", "middle_name", "last_name", "name_suffix", "full_name",
     "date_of_birth", "gender", "email", "phone", "address_line1", "address_line2", "city",
     "postcode", "region", "country", "national_id", "marital_status", "income", "income_currency",
-    "updated_at",
+    "updated_at", "reference_keys",
     "first_name_std", "last_name_std", "full_name_std", "given_name_canonical", "dob_year",
     "email_std", "email_user", "phone_std", "postcode_std", "city_std", "address_std",
     "quality_flags", "_batch_id", "_row_hash", "_ingested_at",
@@ -156,6 +156,7 @@ built from: a column is there when a customer source maps any of them (else it i
 RECORDS_TYPES = {
     **{name: dtype.simpleString() for name, dtype in ATTRIBUTE_TYPES.items()},
     "dob_year": "int", "updated_at": "timestamp", "_ingested_at": "timestamp", "quality_flags": "array<string>",
+    "reference_keys": "array<string>",
 }  # fmt: skip
 """Types of the ``silver/records`` columns that are not strings."""
 
@@ -209,10 +210,12 @@ ID_HISTORY_SCHEMA = StructType(
     ]
 )
 
-PAIRS_KEY_COLUMNS = ("record_key_l", "record_key_r", "match_probability", "match_weight", "run_id")
-"""The contract columns of ``silver/pairs``; one ``mw_<comparison>`` column follows per comparison."""
+PAIRS_KEY_COLUMNS = ("record_key_l", "record_key_r", "match_probability", "match_weight", "cross_reference", "run_id")
+"""The contract columns of ``silver/pairs``; one ``mw_<comparison>`` column follows per comparison.
+A pair one record's cross-reference column joins has ``cross_reference`` true and probability 1
+(the model's weights kept where it scored the pair too, else null)."""
 
-PAIRS_TYPES = {"match_probability": "double", "match_weight": "double"}
+PAIRS_TYPES = {"match_probability": "double", "match_weight": "double", "cross_reference": "boolean"}
 """Types of the ``silver/pairs`` contract columns that are not strings."""
 
 # ---------------------------------------------------------------- gold

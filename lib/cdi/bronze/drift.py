@@ -1,6 +1,6 @@
 """Schema drift between a source's files and its configuration or bronze table.
 
-* A column the configuration relies on (id columns, the customer reference, ``updated_at``,
+* A column the configuration relies on (id columns, the customer reference, cross-references, ``updated_at``,
   mapped, required or typed columns) missing from a file fails the source, naming the file
   and the column: silently ingesting nulls would corrupt every later stage.
 * A column that is new to the bronze table is added to it (and logged); bronze keeps all
@@ -25,6 +25,9 @@ def expected_columns(source: SourceConfig) -> dict[str, str]:
         need.setdefault(c, "id column")
     if source.customer_ref:
         need.setdefault(source.customer_ref.column, f"customer reference to source '{source.customer_ref.source}'")
+    for ref in source.references:
+        for c in ref.columns():
+            need.setdefault(c, f"cross-reference to source '{ref.source}'")
     if source.updated_at:
         need.setdefault(source.updated_at.column, "updated_at column")
     for target in source.mapping:

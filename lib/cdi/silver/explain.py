@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 
+from cdi import schema
 from cdi.config import CdiConfig
 from cdi.errors import RecordNotFoundError
-from cdi.silver.linkage import model
+from cdi.silver.linkage import crossref, model
 from cdi.silver.linkage.backends import DuckDBBackend
 from cdi.silver.linkage.stage import linker_for, prepared_input
 from cdi.sql import literal, literals
@@ -35,6 +37,8 @@ class PairExplanation:
     match_weight: float
     match_probability: float
     model_version: int
+    # "<a> carries <b>'s id (source billing, column crm_id)" when a cross-reference joins the pair
+    cross_reference: str | None = None
 
     def __fspath__(self) -> str:
         return os.fspath(self.path)
@@ -75,12 +79,18 @@ def explain_pair(cfg: CdiConfig, lake, record_key_a: str, record_key_b: str, out
         scored = linker.inference.score_pair(left, right).as_record_list()
         chart = linker.visualisations.waterfall_chart(scored, filter_nulls=False)
         html = chart.to_html(inline=True)
+        reference = _cross_reference(cfg, lake, backend, record_key_a, record_key_b)
     finally:
         backend.close()
     out = Path(out_html)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if reference:
+        banner = f"<p><strong>Linked by cross-reference:</strong> {escape(reference)}; the model's score below does not decide this pair.</p>"
+        html = html.replace("<body>", "<body>" + banner, 1) if "<body>" in html else banner + html
     out.write_text(html, encoding="utf-8")
     row = scored[0]
+    if reference:
+        log.info("explain: %s vs %s: linked by cross-reference: %s", record_key_a, record_key_b, reference)
     log.info(
         "explain: %s vs %s: match weight %.2f, probability %.4f (model v%04d) -> %s",
         record_key_a,
@@ -97,4 +107,26 @@ def explain_pair(cfg: CdiConfig, lake, record_key_a: str, record_key_b: str, out
         match_weight=row["match_weight"],
         match_probability=row["match_probability"],
         model_version=saved.version,
+        cross_reference=reference,
     )
+
+
+def _cross_reference(cfg: CdiConfig, lake, backend: DuckDBBackend, key_a: str, key_b: str) -> str | None:
+    """How a cross-reference joins the two records, or None (see :mod:`cdi.silver.linkage.crossref`)."""
+    if crossref.REFERENCES_COLUMN not in lake.read(schema.RECORDS).columns:
+        return None
+    view = backend.load_records(lake, schema.RECORDS, ["record_key", "source", crossref.REFERENCES_COLUMN])
+    rows = backend.query(
+        f"select record_key, source, {crossref.REFERENCES_COLUMN} as refs from {view} "
+        f"where record_key in ({literals((key_a, key_b), 'duckdb')})"
+    )
+    sources = {s.name: s for s in cfg.customer_sources}
+    for row in rows:
+        other = key_b if row["record_key"] == key_a else key_a
+        if other in (row["refs"] or []):
+            source = sources.get(row["source"])
+            target = other.split(":", 1)[0]
+            columns = [", ".join(r.columns()) for r in source.references if r.source == target] if source else []
+            where = f" (source {row['source']}, column {' / '.join(columns)})" if columns else ""
+            return f"{row['record_key']} carries the id of {other}{where}"
+    return None

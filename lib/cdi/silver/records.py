@@ -89,6 +89,7 @@ def source_rows(bronze: DataFrame, source: SourceConfig) -> DataFrame:
         col, dtype = resolve_column(bronze, source.updated_at.column, f"{table} (source '{source.name}', updated_at)")
         updated, updated_raw = typed_timestamp(col, dtype, formats_of(source, source.updated_at)), as_text(col, dtype)
 
+    references = reference_keys(bronze, source, table)
     record_id = F.col("_source_record_id").cast("string")
     staged = live_rows(bronze).where(record_id.isNotNull()).select(
         F.concat(F.lit(f"{source.name}:"), record_id).alias("record_key"),
@@ -99,6 +100,7 @@ def source_rows(bronze: DataFrame, source: SourceConfig) -> DataFrame:
         dob_raw.alias("_raw_date_of_birth"),
         updated.alias("updated_at"),
         updated_raw.alias("_raw_updated_at"),
+        references.alias("reference_keys"),
         F.lit(source.default_country).cast("string").alias("_default_country"),
         F.lit(phone_region).cast("string").alias("_phone_region"),
         F.col("_batch_id").cast("string").alias("_batch_id"),
@@ -106,6 +108,24 @@ def source_rows(bronze: DataFrame, source: SourceConfig) -> DataFrame:
         F.col("_ingested_at").cast("timestamp").alias("_ingested_at"),
     )
     return staged
+
+
+def reference_keys(bronze: DataFrame, source: SourceConfig, table: str) -> Column:
+    """The record keys the source's cross-reference columns name (``<source>:<id>``, a composite
+    id joined by "|" as bronze joins it, and only when every part is there; blank values name
+    nothing), null when there are none."""
+    keys = []
+    for ref in source.references:
+        parts = []
+        for c in ref.columns():
+            col, dtype = resolve_column(bronze, c, f"{table} (source '{source.name}', references to '{ref.source}')")
+            parts.append(F.nullif(F.trim(as_text(col, dtype)), F.lit("")))
+        # a composite id with a part missing names no record: concat, unlike concat_ws, is then null
+        value = F.concat(*[x for p in parts for x in (F.lit("|"), p)][1:])
+        keys.append(F.when(value.isNotNull(), F.concat(F.lit(f"{ref.source}:"), value)))
+    if not keys:
+        return F.lit(None).cast("array<string>")
+    return F.nullif(F.array_distinct(F.array_compact(F.array(*keys))), F.array().cast("array<string>"))
 
 
 def latest_versions(staged: DataFrame) -> DataFrame:

@@ -91,6 +91,10 @@ class LinkageBackend(abc.ABC):
     def to_spark(self, splink_df, select: list[str]) -> DataFrame:
         """A Splink result as a Spark DataFrame with the ``select`` expressions (SQL, both dialects)."""
 
+    @abc.abstractmethod
+    def from_spark(self, df: DataFrame, name: str) -> str:
+        """Store a Spark DataFrame in the engine once; return the name SQL can refer to it by."""
+
     def close(self) -> None:  # noqa: B027 - a default: a backend without caches has nothing to release
         """Release caches and temporary files; call only after results have been committed."""
 
@@ -154,6 +158,12 @@ class DuckDBBackend(LinkageBackend):
             f"to {literal(path, 'duckdb')} (format parquet, per_thread_output true)"
         )
         return self.spark.read.parquet(path)
+
+    def from_spark(self, df: DataFrame, name: str) -> str:
+        # through Parquet in the private folder: Spark writes it, DuckDB reads it (no driver round trip)
+        path = os.path.join(self.workdir, f"in_{name}_{uuid.uuid4().hex[:6]}")
+        df.write.parquet(path)
+        return self.create_table(f"select * from read_parquet({literal(os.path.join(path, '*.parquet'), 'duckdb')})", name)
 
     def close(self) -> None:
         try:
@@ -234,6 +244,13 @@ class SparkBackend(LinkageBackend):
 
     def to_spark(self, splink_df, select: list[str]) -> DataFrame:
         return splink_df.as_spark_dataframe().selectExpr(*select)
+
+    def from_spark(self, df: DataFrame, name: str) -> str:
+        physical = f"{name}_{self.token}"
+        cached = df.persist()
+        self._cached.append(cached)
+        cached.createOrReplaceTempView(physical)
+        return physical
 
     def close(self) -> None:
         for df in self._cached + self._raw:

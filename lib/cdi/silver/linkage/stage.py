@@ -22,7 +22,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import DateType, DoubleType, StringType, StructField, StructType
+from pyspark.sql.types import BooleanType, DateType, DoubleType, StringType, StructField, StructType
 from splink import Linker
 from splink.internals.exceptions import EMTrainingException  # Splink exports no public name for it
 
@@ -35,7 +35,7 @@ from cdi.silver.ids import assign_customer_ids
 from cdi.silver.steward import apply_decisions, read_decisions
 from cdi.sql import identifier
 
-from . import blocking, model
+from . import blocking, crossref, model
 from .backends import LinkageBackend, choose_backend, make_backend
 from .splink_log import TrainingWarnings, splink_warnings_summarised
 
@@ -71,6 +71,10 @@ class LinkResult:
     largest_clusters: list[dict[str, Any]] = field(default_factory=list)
     # what the steward decisions in force did to the clusters (cdi.silver.steward.StewardReport)
     steward: dict[str, Any] = field(default_factory=dict)
+    # pairs joined by a cross-reference column (cdi.silver.linkage.crossref), and references
+    # that named no present record
+    cross_references: int = 0
+    dangling_references: int = 0
 
 
 def prepared_input(backend: LinkageBackend, lake, cfg: LinkageConfig) -> tuple[Any, list[dict[str, Any]]]:
@@ -268,6 +272,7 @@ def _empty_pairs(spark: SparkSession) -> DataFrame:
         StructField("record_key_r", StringType()),
         StructField("match_probability", DoubleType()),
         StructField("match_weight", DoubleType()),
+        StructField(crossref.FLAG_COLUMN, BooleanType()),
     ]
     return spark.createDataFrame([], StructType(fields))
 
@@ -316,6 +321,21 @@ def oversized_clusters(
     return total, [{**r, "examples": shown[r["cluster_id"]]} for r in rows]
 
 
+def _cross_references(lake: Lake, summary: RunSummary, figures: dict[str, Any]) -> tuple[DataFrame, int]:
+    """This run's cross-referenced pairs (cached) and their count; references that name no
+    present record are counted and reported (a stage-boundary check: two small actions)."""
+    pairs, dangling = crossref.cross_reference_pairs(lake.read(RECORDS_TABLE))
+    pairs = pairs.persist()
+    n = pairs.count()
+    rows = [r.asDict() for r in dangling.orderBy(F.desc("references")).collect()]  # one row per source pair
+    figures.update(cross_references=n, dangling_references=sum(r["references"] for r in rows))
+    if rows:
+        summary.warn(crossref.dangling_message(rows))
+    if n:
+        log.info("link: %s pair(s) joined by cross-reference columns", f"{n:,}")
+    return pairs, n
+
+
 def write_entity_map(lake: Lake, entity_map: DataFrame) -> None:
     """Bring ``silver/entity_map`` to this run's assignment in one MERGE: only records whose
     customer (or id lineage) changed are updated, so each row's ``run_id`` is the run that last
@@ -335,9 +355,11 @@ def run_link(
     *,
     force_retrain: bool = False,
     at: datetime | None = None,
+    cross_references: bool = True,
 ) -> LinkResult:
     """Run the link stage on ``lake`` with the linkage settings; return its figures (records,
-    pairs, clusters, backend, seconds per step). The model is saved under the lake's root."""
+    pairs, clusters, backend, seconds per step). The model is saved under the lake's root.
+    ``cross_references`` false (no customer source declares ``references``) skips their check."""
     spark = lake.spark
     model.validate(link_cfg)
     summary = summary or RunSummary(run_id=run_id)
@@ -355,6 +377,7 @@ def run_link(
     figures.update(records=records, backend=backend_name, backend_reason=why)
 
     backend = make_backend(backend_name, spark) if records else None
+    xref_pairs: DataFrame | None = None
     try:
         if backend is None:
             pairs_df = _empty_pairs(spark)
@@ -376,18 +399,37 @@ def run_link(
                 predictions = linker.inference.predict(
                     threshold_match_probability=link_cfg.predict_threshold, warning_mode="never"
                 )
-                st.rows = backend.query(f"select count(*) as n from {predictions.physical_name}")[0]["n"]
+                st.rows = predicted = backend.query(f"select count(*) as n from {predictions.physical_name}")[0]["n"]
                 steps.append(st)
+            n_xref = 0
+            if cross_references:
+                with summary.step(STAGE, "cross-references") as st:
+                    xref_pairs, n_xref = _cross_references(lake, summary, figures)
+                    st.rows = n_xref
+                    steps.append(st)
             with summary.step(STAGE, "cluster") as st:
+                edges = predictions
+                if xref_pairs is not None and n_xref:
+                    xref_table = backend.from_spark(xref_pairs, "cdi_cross_references")
+                    edges = backend.materialise(
+                        f"select record_key_l, record_key_r, match_probability from {predictions.physical_name} "
+                        f"union all select record_key_l, record_key_r, cast(1.0 as double) from {xref_table}",
+                        "cdi_link_edges",
+                    )
                 clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
-                    predictions, threshold_match_probability=link_cfg.cluster_threshold
+                    edges, threshold_match_probability=link_cfg.cluster_threshold
                 )
                 st.rows = backend.query(f"select count(distinct cluster_id) as n from {clusters.physical_name}")[0]["n"]
                 steps.append(st)
+            columns = [c.split(" as ")[-1] for c in pair_columns(link_cfg)]
             pairs_df = backend.to_spark(predictions, pair_columns(link_cfg))
+            if xref_pairs is not None and n_xref:
+                pairs_df = crossref.with_cross_references(pairs_df, xref_pairs, columns)
+            else:
+                pairs_df = pairs_df.withColumn(crossref.FLAG_COLUMN, F.lit(False))
             clusters_df = backend.to_spark(clusters, CLUSTER_COLUMNS)
             figures.update(
-                pairs=steps[-2].rows,
+                pairs=predicted,
                 clusters=steps[-1].rows,
                 model_version=saved.version,
                 model_path=saved.path,
@@ -448,6 +490,8 @@ def run_link(
             st.rows = figures["pairs"]
             steps.append(st)
     finally:
+        if xref_pairs is not None:
+            xref_pairs.unpersist()
         if backend is not None:
             backend.close()
 

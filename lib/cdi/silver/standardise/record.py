@@ -36,11 +36,13 @@ STAGED_COLUMNS = (
     *[(name, "string") for name in STAGED_ATTRIBUTES],
     ("date_of_birth", "date"), ("_raw_date_of_birth", "string"),
     ("updated_at", "timestamp"), ("_raw_updated_at", "string"),
+    ("reference_keys", "array<string>"),
     ("_default_country", "string"), ("_phone_region", "string"),
     ("_batch_id", "string"), ("_row_hash", "string"), ("_ingested_at", "timestamp"),
 )  # fmt: skip
 """The staged input of :func:`standardise_records`: raw text per attribute, dates already parsed
-with each source's own formats (their raw text kept for the quality flags), per-source defaults."""
+with each source's own formats (their raw text kept for the quality flags), the record keys its
+cross-reference columns name, per-source defaults."""
 
 
 QUALITY_FLAGS = (
