@@ -61,11 +61,10 @@ def _export(frames: dict, folder: Path) -> Path:
     return truth
 
 
-def run_dataset(label: str, frames: dict, spark) -> dict:
+def configure(label: str, frames: dict):
+    """The dataset exported as CSV sources in a fresh folder: (config with the default linkage
+    model, path of the truth file)."""
     from cdi.config import load_config
-    from cdi.lake import Lake
-    from cdi.pipeline import run
-    from cdi.quality.evaluate import evaluate, read_truth
 
     work = Path(tempfile.mkdtemp(prefix=f"febrl-{label}-"))
     truth = _export(frames, work)
@@ -77,7 +76,15 @@ def run_dataset(label: str, frames: dict, spark) -> dict:
         "ingest: {max_quarantine_share: 0.01}\n"
         f"sources:{sources}"
     )
-    cfg = load_config(conf)
+    return load_config(conf), truth
+
+
+def run_dataset(label: str, frames: dict, spark) -> dict:
+    from cdi.lake import Lake
+    from cdi.pipeline import run
+    from cdi.quality.evaluate import evaluate, read_truth
+
+    cfg, truth = configure(label, frames)
     start = time.perf_counter()
     run(cfg, stages=("ingest", "link"), spark=spark)
     seconds = time.perf_counter() - start

@@ -427,6 +427,9 @@ class LinkageConfig(_Strict):
     # a cluster of more records than this is reported (log warning with examples, run summary):
     # one person rarely has that many records, a chain of false links often does
     max_cluster_size: int = Field(30, ge=2)
+    # a cluster of two groups joined by one pair that most pairs across them do not support
+    # (see cdi.silver.linkage.chains): cut at that pair, only listed, or not looked for
+    weak_chains: Literal["split", "flag", "off"] = "split"
     # build the model from the attributes the customer sources map (see derive_linkage)
     derive: bool = True
     # the canonical attributes the model was derived from (set at config load; None: not derived)

@@ -35,7 +35,7 @@ from cdi.silver.ids import assign_customer_ids
 from cdi.silver.steward import apply_decisions, read_decisions
 from cdi.sql import identifier
 
-from . import blocking, crossref, model
+from . import blocking, chains, crossref, model
 from .backends import LinkageBackend, choose_backend, make_backend
 from .splink_log import TrainingWarnings, splink_warnings_summarised
 
@@ -75,6 +75,8 @@ class LinkResult:
     # that named no present record
     cross_references: int = 0
     dangling_references: int = 0
+    # weak chains found (cdi.silver.linkage.chains): cut in split mode, listed in flag mode
+    weak_chains: int = 0
 
 
 def prepared_input(backend: LinkageBackend, lake, cfg: LinkageConfig) -> tuple[Any, list[dict[str, Any]]]:
@@ -336,6 +338,27 @@ def _cross_references(lake: Lake, summary: RunSummary, figures: dict[str, Any]) 
     return pairs, n
 
 
+def _weak_chains(
+    found: DataFrame, clusters: DataFrame, pairs: DataFrame, cfg: LinkageConfig, summary: RunSummary
+) -> tuple[DataFrame, DataFrame, int]:
+    """Clusters and steward edges after the weak chains ``found`` (cached; see
+    :mod:`cdi.silver.linkage.chains`), and how many bridges there were (a stage-boundary check:
+    one small action, a count only when more than the listed few exist). Split mode cuts them
+    and leaves the cut pairs out of the edges steward decisions rebuild clusters from, so a
+    decision elsewhere in the cluster does not join the parts again."""
+    cut = chains.bridges(found)
+    listed = 3
+    shown = [r.asDict() for r in cut.orderBy("match_probability", "record_key_l").limit(listed).collect()]
+    total = len(shown) if len(shown) < listed else cut.count()
+    if not total:
+        return clusters, pairs, 0
+    summary.warn(chains.chains_message(total, shown, cfg.weak_chains))
+    if cfg.weak_chains != "split":
+        return clusters, pairs, total
+    keys = ["record_key_l", "record_key_r"]
+    return chains.split_at(clusters, found), pairs.join(cut.select(*keys), keys, "left_anti"), total
+
+
 def write_entity_map(lake: Lake, entity_map: DataFrame) -> None:
     """Bring ``silver/entity_map`` to this run's assignment in one MERGE: only records whose
     customer (or id lineage) changed are updated, so each row's ``run_id`` is the run that last
@@ -378,6 +401,7 @@ def run_link(
 
     backend = make_backend(backend_name, spark) if records else None
     xref_pairs: DataFrame | None = None
+    found: DataFrame | None = None
     try:
         if backend is None:
             pairs_df = _empty_pairs(spark)
@@ -437,10 +461,18 @@ def run_link(
                 capped_keys=capped,
             )
 
+        steward_edges = pairs_df
+        if backend is not None and link_cfg.weak_chains != "off":
+            with summary.step(STAGE, "weak chains") as st:
+                found = chains.weak_chains(clusters_df, pairs_df, link_cfg.cluster_threshold).persist()
+                clusters_df, steward_edges, st.rows = _weak_chains(found, clusters_df, pairs_df, link_cfg, summary)
+                figures["weak_chains"] = st.rows
+                steps.append(st)
+
         decisions = read_decisions(lake)
         if decisions is not None:
             with summary.step(STAGE, "steward decisions") as st:
-                clusters_df, report = apply_decisions(clusters_df, pairs_df, decisions, link_cfg.cluster_threshold)
+                clusters_df, report = apply_decisions(clusters_df, steward_edges, decisions, link_cfg.cluster_threshold)
                 st.rows = report.links + report.separations
                 st.details.update(clusters_rebuilt=report.clusters_rebuilt, records_regrouped=report.records_moved)
                 steps.append(st)
@@ -492,6 +524,8 @@ def run_link(
     finally:
         if xref_pairs is not None:
             xref_pairs.unpersist()
+        if found is not None:
+            found.unpersist()
         if backend is not None:
             backend.close()
 
