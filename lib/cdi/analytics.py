@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
@@ -251,16 +252,64 @@ def export_audience(lake: Lake, segment: str, out_dir: str, channel: str = "emai
     known = [r["segment"] for r in members.select("segment").distinct().collect()]  # one row per segment
     if segment not in known:
         raise ValueError(f"segment {segment!r} has no members in {SEGMENTS} (segments with members: {sorted(known)})")
-    audience = spreadsheet_safe_frame(consented_audience(lake.read(CUSTOMER_360), members, segment, channel))
-    audience = audience.orderBy("customer_id")
+    audience = consented_audience(lake.read(CUSTOMER_360), members, segment, channel)
     folder = f"{str(out_dir).rstrip('/')}/{segment}_{channel}"
-    rfc4180: dict[str, str | bool] = {"header": True, "quote": '"', "escape": '"'}  # quotes doubled, as spreadsheets read them
-    audience.coalesce(1).write.mode("overwrite").options(**rfc4180).csv(folder)
-    written = lake.spark.read.options(**rfc4180, multiLine=True).csv(folder).count()
-    local = Path(unquote(urlparse(folder).path) if folder.startswith("file:") else folder)
-    files = sorted(local.glob("part-*.csv")) if local.exists() else []
+    written, files = _write_csv(audience, folder)
     log.info("exported %d customers of segment %s (channel %s) to %s", written, segment, channel, folder)
     return {"path": folder, "file": str(files[0]) if files else None, "customers": written}
+
+
+_RFC4180: dict[str, str | bool] = {"header": True, "quote": '"', "escape": '"'}  # quotes doubled, as spreadsheets read them
+
+
+def _write_csv(df: DataFrame, folder: str) -> tuple[int, list[Path]]:
+    """``df`` as one spreadsheet-safe CSV file with a header in ``folder`` (replaced), ordered by
+    customer id, through Spark; the rows written (read back) and the local part files."""
+    spreadsheet_safe_frame(df).orderBy("customer_id").coalesce(1).write.mode("overwrite").options(**_RFC4180).csv(folder)
+    written = df.sparkSession.read.options(**_RFC4180, multiLine=True).csv(folder).count()
+    local = Path(unquote(urlparse(folder).path) if folder.startswith("file:") else folder)
+    return written, sorted(local.glob("part-*.csv")) if local.exists() else []
+
+
+def audience(
+    lake: Lake, where: str, channel: str = "email", out: str | None = None, *, masked: bool = True, preview: int = 10
+) -> dict[str, Any]:
+    """The customers that satisfy ``where`` (Spark SQL over ``gold/customer_360`` and
+    ``gold/life_events``, see :mod:`cdi.gold.audience`) and consented to ``channel``; the contact
+    masked unless ``masked`` is false. Returns ``{"customers": n, "preview": the first
+    ``preview`` rows (pandas, masked like the file), "file": the CSV written to ``out`` or None}``.
+
+        >>> analytics.audience(ws.lake, "moved_at >= date'2026-01-01' and age_band = '25-34'", "sms")  # doctest: +SKIP
+    """
+    from cdi.gold.audience import check_condition, select_audience
+
+    check_condition(where)  # before any table is read
+    require_tables(lake, CUSTOMER_360)
+    events = lake.read(schema.LIFE_EVENTS) if lake.exists(schema.LIFE_EVENTS) else None
+    members = select_audience(lake.read(CUSTOMER_360), events, where, channel, masked=masked).persist()
+    try:
+        count = members.count()
+        shown = members.orderBy("customer_id").limit(preview).toPandas()  # at most `preview` rows
+        file = None
+        if out is not None:
+            file = _write_single_csv(members, out)
+        log.info("audience %r on %s: %d customers%s", where, channel, count, f" written to {file}" if file else "")
+        return {"customers": count, "preview": shown, "file": file}
+    finally:
+        members.unpersist()
+
+
+def _write_single_csv(df: DataFrame, out: str) -> str:
+    """``df`` as the CSV file ``out`` (a local path; elsewhere, the folder Spark writes)."""
+    folder = f"{out.rstrip('/')}.parts"
+    _, files = _write_csv(df, folder)
+    if not files:
+        return folder
+    target = Path(unquote(urlparse(out).path) if out.startswith("file:") else out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    files[0].replace(target)
+    shutil.rmtree(files[0].parent, ignore_errors=True)
+    return str(target)
 
 
 # ---------------------------------------------------------------- linkage quality

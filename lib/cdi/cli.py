@@ -150,6 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("record_key_b")
     p.add_argument("--out", default="explain.html")
 
+    p = sub.add_parser(
+        "audience", parents=[common], help="customers chosen by a SQL condition over customer_360 and life_events, with consent"
+    )
+    _add_conf(p)
+    p.add_argument("--where", required=True, help="Spark SQL condition, e.g. \"moved_at >= date'2026-01-01' and age_band = '25-34'\"")
+    p.add_argument("--channel", default="email", help="email, sms or phone: only customers who consented to it (default email)")
+    p.add_argument("--out", help="CSV file to write the audience to (default: count and preview only)")
+    p.add_argument("--unmasked", action="store_true", help="write contact points in clear (default: masked, j***@example.com)")
+    p.add_argument("--preview", type=int, default=10, help="rows to show (default 10)")
+
     p = sub.add_parser("init", parents=[common], help="write a starter project (config, example source, job, notebook)")
     p.add_argument("dir", help="folder for the new project (new or empty)")
     p.add_argument("--force", action="store_true", help="write the starter files into a folder that holds files")
@@ -276,6 +286,26 @@ def _cmd_explain(args, redactor: Redactor) -> int:
     return EXIT_OK
 
 
+def _cmd_audience(args, redactor: Redactor) -> int:
+    from cdi import analytics
+    from cdi.gold.audience import check_channel, check_condition
+    from cdi.lake import Lake
+    from cdi.pipeline import open_session
+
+    cfg = _load(args.conf, redactor)
+    check_condition(args.where)
+    check_channel(args.channel)
+    spark = open_session(cfg)
+    lake = Lake(spark, cfg.lake_root, job="audience", engine=cfg.storage.engine).for_readers()
+    found = analytics.audience(lake, args.where, args.channel, args.out, masked=not args.unmasked, preview=args.preview)
+    print(f"{found['customers']:,} customer(s) match and consented to {args.channel}")
+    if len(found["preview"]):
+        print(found["preview"].to_string(index=False))
+    if found["file"]:
+        print(f"written to {found['file']}{'' if args.unmasked else ' (contact points masked; --unmasked writes them)'}")
+    return EXIT_OK
+
+
 def _cmd_customer(args, redactor: Redactor) -> int:
     from cdi.gold.customer_view import customer_view
     from cdi.lake import Lake
@@ -388,6 +418,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, redacto
             return _cmd_explain(args, redactor)
         if args.command == "customer":
             return _cmd_customer(args, redactor)
+        if args.command == "audience":
+            return _cmd_audience(args, redactor)
         if args.command == "steward":
             return _cmd_steward(args, redactor)
         if args.command == "serve":

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from cdi.errors import ConfigError
 from cdi.redaction import Redactor, is_secret_name
 from cdi.schema import CUSTOMER_360_COLUMNS, MATCH_COLUMN_ATTRIBUTES
-from cdi.sql import columns_read, condition_columns
+from cdi.sql import columns_read, unknown_columns
 
 log = logging.getLogger(__name__)
 
@@ -587,6 +587,8 @@ class Customer360Config(_Strict):
     income_bands: list[float] = Field(default_factory=lambda: [20000.0, 40000.0, 60000.0, 100000.0])
     as_of: str | None = None
     late_payment_days: int = 0
+    # an income change by more than this share of the old income is a life event (gold/life_events)
+    income_change_share: float = Field(0.1, gt=0)
     # currency of facts from sources without a currency column (source name -> ISO code);
     # sources not listed are taken to be in the reporting currency
     source_currencies: dict[str, str] = Field(default_factory=dict)
@@ -601,18 +603,7 @@ class SegmentConfig(_Strict):
     @classmethod
     def _over_customer_360(cls, where: str) -> str:
         """Parsed here, before Spark starts: a typo must not fail the gold stage after hours."""
-        known = (*CUSTOMER_360_COLUMNS, "run_id")
-        by_lower = {k.lower(): k for k in known}
-        unknown = sorted(c for c in condition_columns(where) if c.lower() not in by_lower)
-        if unknown:
-            hints = []
-            for name in unknown:
-                close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
-                hints.append(f"{name!r}" + (f" (did you mean {by_lower[close[0]]!r}?)" if close else ""))
-            raise ValueError(
-                f"reads column(s) that gold/customer_360 does not have: {', '.join(hints)}; "
-                "`cdi tables` lists its columns"
-            )
+        unknown_columns(where, (*CUSTOMER_360_COLUMNS, "run_id"), "gold/customer_360")
         return where
 
 

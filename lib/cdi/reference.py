@@ -62,6 +62,12 @@ def tables() -> list[TableReference]:
         ),
         TableReference(schema.CHANGES, "one row per customer changed in a run", _fields(schema.CHANGES_SCHEMA)),
         TableReference(
+            schema.LIFE_EVENTS,
+            "one row per life event read from the golden history (moved, income rose or fell, married, ...)",
+            _fields(schema.LIFE_EVENTS_SCHEMA),
+            "rebuilt by every gold run",
+        ),
+        TableReference(
             schema.CUSTOMER_360,
             "one row per current customer",
             tuple((c, schema.CUSTOMER_360_TYPES.get(c, "string")) for c in schema.CUSTOMER_360_COLUMNS),

@@ -36,6 +36,7 @@ ENTITY_MAP = "silver/entity_map"
 ID_HISTORY = "silver/id_history"
 GOLDEN_RECORDS = "gold/golden_records"
 CHANGES = "gold/changes"
+LIFE_EVENTS = "gold/life_events"
 CUSTOMER_360 = "gold/customer_360"
 SEGMENTS = "gold/segments"
 UNMATCHED_FACTS = "gold/unmatched_facts"
@@ -240,6 +241,24 @@ CHANGES_SCHEMA = StructType(
     ]
 )
 
+LIFE_EVENTS_SCHEMA = StructType(
+    [
+        StructField("customer_id", StringType()),
+        StructField("event_type", StringType()),
+        StructField("effective_at", TimestampType()),  # when it happened at the source
+        StructField("recorded_at", TimestampType()),  # when the lake learnt it (the version's valid_from)
+        StructField("old_value", StringType()),
+        StructField("new_value", StringType()),
+        StructField("old_amount", DoubleType()),
+        StructField("new_amount", DoubleType()),
+        StructField("change_share", DoubleType()),
+        StructField("source", StringType()),
+        StructField("record_key", StringType()),
+        StructField("run_id", StringType()),
+    ]
+)
+"""``gold/life_events``: one row per detected event (see :mod:`cdi.gold.life_events`)."""
+
 CUSTOMER_360_COLUMNS = (
     "customer_id", "full_name", "first_name", "last_name", "email", "phone", "city", "postcode",
     "region", "country", "date_of_birth", "age", "age_band", "gender", "marital_status",
@@ -250,7 +269,10 @@ CUSTOMER_360_COLUMNS = (
     "responses", "last_response_at", "consent_email", "consent_sms", "consent_phone",
     "reachable_email", "reachable_sms", "reachable_phone",
     "recency_days", "r_score", "f_score", "m_score", "rfm_score",
-    "first_seen_at", "tenure_days", "currency", "as_of",
+    "first_seen_at", "tenure_days",
+    "moved_at", "moved_country_at", "marital_status_changed_at", "surname_changed_at", "new_email_at", "new_phone_at",
+    "income_change_pct_12m",
+    "currency", "as_of",
 )  # fmt: skip
 """Columns of ``gold/customer_360`` in order (a ``run_id`` follows)."""
 
@@ -259,7 +281,10 @@ CUSTOMER_360_TYPES = {
     **dict.fromkeys(("orders", "invoices", "payments", "unpaid_invoices", "late_payments", "tickets", "open_tickets",
                      "responses", "recency_days", "r_score", "f_score", "m_score", "tenure_days"), "int"),
     **dict.fromkeys(("revenue", "avg_order_value", "invoiced", "paid", "outstanding_balance"), "double"),
-    **dict.fromkeys(("first_order_at", "last_order_at", "last_contact_at", "last_response_at", "first_seen_at"), "timestamp"),
+    **dict.fromkeys(("first_order_at", "last_order_at", "last_contact_at", "last_response_at", "first_seen_at",
+                     "moved_at", "moved_country_at", "marital_status_changed_at", "surname_changed_at",
+                     "new_email_at", "new_phone_at"), "timestamp"),
+    "income_change_pct_12m": "double",
     **dict.fromkeys(("consent_email", "consent_sms", "consent_phone",
                      "reachable_email", "reachable_sms", "reachable_phone"), "boolean"),
     "channels": "array<string>", "as_of": "date",

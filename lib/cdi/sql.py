@@ -123,3 +123,19 @@ def condition_columns(condition: str) -> set[str]:
         if found is not None:
             raise ValueError(f"holds {what} ({found.sql(dialect='spark')}); a condition is tested on one row at a time")
     return {c.name for c in tree.find_all(exp.Column)}
+
+
+def unknown_columns(condition: str, known: Iterable[str], table: str) -> None:
+    """Raise ValueError when ``condition`` (see :func:`condition_columns`) reads a column not in
+    ``known`` (case-insensitive, as Spark resolves them), naming each with a did-you-mean."""
+    import difflib
+
+    by_lower = {k.lower(): k for k in known}
+    unknown = sorted(c for c in condition_columns(condition) if c.lower() not in by_lower)
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
+        hints.append(f"{name!r}" + (f" (did you mean {by_lower[close[0]]!r}?)" if close else ""))
+    raise ValueError(f"reads column(s) that {table} does not have: {', '.join(hints)}; `cdi tables` lists its columns")

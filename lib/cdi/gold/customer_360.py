@@ -33,6 +33,11 @@ customer. Decisions that shape the figures:
 * **bands** are computed at ``as_of`` (default: today): ``age_band`` from ``date_of_birth``,
   ``income_band`` from income converted to the reporting currency (an income without currency is
   taken as reporting currency, one with an unknown currency is ``unknown``).
+* **life events** (``gold/life_events``, rebuilt from the golden history by every run, see
+  :mod:`cdi.gold.life_events`): ``moved_at``, ``moved_country_at``, ``marital_status_changed_at``,
+  ``surname_changed_at``, ``new_email_at`` and ``new_phone_at`` are when the latest such event
+  happened at the source, up to ``as_of``; ``income_change_pct_12m`` is the latest income rise or
+  fall of the 12 months before ``as_of``, in percent.
 
     >>> df = build_customer_360(lake, cfg.customer_360)  # doctest: +SKIP
     >>> figures = run_customer_360(lake, cfg.customer_360, cfg.fact_sources, cfg.segments, run_id="r1")  # doctest: +SKIP
@@ -62,11 +67,14 @@ from cdi.progress import RunSummary, Step
 from cdi.silver.facts import PURCHASE_KINDS, read_silver_facts
 from cdi.sql import literal
 
+from .life_events import derive_life_events, latest_life_events
+
 log = logging.getLogger(__name__)
 
 CUSTOMER_360 = schema.CUSTOMER_360
 UNMATCHED_FACTS = schema.UNMATCHED_FACTS
 GOLDEN_RECORDS = schema.GOLDEN_RECORDS
+LIFE_EVENTS = schema.LIFE_EVENTS
 
 CLOSED_TICKET_STATUSES = ("closed", "resolved", "done", "cancelled", "canceled")
 PAID_INVOICE_STATUSES = ("paid", "settled", "closed")
@@ -304,19 +312,25 @@ def _with_demographics(customers: DataFrame, settings: Customer360Config, as_of:
 CUSTOMER_360_COLUMNS = schema.CUSTOMER_360_COLUMNS
 
 
-def assemble_customer_360(customers: DataFrame, facts: DataFrame, settings: Customer360Config) -> DataFrame:
-    """The 360 from current customers and resolved, currency-converted facts (pure transformation)."""
+def assemble_customer_360(
+    customers: DataFrame, facts: DataFrame, settings: Customer360Config, events: DataFrame | None = None
+) -> DataFrame:
+    """The 360 from current customers, resolved, currency-converted facts and the life events
+    (``gold/life_events``; none given, their columns are null): a pure transformation."""
     _validate_bands(settings)
     as_of = as_of_date(settings)
     matched = facts.where(F.col("customer_id").isNotNull())
     first_fact = matched.groupBy("customer_id").agg(F.min("event_at").alias("first_fact_at"))
     df = _with_demographics(customers, settings, as_of)
+    if events is None:
+        events = customers.sparkSession.createDataFrame([], schema.LIFE_EVENTS_SCHEMA)
     for part in (
         purchase_aggregates(matched),
         billing_aggregates(matched, as_of, settings.late_payment_days),
         support_aggregates(matched),
         marketing_aggregates(matched),
         first_fact,
+        latest_life_events(events, as_of),
     ):
         df = df.join(part, "customer_id", "left")
     zero_counts = ["orders", "invoices", "payments", "unpaid_invoices", "late_payments", "tickets", "open_tickets", "responses"]
@@ -350,7 +364,12 @@ def _customer_facts(lake, settings: Customer360Config) -> tuple[DataFrame, DataF
 def build_customer_360(lake, settings: Customer360Config) -> DataFrame:
     """The customer 360 for the lake's current golden records (lazy; nothing is written)."""
     customers, facts = _customer_facts(lake, settings)
-    return assemble_customer_360(customers, facts, settings)
+    return assemble_customer_360(customers, facts, settings, _life_events(lake, settings))
+
+
+def _life_events(lake, settings: Customer360Config) -> DataFrame:
+    """The life events of the lake's whole golden history (lazy)."""
+    return derive_life_events(lake.read(GOLDEN_RECORDS), settings.income_change_share)
 
 
 # ---------------------------------------------------------------- unmatched facts
@@ -442,8 +461,17 @@ def run_customer_360(
 
     spark = lake.spark
     customers, facts = _customer_facts(lake, settings)
-    c360 = assemble_customer_360(customers, facts, settings).withColumn("run_id", F.lit(run_id))
-    segment_membership(c360, segments)  # analysis only: a bad rule fails before any write
+    derived = _life_events(lake, settings)
+    # analysis only: a bad rule fails before any write
+    segment_membership(assemble_customer_360(customers, facts, settings, derived), segments)
+    with _step(summary, "life_events") as st:
+        lake.write(LIFE_EVENTS, derived, mode="overwrite", allow_new_columns=True)
+        events = lake.read(LIFE_EVENTS)
+        counts = events.groupBy("event_type").agg(F.count(F.lit(1)).alias("n")).collect()  # one row per type
+        by_type = {r["event_type"]: r["n"] for r in counts}
+        st.rows = sum(by_type.values())
+        st.details.update(by_type)
+    c360 = assemble_customer_360(customers, facts, settings, events).withColumn("run_id", F.lit(run_id))
     facts.persist()  # read by the unmatched report and by the 360
     try:
         with _step(summary, "unmatched_facts") as st:

@@ -1,0 +1,163 @@
+"""Life events from the golden history: a customer whose source record changes address, income
+and marital status over three runs (with source timestamps) yields the right events with
+effective times; a value that changes only because entity resolution brought in an older record
+is not an event; the customer 360 shows the latest of each (cdi.gold.life_events)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pytest
+
+from cdi import schema
+from cdi.config import Customer360Config
+from cdi.gold.customer_360 import run_customer_360
+from cdi.gold.life_events import derive_life_events
+from cdi.gold.stage import run_gold
+from cdi.gold.survivorship import trust_ranks
+from cdi.lake import Lake
+from gold_fixtures import make_config, record, ts, write_silver
+
+RUNS = {"r1": ts("2026-01-10T06:00"), "r2": ts("2026-02-10T06:00"), "r3": ts("2026-03-10T06:00")}
+ADDRESS_1 = {"address_line1": "1 Old Road", "postcode": "AB1 1AA", "city": "Leeds", "country": "GB"}
+ADDRESS_2 = {"address_line1": "9 New Street", "postcode": "ZZ9 9ZZ", "city": "York", "country": "GB"}
+
+
+def _inputs(run: str) -> tuple[list[dict], dict[str, str]]:
+    anna = dict(first_name="Anna", last_name="Smith", email="anna@example.com", income=40000.0, marital_status="single")
+    if run == "r1":
+        rows = [record("crm", "1", "2025-06-01", **anna, **ADDRESS_1)]
+    elif run == "r2":  # she moved on 2026-01-20 and married; income up 25%
+        rows = [record("crm", "1", "2026-01-20", **{**anna, "income": 50000.0, "marital_status": "married"}, **ADDRESS_2)]
+    else:  # a shop record of hers, older and less trusted, is linked: nothing in her life changed
+        changed = {**anna, "income": 50000.0, "marital_status": "married"}
+        rows = [record("crm", "1", "2026-01-20", **changed, **ADDRESS_2),
+                record("shop", "7", "2024-03-01", first_name="Anna", last_name="Smith", email="old.anna@example.com")]  # fmt: skip
+        # Bob: no update times at his source; his own record's phone changes
+    bob = record("pos", "5", None, first_name="Bob", last_name="Jones", phone="+441130000001" if run == "r1" else "+441130000002")
+    # Carl: in r3 an old CRM record of his (more trusted, updated long ago) is linked and its
+    # e-mail wins by source priority: the golden e-mail changes, his life did not
+    carl = [record("pos", "9", "2026-01-01", first_name="Carl", last_name="Berg", email="carl@new.example")]
+    if run == "r3":
+        carl.append(record("crm", "9", "2020-01-01", first_name="Carl", last_name="Berg", email="carl@old.example"))
+    keys = {r["record_key"]: "C1" for r in rows}
+    keys.update({bob["record_key"]: "C2", **{r["record_key"]: "C3" for r in carl}})
+    return [*rows, bob, *carl], keys
+
+
+@pytest.fixture(scope="module")
+def life(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("life") / "lake"
+    # e-mails from the most trusted source, as many companies set it (the CRM's is checked)
+    cfg = make_config(root, survivorship={"attributes": {"email": {"rule": "source_priority"}}})
+    for run, at in RUNS.items():
+        lake = Lake(spark, str(root), job="test", run_id=run)
+        rows, mapping = _inputs(run)
+        write_silver(lake, rows, mapping, run_id=run)
+        run_gold(lake, cfg.survivorship, trust_ranks(cfg), run, run_at=at)
+    lake = Lake(spark, str(root), job="test", run_id="r3")
+    settings = Customer360Config(as_of="2026-03-10")
+    run_customer_360(lake, settings, [], [], "r3")
+    return lake
+
+
+def _events(lake):
+    rows = lake.read("gold/life_events").orderBy("customer_id", "event_type").collect()
+    return {(r["customer_id"], r["event_type"]): r.asDict() for r in rows}
+
+
+def test_a_move_a_marriage_and_a_raise_are_events_at_the_time_the_source_says(life):
+    events = _events(life)
+    anna = {kind for cid, kind in events if cid == "C1"}
+    assert anna == {"moved_home", "marital_status_changed", "income_rose"}
+    moved = events[("C1", "moved_home")]
+    assert (moved["old_value"], moved["new_value"]) == ("1 Old Road, AB1 1AA Leeds, GB", "9 New Street, ZZ9 9ZZ York, GB")
+    assert moved["effective_at"] == datetime(2026, 1, 20)  # the source's update time, not the run's
+    assert moved["recorded_at"] == datetime(2026, 2, 10, 6, 0)
+    assert (moved["source"], moved["record_key"], moved["run_id"]) == ("crm", "crm:1", "r2")
+    raise_ = events[("C1", "income_rose")]
+    assert (raise_["old_amount"], raise_["new_amount"], raise_["change_share"]) == (40000.0, 50000.0, 0.25)
+    assert (events[("C1", "marital_status_changed")]["old_value"], events[("C1", "marital_status_changed")]["new_value"]) == ("single", "married")
+
+
+def test_a_record_brought_in_by_linkage_is_no_event_and_a_source_without_times_still_counts(life):
+    events = _events(life)
+    assert ("C1", "new_email") not in events  # r3's older shop record changed no e-mail of hers
+    carl = life.read("gold/golden_records").where("customer_id = 'C3' and is_current").first()
+    assert carl["email"] == "carl@old.example" and ("C3", "new_email") not in events
+    phone = events[("C2", "new_phone")]
+    assert (phone["old_value"], phone["new_value"]) == ("+441130000001", "+441130000002")
+    assert phone["effective_at"] == phone["recorded_at"] == datetime(2026, 2, 10, 6, 0)  # unknown at the source
+
+
+def test_the_customer_360_shows_the_latest_event_of_each_kind(life):
+    c360 = {r["customer_id"]: r for r in life.read("gold/customer_360").collect()}
+    anna, bob = c360["C1"], c360["C2"]
+    assert anna["moved_at"] == datetime(2026, 1, 20) and anna["marital_status_changed_at"] == datetime(2026, 1, 20)
+    assert anna["income_change_pct_12m"] == 25.0 and anna["moved_country_at"] is None
+    assert bob["new_phone_at"] == datetime(2026, 2, 10, 6, 0) and bob["moved_at"] is None
+
+
+def test_an_income_change_below_the_configured_share_is_no_event(spark, life):
+    history = life.read("gold/golden_records")
+    assert derive_life_events(history, income_change_share=0.3).where("event_type like 'income%'").count() == 0
+    assert derive_life_events(history, income_change_share=0.2).where("event_type = 'income_rose'").count() == 1
+
+
+# --------------------------------------------------------------------------- audiences by condition
+
+
+def _audience_lake(spark, root):
+    c360 = spark.createDataFrame(
+        [("C1", "Anna Smith", "Anna", "Smith", "anna@example.com", "+447700900123", "25-34", True, True, 25.0),
+         ("C2", "Ben Ode", "Ben", "Ode", "ben@example.com", None, "25-34", False, False, None),
+         ("C3", "Cleo Pry", "Cleo", "Pry", "cleo@example.com", "+447700900999", "45-54", True, True, None)],
+        "customer_id string, full_name string, first_name string, last_name string, email string, phone string, "
+        "age_band string, reachable_email boolean, reachable_sms boolean, income_change_pct_12m double",
+    )  # fmt: skip
+    events = spark.createDataFrame(
+        [("C1", "moved_home", datetime(2026, 1, 20), datetime(2026, 2, 10), "a", "b", None, None, None, "crm", "crm:1", "r2"),
+         ("C2", "moved_home", datetime(2026, 2, 1), datetime(2026, 2, 10), "c", "d", None, None, None, "crm", "crm:2", "r2"),
+         ("C3", "new_phone", datetime(2026, 2, 1), datetime(2026, 2, 10), None, "e", None, None, None, "pos", "pos:3", "r2")],
+        schema.LIFE_EVENTS_SCHEMA,
+    )  # fmt: skip
+    lake = Lake(spark, str(root), job="test", run_id="r1")
+    lake.write("gold/customer_360", c360, mode="overwrite")
+    lake.write("gold/life_events", events, mode="overwrite")
+    return lake
+
+
+def test_an_audience_by_life_event_and_demographics_takes_only_consenting_customers_masked(spark, tmp_path):
+    from cdi import analytics
+
+    lake = _audience_lake(spark, tmp_path / "lake")
+    movers = "event_type = 'moved_home' and effective_at >= timestamp'2026-01-01' and age_band = '25-34'"
+    found = analytics.audience(lake, movers, "email", str(tmp_path / "out" / "movers.csv"))
+    # Ben moved too but never agreed to e-mails; Cleo did not move
+    assert found["customers"] == 1 and found["preview"].to_dict("records") == [
+        {"customer_id": "C1", "full_name": "Anna Smith", "first_name": "Anna", "last_name": "Smith", "contact": "a***@example.com"}
+    ]
+    assert (tmp_path / "out" / "movers.csv").read_text().splitlines() == [
+        "customer_id,full_name,first_name,last_name,contact", "C1,Anna Smith,Anna,Smith,a***@example.com"
+    ]
+    sms = analytics.audience(lake, "income_change_pct_12m is null", "sms", masked=False)
+    assert sms["preview"][["customer_id", "contact"]].values.tolist() == [["C3", "+447700900999"]]
+    masked = analytics.audience(lake, "income_change_pct_12m is null", "sms")
+    assert masked["preview"]["contact"].tolist() == ["+44********99"]
+
+
+def test_an_audience_condition_is_checked_before_spark_with_a_did_you_mean(tmp_path, capsys):
+    from cdi.cli import main
+    from cdi.errors import ConfigError
+    from cdi.gold.audience import check_condition
+
+    with pytest.raises(ConfigError, match="'moved_att' \\(did you mean 'moved_at'\\?\\)"):
+        check_condition("moved_att > date'2026-01-01'")
+    with pytest.raises(ConfigError, match="aggregate"):
+        check_condition("count(*) > 1")
+    assert check_condition("event_type = 'moved_home'") and not check_condition("age_band = '25-34'")
+    conf = tmp_path / "env.yaml"
+    conf.write_text(f"lake_root: {tmp_path / 'lake'}\n")
+    assert main(["audience", "--conf", str(conf), "--where", "ordrs > 0"]) == 2
+    assert "did you mean 'orders'" in capsys.readouterr().err
+    assert main(["audience", "--conf", str(conf), "--where", "orders > 0", "--channel", "fax"]) == 2
