@@ -69,7 +69,7 @@ def all_outputs(nb) -> list:
 
 def test_committed_notebooks_have_no_outputs():
     paths = sorted(NOTEBOOKS.glob("*.ipynb"))
-    assert {p.name for p in paths} >= {"segmentation.ipynb", "match_quality.ipynb"}
+    assert {p.name for p in paths} >= {"segmentation.ipynb", "match_quality.ipynb", "life_events.ipynb"}
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
@@ -138,3 +138,56 @@ def test_match_quality_notebook_shows_clusters_weights_model_and_scores(spark, t
     scores = tagged_text(nb, "evaluation")
     assert re.search(r"pairwise\.precision\s+1\.0\b", scores), scores
     assert re.search(r"pairwise\.recall\s+0\.5\b", scores), scores
+
+
+@pytest.mark.notebooks
+def test_life_events_notebook_shows_events_risers_movers_and_a_consented_offer(spark, tmp_path_factory, tmp_path):
+    import shutil
+    from datetime import datetime
+
+    from customer_360_fixtures import write_config
+    from pyspark.sql import functions as F
+
+    from cdi import schema
+    from cdi.lake import Lake
+
+    shared = shared_lake(spark, tmp_path_factory)
+    root = tmp_path / "lake"
+    shutil.copytree(shared["lake"].root, root)
+    lake = Lake(spark, str(root), job="test", run_id="r-life")
+    # C1 and C2 moved in March 2026, C2's income rose by 20% (C2 alone consented to e-mail)
+    events = spark.createDataFrame(
+        [("C1", "moved_home", datetime(2026, 3, 2), datetime(2026, 3, 5), "a", "b", None, None, None, "crm", "crm:1", "r2"),
+         ("C2", "moved_home", datetime(2026, 3, 9), datetime(2026, 3, 12), "c", "d", None, None, None, "crm", "crm:2", "r2"),
+         ("C2", "income_rose", datetime(2026, 4, 1), datetime(2026, 4, 2), "40000", "48000", 40000.0, 48000.0, 0.2,
+          "crm", "crm:2", "r3")],
+        schema.LIFE_EVENTS_SCHEMA,
+    )  # fmt: skip
+    lake.write(schema.LIFE_EVENTS, events, mode="overwrite")
+    c360 = lake.read(schema.CUSTOMER_360)
+    moved = {"C1": datetime(2026, 3, 2), "C2": datetime(2026, 3, 9)}
+    moved_at = F.create_map(*[x for k, v in moved.items() for x in (F.lit(k), F.lit(v))])[F.col("customer_id")]
+    c360 = (
+        c360.withColumn("moved_at", moved_at)
+        .withColumn("income_change_pct_12m", F.when(F.col("customer_id") == "C2", F.lit(20.0)))
+        .withColumn("as_of", F.lit(datetime(2026, 6, 1).date()))
+    )
+    lake.write(schema.CUSTOMER_360, c360.localCheckpoint(), mode="overwrite")
+    conf_path = write_config(tmp_path / "conf", root)
+
+    out = tmp_path / "offer.csv"
+    nb = execute(
+        "life_events",
+        {"CONF_PATH": str(conf_path), "WHERE": "event_type = 'moved_home'", "CHANNEL": "email", "OUTPUT_FILE": str(out)},
+        tmp_path,
+    )
+    per_month = tagged_text(nb, "events-per-month")
+    assert re.search(r"^2026-03\s+0\s+2\s*$", per_month, re.M) and re.search(r"^2026-04\s+1\s+0\s*$", per_month, re.M), per_month
+    risers = tagged_text(nb, "income-risers")
+    assert re.search(r"^\s*mid_income\s+2\s+1\s+20\.0\s+0\.5\s*$", risers, re.M), risers
+    assert re.search(r"^\s*women\s+1\s+0\s+NaN\s+0\.0\s*$", risers, re.M), risers
+    movers = tagged_text(nb, "movers")  # C1 lives in Mazowieckie, C2 and C4 in England, C3 in Bavaria
+    for region, customers, moved, share in (("England", 2, 1, "0.5"), ("Mazowieckie", 1, 1, "1.0"), ("Bavaria", 1, 0, "0.0")):
+        assert re.search(rf"^\s*{region}\s+{customers}\s+{moved}\s+{share}\s*$", movers, re.M), movers
+    assert "1 consented customers (email) match" in tagged_text(nb, "audience")
+    assert out.read_text().splitlines()[1:] == ["C2,Ben Smith,Ben,Smith,b***@example.com"]

@@ -312,6 +312,59 @@ def _write_single_csv(df: DataFrame, out: str) -> str:
     return str(target)
 
 
+# ---------------------------------------------------------------- life events
+def life_events_by_month(lake: Lake) -> pd.DataFrame:
+    """Life events per month of their effective time (rows: ``yyyy-MM``; columns: event types)."""
+    require_tables(lake, schema.LIFE_EVENTS)
+    counts: pd.DataFrame = (
+        lake.read(schema.LIFE_EVENTS)
+        .groupBy(F.date_format("effective_at", "yyyy-MM").alias("month"), "event_type")
+        .agg(F.count(F.lit(1)).alias("events"))
+        .toPandas()  # months x event types
+    )
+    if counts.empty:
+        return pd.DataFrame(index=pd.Index([], name="month"))
+    table = counts.pivot_table(index="month", columns="event_type", values="events", fill_value=0, aggfunc="sum")
+    return table.astype("int64").sort_index()
+
+
+def income_risers_by_segment(lake: Lake) -> pd.DataFrame:
+    """Per segment: members, members whose income rose in the 12 months before the 360's
+    ``as_of`` (``income_change_pct_12m`` > 0), their share and median rise in percent."""
+    require_tables(lake, CUSTOMER_360, SEGMENTS)
+    c360 = lake.read(CUSTOMER_360).select("customer_id", "income_change_pct_12m")
+    rose = F.col("income_change_pct_12m") > 0
+    return (
+        lake.read(SEGMENTS)
+        .join(c360, "customer_id")
+        .groupBy("segment")
+        .agg(
+            F.count(F.lit(1)).alias("members"),
+            F.count(F.when(rose, F.lit(1))).alias("income_rose"),
+            F.percentile_approx(F.when(rose, F.col("income_change_pct_12m")), 0.5).alias("median_rise_pct"),
+        )
+        .withColumn("share", F.round(F.col("income_rose") / F.col("members"), 3))
+        .orderBy(F.desc("income_rose"), "segment")
+        .toPandas()  # one row per segment
+    )
+
+
+def movers_by_region(lake: Lake, months: int = 12) -> pd.DataFrame:
+    """Per current region: customers, those who moved home (or country) in the ``months`` before
+    the 360's ``as_of``, and their share; regions with movers first."""
+    require_tables(lake, CUSTOMER_360)
+    c360 = lake.read(CUSTOMER_360)
+    since = F.add_months(F.col("as_of"), -months)
+    moved = (F.to_date("moved_at") > since) | (F.to_date("moved_country_at") > since)
+    return (
+        c360.groupBy(F.coalesce(F.col("region"), F.lit("unknown")).alias("region"))
+        .agg(F.count(F.lit(1)).alias("customers"), F.count(F.when(moved, F.lit(1))).alias("movers"))
+        .withColumn("share", F.round(F.col("movers") / F.col("customers"), 3))
+        .orderBy(F.desc("movers"), "region")
+        .toPandas()  # one row per region
+    )
+
+
 # ---------------------------------------------------------------- linkage quality
 def linkage_overview(lake: Lake) -> pd.DataFrame:
     """One row: records, customers, customers with several records, largest cluster, scored pairs."""
