@@ -161,3 +161,25 @@ def test_an_audience_condition_is_checked_before_spark_with_a_did_you_mean(tmp_p
     assert main(["audience", "--conf", str(conf), "--where", "ordrs > 0"]) == 2
     assert "did you mean 'orders'" in capsys.readouterr().err
     assert main(["audience", "--conf", str(conf), "--where", "orders > 0", "--channel", "fax"]) == 2
+
+
+# --------------------------------------------------------------------------- two times in the history
+
+
+def test_each_version_carries_when_it_became_true_at_the_source_and_as_of_answers_by_either(spark, life):
+    from cdi.gold.history import customer_as_of
+
+    versions = life.read("gold/golden_records").where("customer_id = 'C1'").orderBy("valid_from").collect()
+    times = [(v["run_id"], v["valid_from"], v["effective_from"], v["effective_to"]) for v in versions]
+    assert times[:2] == [
+        ("r1", datetime(2026, 1, 10, 6), datetime(2025, 6, 1), datetime(2026, 1, 20)),  # true since her record's update
+        ("r2", datetime(2026, 2, 10, 6), datetime(2026, 1, 20), datetime(2026, 1, 20)),
+    ]
+    # r3 only linked an older record: nothing became true later than what r2 said
+    assert times[2][0] == "r3" and times[2][2] == datetime(2026, 1, 20) and times[2][3] is None
+    feb = datetime(2026, 2, 1, tzinfo=timezone.utc)  # she had moved; the lake learnt it on 10 February
+    assert customer_as_of(spark, life, "C1", feb)["address_line1"] == "1 Old Road"
+    assert customer_as_of(spark, life, "C1", feb, "effective")["address_line1"] == "9 New Street"
+    assert customer_as_of(spark, life, "C1", datetime(2025, 5, 1, tzinfo=timezone.utc), "effective") is None
+    bob = life.read("gold/golden_records").where("customer_id = 'C2' and run_id = 'r2'").first()
+    assert bob["effective_from"] == bob["valid_from"]  # no update time at his source: when the lake learnt it

@@ -173,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("key", help="customer id, email or phone")
     _add_conf(show)
     show.add_argument("--as-of", type=_parse_timestamp, help="show the customer as known then (ISO timestamp)")
+    show.add_argument(
+        "--time", choices=("recorded", "effective"), default="recorded",
+        help="--as-of by when the lake learnt it (recorded, default) or when it was true at the sources (effective)",
+    )
     _add_json(show, "the view")
 
     p = sub.add_parser("steward", parents=[common], help="link, separate or unlink records for every later run (no Spark)")
@@ -314,7 +318,7 @@ def _cmd_customer(args, redactor: Redactor) -> int:
     cfg = _load(args.conf, redactor)
     spark = open_session(cfg)
     lake = Lake(spark, cfg.lake_root, job="customer", engine=cfg.storage.engine).for_readers()
-    view = customer_view(spark, cfg, lake, args.key, as_of=args.as_of)
+    view = customer_view(spark, cfg, lake, args.key, as_of=args.as_of, time=args.time)
     print(json_text(view.as_dict()) if args.json else view.format())
     return EXIT_OK
 

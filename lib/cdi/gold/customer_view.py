@@ -37,7 +37,7 @@ from cdi.silver.facts import read_silver_facts
 from cdi.silver.standardise import email_match_key, standardise_email
 
 from .changes import CHANGES_TABLE
-from .history import GOLDEN_TABLE, customer_as_of, utc
+from .history import GOLDEN_TABLE, customer_as_of, utc, with_effective_columns
 from .survivorship import GOLDEN_ATTRIBUTES, prov_column
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ class CustomerView:
                 lines.append(f"  {attr:<{width}}  {_text(value):<32}  <- {origin}")
             lines.append(
                 f"  version valid from {_text(self.golden.get('valid_from'))} to {_text(self.golden.get('valid_to')) or 'now'}"
-                f" (run {self.golden.get('run_id')})"
+                f" (run {self.golden.get('run_id')}); true at the sources from {_text(self.golden.get('effective_from'))}"
             )
         lines.append("")
         lines.append(f"source records ({len(self.records)})")
@@ -185,7 +185,10 @@ class CustomerView:
             lines.append("")
             lines.append(f"history ({len(self.versions)} versions)")
             for v in self.versions:
-                lines.append(f"  {_text(v['valid_from'])} .. {_text(v['valid_to']) or 'now':<19}  run {v['run_id']}  hash {str(v['record_hash'])[:12]}")
+                lines.append(
+                    f"  {_text(v['valid_from'])} .. {_text(v['valid_to']) or 'now':<19}  run {v['run_id']}  "
+                    f"hash {str(v['record_hash'])[:12]}  effective {_text(v.get('effective_from'))}"
+                )
         for source, facts in self.facts.items():
             lines.append("")
             lines.append(f"recent {source} ({len(facts)})")
@@ -279,8 +282,10 @@ def customer_view(
     key: str,
     as_of: datetime | None = None,
     facts_per_source: int = DEFAULT_FACTS_PER_SOURCE,
+    time: str = "recorded",
 ) -> CustomerView:
-    """The one view of the customer ``key`` names, now or as known at ``as_of``."""
+    """The one view of the customer ``key`` names, now or at ``as_of``: as the lake knew it then
+    (``time`` "recorded") or as it was true at the sources then ("effective")."""
     ids = find_customer_ids(spark, lake, key)
     if not ids:
         raise CustomerNotFoundError(
@@ -297,19 +302,19 @@ def customer_view(
         if as_of is None:
             golden, status = latest, now
         else:
-            golden = customer_as_of(spark, lake, customer_id, as_of)
+            golden = customer_as_of(spark, lake, customer_id, as_of, time)
             if golden is None:
                 status = "not known then"
             elif golden["is_current"]:
                 status = "current"
             else:
                 status = f"superseded later; {now} now"
-        history = lake.read(GOLDEN_TABLE).where(F.col("customer_id") == customer_id)
+        history = with_effective_columns(lake.read(GOLDEN_TABLE)).where(F.col("customer_id") == customer_id)
         if as_of is not None:
-            history = history.where(F.col("valid_from") <= F.lit(utc(as_of)).cast("timestamp"))
-        versions = [
-            r.asDict() for r in history.select("valid_from", "valid_to", "run_id", "record_hash").orderBy("valid_from").collect()
-        ]
+            start = "valid_from" if time == "recorded" else "effective_from"
+            history = history.where(F.coalesce(F.col(start), F.col("valid_from")) <= F.lit(utc(as_of)).cast("timestamp"))
+        columns = ("valid_from", "valid_to", "effective_from", "effective_to", "run_id", "record_hash")
+        versions = [r.asDict() for r in history.select(*columns).orderBy("valid_from").collect()]
     provenance = {a: golden[prov_column(a)] for a in GOLDEN_ATTRIBUTES if golden and golden.get(prov_column(a))}
     keys = _record_keys(lake, customer_id, golden, as_of)
     return CustomerView(

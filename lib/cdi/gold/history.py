@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import reduce
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -35,12 +36,13 @@ from cdi import schema
 from cdi.lake import Lake, MergeSpec
 from cdi.sql import literal
 
-from .survivorship import GOLDEN_ATTRIBUTES, golden_columns, golden_schema
+from .survivorship import GOLDEN_ATTRIBUTES, golden_columns, golden_schema, prov_column
 
 log = logging.getLogger(__name__)
 
 GOLDEN_TABLE = schema.GOLDEN_RECORDS
-VERSION_COLUMNS = ("record_hash", "valid_from", "valid_to", "is_current", "run_id")
+VERSION_COLUMNS = ("record_hash", "valid_from", "valid_to", "is_current", "run_id", "effective_from", "effective_to")
+EFFECTIVE_COLUMNS = ("effective_from", "effective_to")
 # statuses of a customer in a diff
 NEW, CHANGED, RETIRED = "new", "changed", "retired"
 
@@ -52,6 +54,8 @@ def history_schema() -> StructType:
         StructField("valid_to", TimestampType()),
         StructField("is_current", BooleanType()),
         StructField("run_id", StringType()),
+        StructField("effective_from", TimestampType()),
+        StructField("effective_to", TimestampType()),
     ]
     return StructType(fields)
 
@@ -94,10 +98,35 @@ class GoldenDiff:
 
 
 def current_versions(lake: Lake, version: int | None = None) -> DataFrame:
-    """The current golden rows (all columns), or an empty frame before the first run."""
+    """The current golden rows (all columns), or an empty frame before the first run. A table
+    written before versions carried effective times reads them as null."""
     if not lake.exists(GOLDEN_TABLE):
         return lake.spark.createDataFrame([], history_schema())
-    return lake.read(GOLDEN_TABLE, version=version).where(F.col("is_current"))
+    return with_effective_columns(lake.read(GOLDEN_TABLE, version=version)).where(F.col("is_current"))
+
+
+def with_effective_columns(history: DataFrame) -> DataFrame:
+    """``history`` with ``effective_from``/``effective_to`` (null where the table predates them)."""
+    for name in EFFECTIVE_COLUMNS:
+        if name not in history.columns:
+            history = history.withColumn(name, F.lit(None).cast("timestamp"))
+    return history
+
+
+def effective_from(run_at: datetime) -> Column:
+    """When a diff row's new version became true at the source: the newest ``updated_at`` among
+    the records of the values that changed (every value for a new customer), never later than
+    the run that learnt it nor earlier than the version it replaces; the run's time when values
+    changed but no source says when, the replaced version's when only the records behind it did."""
+    differs = {a: F.col("old").isNull() | ~F.col(f"old.{a}").eqNullSafe(F.col(f"new.{a}")) for a in GOLDEN_ATTRIBUTES}
+    latest = F.greatest(*[F.when(d, F.col(f"new.{prov_column(a)}.updated_at")) for a, d in differs.items()])
+    learnt = F.lit(utc(run_at)).cast("timestamp")
+    floor = F.coalesce(F.col("old.effective_from"), F.col("old.valid_from"))
+    return (
+        F.when(latest.isNotNull(), F.greatest(F.least(latest, learnt), floor))  # greatest() skips a null floor
+        .when(reduce(lambda a, b: a | b, differs.values()), learnt)  # values changed, no source says when
+        .otherwise(F.coalesce(floor, learnt))  # only the records behind it changed
+    )
 
 
 def diff_golden(lake: Lake, golden: DataFrame) -> GoldenDiff:
@@ -142,6 +171,8 @@ def new_versions(diff: GoldenDiff, run_id: str, run_at: datetime) -> DataFrame:
         F.lit(None).cast("timestamp").alias("valid_to"),
         F.lit(True).alias("is_current"),
         F.lit(run_id).alias("run_id"),
+        effective_from(run_at).alias("effective_from"),
+        F.lit(None).cast("timestamp").alias("effective_to"),
     )
 
 
@@ -165,14 +196,23 @@ def write_history(lake: Lake, diff: GoldenDiff, run_id: str, run_at: datetime) -
             GOLDEN_TABLE, added, mode="append", partition_by=["is_current"], operation="SCD2 UPDATE", metadata=meta
         )
     else:
+        missing = [f for f in history_schema().fields if f.name in EFFECTIVE_COLUMNS and f.name not in lake.read(GOLDEN_TABLE).columns]
+        if missing:  # a table from before versions carried effective times: evolve it once
+            lake.add_columns(GOLDEN_TABLE, missing)
+        # a closed version stays true at the source until its successor became true (a retired
+        # customer's until the run that retired it)
         closing = diff.rows.where(F.col("old").isNotNull() & F.col("status").isin(CHANGED, RETIRED)).select(
-            F.col("customer_id").alias(SCD2_MERGE_KEY), *[F.col(f"old.{c}").alias(c) for c in history_columns()]
+            F.col("customer_id").alias(SCD2_MERGE_KEY),
+            *[F.col(f"old.{c}").alias(c) for c in history_columns() if c != "effective_to"],
+            F.when(F.col("new").isNotNull(), effective_from(run_at))
+            .otherwise(F.lit(utc(run_at)).cast("timestamp"))
+            .alias("effective_to"),
         )
         source = closing.unionByName(added.withColumn(SCD2_MERGE_KEY, F.lit(None).cast("string")))
         spec = MergeSpec(
             keys=(("customer_id", SCD2_MERGE_KEY),),
             target_condition="t.is_current",
-            update=(("is_current", "false"), ("valid_to", literal(utc(run_at)))),
+            update=(("is_current", "false"), ("valid_to", literal(utc(run_at))), ("effective_to", "s.effective_to")),
             insert_condition=f"s.{SCD2_MERGE_KEY} IS NULL",
         )
         result = lake.merge(GOLDEN_TABLE, source, spec, operation="SCD2 UPDATE", metadata=meta)
@@ -185,17 +225,34 @@ def versions_of(lake: Lake, customer_id: str) -> DataFrame:
     return lake.read(GOLDEN_TABLE).where(F.col("customer_id") == customer_id).orderBy("valid_from")
 
 
-def as_of_filter(as_of: datetime) -> Column:
+TIMES = ("recorded", "effective")
+"""What ``as_of`` means: when the lake knew it (``valid_from``/``valid_to``), or when it was true
+at the source (``effective_from``/``effective_to``; a version from before effective times falls
+back to its recorded ones)."""
+
+
+def as_of_filter(as_of: datetime, time: str = "recorded") -> Column:
     ts = F.lit(utc(as_of)).cast("timestamp")
-    return (F.col("valid_from") <= ts) & (F.col("valid_to").isNull() | (F.col("valid_to") > ts))
+    if time == "recorded":
+        start, end = F.col("valid_from"), F.col("valid_to")
+    elif time == "effective":
+        start = F.coalesce(F.col("effective_from"), F.col("valid_from"))
+        end = F.coalesce(F.col("effective_to"), F.col("valid_to"))
+    else:
+        raise ValueError(f"time must be one of {TIMES}, got {time!r}")
+    return (start <= ts) & (end.isNull() | (end > ts))
 
 
-def customer_as_of(spark: SparkSession, lake: Lake, customer_id: str, as_of: datetime) -> dict[str, Any] | None:
-    """The version of ``customer_id`` that was valid at ``as_of`` (None if it did not exist then).
+def customer_as_of(
+    spark: SparkSession, lake: Lake, customer_id: str, as_of: datetime, time: str = "recorded"
+) -> dict[str, Any] | None:
+    """The version of ``customer_id`` that was valid at ``as_of`` (None if it did not exist then),
+    by the lake's recorded time or by the source's effective time (see :data:`TIMES`).
 
-    ``valid_from`` is inclusive and ``valid_to`` exclusive, so exactly one version answers.
+    Starts are inclusive and ends exclusive, so at most one version answers.
     """
     if not lake.exists(GOLDEN_TABLE):
         return None
-    row = lake.read(GOLDEN_TABLE).where((F.col("customer_id") == customer_id) & as_of_filter(as_of)).first()
+    history = with_effective_columns(lake.read(GOLDEN_TABLE))
+    row = history.where((F.col("customer_id") == customer_id) & as_of_filter(as_of, time)).first()
     return row.asDict(recursive=True) if row is not None else None
