@@ -183,3 +183,30 @@ def test_each_version_carries_when_it_became_true_at_the_source_and_as_of_answer
     assert customer_as_of(spark, life, "C1", datetime(2025, 5, 1, tzinfo=timezone.utc), "effective") is None
     bob = life.read("gold/golden_records").where("customer_id = 'C2' and run_id = 'r2'").first()
     assert bob["effective_from"] == bob["valid_from"]  # no update time at his source: when the lake learnt it
+
+
+def test_a_golden_table_from_before_effective_times_gets_them_on_its_next_change(spark, tmp_path):
+    import shutil
+
+    from cdi.gold.history import customer_as_of
+
+    root = tmp_path / "lake"
+    cfg = make_config(root)
+    for run in ("r1", "r2"):
+        lake = Lake(spark, str(root), job="test", run_id=run)
+        rows, mapping = _inputs(run)
+        write_silver(lake, rows, mapping, run_id=run)
+        if run == "r2":  # the table as an older release wrote it: no effective times
+            old = lake.read("gold/golden_records").drop("effective_from", "effective_to").localCheckpoint()
+            shutil.rmtree(root / "gold" / "golden_records")
+            lake.write("gold/golden_records", old, partition_by=["is_current"])
+        run_gold(lake, cfg.survivorship, trust_ranks(cfg), run, run_at=RUNS[run])
+    versions = lake.read("gold/golden_records").where("customer_id = 'C1'").orderBy("valid_from").collect()
+    assert [(v["effective_from"], v["effective_to"]) for v in versions] == [
+        (None, datetime(2026, 1, 20)),  # unknown for the old version; closed when its successor became true
+        (datetime(2026, 1, 20), None),
+    ]
+    feb = datetime(2026, 2, 1, tzinfo=timezone.utc)
+    assert customer_as_of(spark, lake, "C1", feb, "effective")["address_line1"] == "9 New Street"
+    jan = datetime(2026, 1, 15, tzinfo=timezone.utc)  # the old version falls back to its recorded start
+    assert customer_as_of(spark, lake, "C1", jan, "effective")["address_line1"] == "1 Old Road"
