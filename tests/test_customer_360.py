@@ -140,3 +140,18 @@ def test_analytics_config_file_loads_with_the_customer_360_and_segments_keys(tmp
     cfg = load_config(env)
     assert cfg.customer_360.currency == "EUR" and {"USD", "GBP", "PLN"} <= set(cfg.customer_360.rates)
     assert len(cfg.segments) >= 3
+
+
+def test_demographic_coverage_says_per_dimension_how_many_are_known_and_why_not(built):
+    coverage = built["figures"].coverage
+    # C3 has no birth date, income or marital status; every customer has a gender, region and country
+    assert coverage["age_band"] == {"known": 3, "missing": 1, "unusable": 0, "share_known": 0.75,
+                                    "summary": "75% known (1 without date_of_birth)"}  # fmt: skip
+    assert coverage["income_band"]["summary"] == "75% known (1 without income_reporting)"
+    assert coverage["marital_status"]["summary"] == "75% known (1 without marital_status)"
+    assert {coverage[d]["summary"] for d in ("gender", "region", "country")} == {"100% known"}
+    from cdi.gold.customer_360 import demographic_coverage
+
+    nobody = demographic_coverage({f"{d}__{k}": v for d in ("age_band", "gender", "income_band", "marital_status", "region", "country")
+                                   for k, v in (("known", 0), ("missing", 4))}, 4)  # fmt: skip
+    assert nobody["region"]["summary"] == "0% known (no customer source provides region)"

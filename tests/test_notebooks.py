@@ -91,6 +91,9 @@ def test_segmentation_notebook_shows_segments_and_exports_the_consented_audience
         {"CONF_PATH": str(shared["conf_path"]), "SEGMENT": "mid_income", "CHANNEL": "email", "OUTPUT_DIR": str(out)},
         tmp_path,
     )
+    coverage = tagged_text(nb, "coverage")  # shown first; C3 has no birth date, income or marital status
+    assert re.search(r"^age_band\s+3\s+1\s+0\s+0\.75\s*$", coverage, re.M), coverage
+    assert re.search(r"^region\s+4\s+0\s+0\s+1\.00\s*$", coverage, re.M), coverage
     table = tagged_text(nb, "segment-table")
     for segment, customers in {"mid_income": 2, "women": 1, "gb_buyers": 1}.items():
         assert re.search(rf"^\s*{segment}\s+{customers}\s", table, re.M), table

@@ -312,6 +312,20 @@ def _write_single_csv(df: DataFrame, out: str) -> str:
     return str(target)
 
 
+def demographic_coverage(lake: Lake) -> pd.DataFrame:
+    """Per demographic dimension of the 360: customers known, without the attribute, with it but
+    unusable, and the share known (one row per dimension), as the run summary reports it."""
+    from cdi.gold.customer_360 import coverage_counts
+    from cdi.gold.customer_360 import demographic_coverage as coverage_of
+
+    c360 = customer_360(lake)
+    counts = c360.agg(F.count(F.lit(1)).alias("customers"), *coverage_counts(c360)).collect()[0].asDict()  # one row
+    rows = coverage_of(counts, counts["customers"])
+    return pd.DataFrame(
+        [{"dimension": d, **{k: v for k, v in c.items() if k != "summary"}} for d, c in rows.items()]
+    ).set_index("dimension")
+
+
 # ---------------------------------------------------------------- life events
 def life_events_by_month(lake: Lake) -> pd.DataFrame:
     """Life events per month of their effective time (rows: ``yyyy-MM``; columns: event types)."""

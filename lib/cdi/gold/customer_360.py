@@ -48,9 +48,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import pairwise
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -433,6 +434,46 @@ class Customer360Result:
     unmatched_facts: int
     unconvertible_facts: int
     segments: dict[str, int]
+    # per demographic dimension: known, without the attribute, not usable (see demographic_coverage)
+    coverage: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+COVERAGE_DIMENSIONS = {
+    "age_band": "date_of_birth", "gender": "gender", "income_band": "income_reporting",
+    "marital_status": "marital_status", "region": "region", "country": "country",
+}  # fmt: skip
+"""Demographic dimension of the 360 -> the attribute it is read from."""
+
+
+def coverage_counts(c360: DataFrame) -> list[Column]:
+    """Aggregates for :func:`demographic_coverage`: per dimension, customers whose value is
+    known, and those unknown because no record holds the attribute."""
+    out = []
+    for dim, attribute in COVERAGE_DIMENSIONS.items():
+        known = F.col(dim).isNotNull() & (F.lower(F.col(dim)) != F.lit(UNKNOWN))
+        out.append(F.count(F.when(known, F.lit(1))).alias(f"{dim}__known"))
+        out.append(F.count(F.when(F.col(attribute).isNull(), F.lit(1))).alias(f"{dim}__missing"))
+    return out
+
+
+def demographic_coverage(counts: dict[str, Any], customers: int) -> dict[str, dict[str, Any]]:
+    """Per dimension: ``known``, ``missing`` (no record of the customer holds the attribute; for
+    income also one in a currency without a rate, which leaves no reporting income), ``unusable``
+    (it is there but gives no band: a birth date in the future, a value written ``unknown``) and
+    a one-line ``summary`` for the run summary."""
+    out = {}
+    for dim, attribute in COVERAGE_DIMENSIONS.items():
+        known, missing = counts[f"{dim}__known"], counts[f"{dim}__missing"]
+        unusable = max(customers - known - missing, 0)
+        share = known / customers if customers else 0.0
+        if customers and missing == customers:
+            why = f"no customer source provides {attribute}"
+        else:
+            reasons = [f"{missing:,} without {attribute}" if missing else "", f"{unusable:,} not usable" if unusable else ""]
+            why = "; ".join(r for r in reasons if r)
+        out[dim] = {"known": known, "missing": missing, "unusable": unusable, "share_known": round(share, 3),
+                    "summary": f"{share:.0%} known" + (f" ({why})" if why else "")}  # fmt: skip
+    return out
 
 
 @contextmanager
@@ -494,9 +535,14 @@ def run_customer_360(
                 F.count(F.lit(1)).alias("customers"),
                 F.coalesce(F.sum((F.col("orders") > 0).cast("long")), F.lit(0)).alias("buyers"),
                 F.coalesce(F.sum("revenue"), F.lit(0.0)).alias("revenue"),
+                *coverage_counts(written),
             ).first()
             st.rows = totals["customers"]
             st.details.update(buyers=totals["buyers"])
+        with _step(summary, "demographic coverage") as st:
+            coverage = demographic_coverage(totals.asDict(), totals["customers"])
+            st.rows = totals["customers"]
+            st.details.update({dim: c["summary"] for dim, c in coverage.items()})
     finally:
         facts.unpersist()
     with _step(summary, "segments") as st:
@@ -515,6 +561,7 @@ def run_customer_360(
         unmatched_facts=counts["unmatched"],
         unconvertible_facts=counts["unconvertible"],
         segments=sizes,
+        coverage=coverage,
     )
     log.info("customer 360: %s", figures)
     return figures
