@@ -158,3 +158,17 @@ def test_grouped_attribute_follows_the_group_rule_not_its_own():
     units = {u.name: u for u in plan_units(rules)}
     assert "city" not in units
     assert units["address"].chain == ("most_recent", "source_priority", "first_non_null")
+
+
+def test_provenance_keeps_only_update_times_a_source_gave_not_silvers_load_time_stand_in(spark):
+    rows = [
+        record("crm", "1", "2024-05-01", email="a@new.example"),  # a source time
+        record("pos", "1", "2025-06-10", phone="+441130000001"),  # no source time: silver put its load time here
+    ]
+    loaded = {"crm:1": ts("2025-01-01"), "pos:1": ts("2025-06-10")}
+    records = records_df(spark, rows)
+    records = records.withColumn("_ingested_at", F.create_map(*[x for k, v in loaded.items() for x in (F.lit(k), F.lit(v))])[F.col("record_key")])
+    cfg = make_config("/tmp/unused")
+    golden = survive(records, entity_map_df(spark, {"crm:1": "C", "pos:1": "C"}), cfg.survivorship, trust_ranks(cfg)).first()
+    assert golden["email_prov"]["updated_at"] == ts("2024-05-01").replace(tzinfo=None)
+    assert golden["phone_prov"]["record_key"] == "pos:1" and golden["phone_prov"]["updated_at"] is None

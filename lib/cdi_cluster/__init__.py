@@ -481,7 +481,7 @@ _NAME_SAMPLES = ("Zoë", "Renée", "Łukasz", "José")
 def check_executors(spark, lake_root: str, rows: int = 200) -> dict[str, Any]:
     """Prove that executors can run cdi's work: report where each piece actually ran.
 
-    * a pandas UDF that imports ``cdi``, ``phonenumbers`` and ``unidecode`` on the executors and
+    * a pandas UDF that imports ``cdi``, ``phonenumbers``, ``unidecode`` and ``networkx`` on the executors and
       reports the executor's file root and where ``cdi`` was imported from;
     * Splink's ``jaro_winkler`` (from the similarity jar) evaluated row by row on executors;
     * a lake write through :class:`cdi.lake.Lake` (executors write the files, the driver commits)
@@ -496,6 +496,7 @@ def check_executors(spark, lake_root: str, rows: int = 200) -> dict[str, Any]:
     from cdi.lake import Lake
 
     def executor_facts(phone, name, region):
+        import networkx  # noqa: F401  (the weak-chain search runs on executors)
         import phonenumbers
         from unidecode import unidecode
 

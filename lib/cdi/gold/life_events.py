@@ -35,6 +35,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DataType, StringType, TimestampType
 
 from cdi import schema
+from cdi.silver.standardise.text import fold
 
 from .survivorship import PROVENANCE_TYPE, attribute_type, prov_column
 
@@ -57,9 +58,13 @@ _ADDRESS = ("address_line1", "postcode", "city")
 LIFE_EVENTS_TABLE = schema.LIFE_EVENTS
 
 
-def _key(c: Column) -> Column:
-    """A value as compared: case, spacing and punctuation do not make a change."""
-    return F.nullif(F.trim(F.regexp_replace(F.lower(c.cast("string")), r"[^\p{L}\p{N}]+", " ")), F.lit(""))
+def _key(attribute: str, version: str) -> Column:
+    """A value as compared: contact points exactly (case aside), other text in its match form
+    (case, accents, apostrophes and punctuation make no change: O'Brien = OBrien, Müller = Muller)."""
+    c = F.col(f"{version}.{attribute}").cast("string")
+    if attribute in ("email", "phone"):
+        return F.nullif(F.lower(F.trim(c)), F.lit(""))
+    return c if attribute == "income" else fold(c)
 
 
 def _prov(version: str, attribute: str, field: str) -> Column:
@@ -93,7 +98,9 @@ def _event(event_type: str, attribute: str, condition: Column, old: Column, new:
     """One candidate event as a struct (null when ``condition`` does not hold)."""
     fields = [
         F.lit(event_type).alias("event_type"),
-        F.coalesce(_prov("cur", attribute, "updated_at"), F.col("cur.valid_from")).alias("effective_at"),
+        # never after the lake learnt it (a source clock ahead of ours)
+        F.least(F.coalesce(_prov("cur", attribute, "updated_at"), F.col("cur.valid_from")), F.col("cur.valid_from"))
+        .alias("effective_at"),
         old.cast("string").alias("old_value"),
         new.cast("string").alias("new_value"),
         amounts.get("old_amount", F.lit(None)).cast("double").alias("old_amount"),
@@ -106,7 +113,7 @@ def _event(event_type: str, attribute: str, condition: Column, old: Column, new:
 
 
 def _changed(attribute: str, *, first_counts: bool = False) -> Column:
-    old, new = _key(F.col(f"prev.{attribute}")), _key(F.col(f"cur.{attribute}"))
+    old, new = _key(attribute, "prev"), _key(attribute, "cur")
     differs = new.isNotNull() & ~old.eqNullSafe(new)
     return differs if first_counts else differs & old.isNotNull()
 

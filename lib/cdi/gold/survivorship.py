@@ -19,7 +19,9 @@ Rules (``conf/survivorship.yaml``), each an ascending sort key:
 - ``first_non_null``: trust rank, then ``updated_at`` newest first, then ``record_key``.
 
 Provenance: every attribute ``a`` has a struct column ``a_prov`` {source, record_key, rule,
-updated_at}: the record the value came from, that record's ``updated_at`` and the rule that
+updated_at}: the record the value came from, that record's ``updated_at`` as its source said it
+(null for a source that keeps no update time: silver's stand-in, the ingestion time, orders
+candidates but is no statement of when a value became true) and the rule that
 decided, i.e. the first rule in the chain on which the chosen value beat the best candidate with a
 different value. It is the unit's own rule when no other value was on offer, and ``record_key``
 when every rule tied. Query it as ``SELECT email, email_prov.source FROM golden``.
@@ -146,7 +148,13 @@ def candidate_records(records: DataFrame, entity_map: DataFrame, ranks: Mapping[
     em = entity_map.where(F.col("customer_id").isNotNull()).select("record_key", "customer_id")
     rank_map = F.create_map(*[x for name, rank in sorted(ranks.items()) for x in (F.lit(name), F.lit(rank))]) if ranks else None
     rank = F.coalesce(rank_map[F.col("source")], F.lit(UNKNOWN_TRUST_RANK)) if rank_map is not None else F.lit(UNKNOWN_TRUST_RANK)
-    cols = [F.col("customer_id"), F.col("record_key"), F.col("source"), F.col("updated_at").cast("timestamp").alias("updated_at")]
+    updated_at = F.col("updated_at").cast("timestamp")
+    # silver fills a missing source time with the ingestion time (for ordering); provenance keeps
+    # only what a source said, so no one reads a load time as when a value became true
+    said = F.when(~updated_at.eqNullSafe(F.col("_ingested_at").cast("timestamp")), updated_at)
+    source_time = said if "_ingested_at" in records.columns else updated_at
+    cols = [F.col("customer_id"), F.col("record_key"), F.col("source"), updated_at.alias("updated_at")]
+    cols.append(source_time.alias("_source_updated_at"))
     cols.append(rank.cast("long").alias("_rank"))
     for attr in GOLDEN_ATTRIBUTES:
         dtype = attribute_type(attr)
@@ -243,7 +251,7 @@ def survive(
             value.alias("value"),
             F.col("source").alias("source"),
             F.col("record_key").alias("record_key"),
-            F.col("updated_at").alias("updated_at"),
+            F.col("_source_updated_at").alias("updated_at"),
             key_struct.alias("keys"),
         )
         candidate = _is_candidate(unit)
