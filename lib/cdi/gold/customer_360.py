@@ -502,11 +502,10 @@ def run_customer_360(
 
     spark = lake.spark
     customers, facts = _customer_facts(lake, settings)
-    derived = _life_events(lake, settings)
-    # analysis only: a bad rule fails before any write
-    segment_membership(assemble_customer_360(customers, facts, settings, derived), segments)
+    # analysis only: a bad rule fails before any write (the 360's columns are the same without events)
+    segment_membership(assemble_customer_360(customers, facts, settings), segments)
     with _step(summary, "life_events") as st:
-        lake.write(LIFE_EVENTS, derived, mode="overwrite", allow_new_columns=True)
+        lake.write(LIFE_EVENTS, _life_events(lake, settings), mode="overwrite", allow_new_columns=True)
         events = lake.read(LIFE_EVENTS)
         counts = events.groupBy("event_type").agg(F.count(F.lit(1)).alias("n")).collect()  # one row per type
         by_type = {r["event_type"]: r["n"] for r in counts}

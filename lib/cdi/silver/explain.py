@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
+from pyspark.sql import functions as F
+
 from cdi import schema
 from cdi.config import CdiConfig
 from cdi.errors import RecordNotFoundError
@@ -79,7 +81,7 @@ def explain_pair(cfg: CdiConfig, lake, record_key_a: str, record_key_b: str, out
         scored = linker.inference.score_pair(left, right).as_record_list()
         chart = linker.visualisations.waterfall_chart(scored, filter_nulls=False)
         html = chart.to_html(inline=True)
-        reference = _cross_reference(cfg, lake, backend, record_key_a, record_key_b)
+        reference = _cross_reference(cfg, lake, record_key_a, record_key_b)
     finally:
         backend.close()
     out = Path(out_html)
@@ -111,15 +113,14 @@ def explain_pair(cfg: CdiConfig, lake, record_key_a: str, record_key_b: str, out
     )
 
 
-def _cross_reference(cfg: CdiConfig, lake, backend: DuckDBBackend, key_a: str, key_b: str) -> str | None:
-    """How a cross-reference joins the two records, or None (see :mod:`cdi.silver.linkage.crossref`)."""
-    if crossref.REFERENCES_COLUMN not in lake.read(schema.RECORDS).columns:
+def _cross_reference(cfg: CdiConfig, lake, key_a: str, key_b: str) -> str | None:
+    """How a cross-reference joins the two records, or None (see :mod:`cdi.silver.linkage.crossref`).
+    Only the two records' references are read (the model's input in DuckDB does not carry them)."""
+    records = lake.read(schema.RECORDS)
+    if crossref.REFERENCES_COLUMN not in records.columns:
         return None
-    view = backend.load_records(lake, schema.RECORDS, ["record_key", "source", crossref.REFERENCES_COLUMN])
-    rows = backend.query(
-        f"select record_key, source, {crossref.REFERENCES_COLUMN} as refs from {view} "
-        f"where record_key in ({literals((key_a, key_b), 'duckdb')})"
-    )
+    two = records.where(F.col("record_key").isin(key_a, key_b))
+    rows = two.select("record_key", "source", F.col(crossref.REFERENCES_COLUMN).alias("refs")).collect()  # two rows
     sources = {s.name: s for s in cfg.customer_sources}
     for row in rows:
         other = key_b if row["record_key"] == key_a else key_a
