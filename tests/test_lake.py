@@ -622,3 +622,26 @@ def test_a_commits_added_rows_are_read_from_its_file_statistics(lake, spark, lak
     assert (lake.rows_added("t/a", first.version), lake.rows_added("t/a", second.version)) == (3, 1)
     os.remove(lake_root / "t" / "a" / "_delta_log" / f"{first.version:020d}.json")
     assert lake.rows_added("t/a", first.version) is None  # gone with log retention: the caller counts
+
+
+def test_the_delta_log_keeps_statistics_of_key_columns_only(lake, spark, lake_root):
+    """Delta's per-file min/max live in the log for as long as the log does, long after a DELETE
+    and a VACUUM: a customer's values must never be among them."""
+    import glob
+
+    people = spark.createDataFrame(
+        [("C1", "crm:1", "zed.zulu@example.com", "Zed Zulu"), ("C2", "crm:2", "aaron.able@example.com", "Aaron Able")],
+        "customer_id string, record_key string, email string, full_name string",
+    )
+    lake.write("gold/customer_360", people)  # a contract table, created empty first
+    lake.write("gold/segments", people.select("customer_id", F.lit("vip").alias("segment")))  # created by its write
+    raw = people.select(F.lit("crm").alias("_source"), F.col("record_key").alias("_source_record_id"),
+                        F.lit("b1").alias("_batch_id"), F.col("record_key").alias("_row_hash"), "email", "full_name")  # fmt: skip
+    lake.write("bronze/crm", raw, partition_by=["_source"])
+    lake.delete("gold/customer_360", "customer_id = 'C1'")
+    log_text = "".join(open(f, encoding="utf-8").read() for f in glob.glob(f"{lake_root}/**/_delta_log/*.json", recursive=True))
+    assert "minValues" in log_text and "C1" in log_text  # statistics are kept, on the keys
+    for value in ("zed.zulu", "aaron.able", "Zed Zulu", "Aaron Able"):
+        assert value not in log_text
+    assert lake.properties("gold/customer_360")["delta.dataSkippingStatsColumns"] == "`customer_id`,`record_key`"
+    assert lake.read("gold/customer_360").where("email LIKE 'aaron%'").count() == 1

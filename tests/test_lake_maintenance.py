@@ -28,7 +28,11 @@ def test_maintain_compacts_vacuums_and_switches_on_missing_contracts(spark, lake
     assert by_table["t"].files_compacted == 3 and len(lake.file_paths("t")) == 1
     assert by_table["t"].files_vacuumed == 3  # the compacted files, no longer referenced
     assert sorted(r["id"] for r in lake.read("t").collect()) == [0, 1, 2]
-    assert by_table["silver/entity_map"].contract_added == ["change data feed", "constraint silver_entity_map_keys"]
+    assert by_table["silver/entity_map"].contract_added == [
+        "statistics on key columns only", "change data feed", "constraint silver_entity_map_keys"
+    ]
+    assert lake.properties("silver/entity_map")["delta.dataSkippingStatsColumns"] == "`record_key`,`customer_id`"
+    assert by_table["t"].contract_added == []  # written by this cdi: statistics chosen when created
     props = lake.properties("silver/entity_map")
     assert props["delta.enableChangeDataFeed"] == "true" and "delta.constraints.silver_entity_map_keys" in props
     assert maintain(lake, retention_hours=0).tables[1].contract_added == []

@@ -42,6 +42,7 @@ from .engine import (
     nullable,
 )
 from .files import remove_uncommitted_folder, rows_added_in_commit
+from .statistics import NUM_INDEXED_PROPERTY, STATS_COLUMNS_PROPERTY, statistics_properties
 
 __all__ = [
     "ConcurrentWriteError",
@@ -252,9 +253,11 @@ class Lake:
         if replace_where and replace_partitions:
             raise ValueError("give replace_where or replace_partitions, not both")
         op = operation or ("APPEND" if mode == "append" else "OVERWRITE")
+        properties = None
         if not self.exists(table):
             remove_uncommitted_folder(self.path(table))
             self._create(table, df, partition_by)
+            properties = statistics_properties(df.schema, table, partition_by or ())
         result = self.engine.write(
             self.path(table),
             df,
@@ -266,17 +269,22 @@ class Lake:
             replace_partitions=replace_partitions,
             allow_new_columns=allow_new_columns,
             extra=metadata,
+            properties=properties,
         )
         log.debug("wrote %s at version %s (%s)", table, result.version, op)
         return self._committed(table, result)
 
     def _create(self, table: str, df: DataFrame, partition_by: list[str] | None) -> None:
         """A contract table starts empty with its Change Data Feed and CHECK constraint on, so
-        the feed covers its first rows and no row ever lands without its keys."""
+        the feed covers its first rows and no row ever lands without its keys. Any other table
+        is created by its first write; either way with statistics on key columns only
+        (:mod:`.statistics`)."""
         contract = contract_for(table)
         if contract is None or (not contract.change_feed and contract.check() is None):
             return
-        properties = {CHANGE_FEED_PROPERTY: "true"} if contract.change_feed else {}
+        properties = statistics_properties(df.schema, table, partition_by or ())
+        if contract.change_feed:
+            properties[CHANGE_FEED_PROPERTY] = "true"
         check = contract.check()
         constraints = {constraint_name(table): check} if check is not None else {}
         self.engine.create(self.path(table), nullable(df.schema), partition_by, properties, self.ctx, constraints)
@@ -286,12 +294,19 @@ class Lake:
 
         Tables created before a contract existed get it here (``cdi maintain`` calls this).
         """
-        contract = contract_for(table)
-        if contract is None or not self.exists(table):
+        if not self.exists(table):
             return []
         path = self.path(table)
         props = self.engine.properties(path)
         added = []
+        if STATS_COLUMNS_PROPERTY not in props and NUM_INDEXED_PROPERTY not in props:
+            self.engine.set_properties(
+                path, statistics_properties(self.schema(table), table, self.partition_columns(table)), self.ctx
+            )
+            added.append("statistics on key columns only")
+        contract = contract_for(table)
+        if contract is None:
+            return added
         if contract.change_feed and props.get(CHANGE_FEED_PROPERTY) != "true":
             self.engine.set_properties(path, {CHANGE_FEED_PROPERTY: "true"}, self.ctx)
             added.append("change data feed")

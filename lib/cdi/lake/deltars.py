@@ -61,6 +61,7 @@ from .engine import (
 )
 from .files import commit_actions
 from .job_group import write_job_group
+from .statistics import bounded_columns
 from .stats import file_stats
 
 log = logging.getLogger(__name__)
@@ -262,7 +263,9 @@ class DeltaRsEngine(Engine):
         with write_job_group(self.spark.sparkContext, staging):
             df.write.mode("errorifexists").partitionBy(*partition_by).parquet(staging)
 
-    def _publish(self, path: str, staging: str, partition_by: list[str], moved: list[str]) -> list[AddAction]:
+    def _publish(
+        self, path: str, staging: str, partition_by: list[str], moved: list[str], bounded: frozenset[str] | None = None
+    ) -> list[AddAction]:
         """Move staged Parquet files into the table folder and describe them as Delta adds.
 
         Footer reads and moves run on a few threads: both are I/O and pyarrow releases the GIL.
@@ -297,7 +300,7 @@ class DeltaRsEngine(Engine):
                 partition_values=_partition_values(relative, partition_by),
                 modification_time=now_ms,
                 data_change=True,
-                stats=file_stats(meta),
+                stats=file_stats(meta, bounded),
             )
 
         if len(staged) <= 1:
@@ -402,6 +405,7 @@ class DeltaRsEngine(Engine):
         replace_partitions: dict[str, Any] | None = None,
         allow_new_columns: bool = False,
         extra: dict[str, Any] | None = None,
+        properties: dict[str, str] | None = None,
     ) -> WriteResult:
         if mode not in ("append", "overwrite"):
             raise ValueError(f"mode must be 'append' or 'overwrite', got {mode!r}")
@@ -456,7 +460,8 @@ class DeltaRsEngine(Engine):
         if replace_partitions:
             extra["partitions"] = {k: _partition_string(v) for k, v in replace_partitions.items()}
         return self._commit_rewrite(
-            path, dt, df, target, partition_by, affected, commit_mode, ctx, operation, extra, new_fields, described
+            path, dt, df, target, partition_by, affected, commit_mode, ctx, operation, extra, new_fields, described,
+            properties=properties,
         )
 
     def delete(self, path: str, predicate: str, ctx: CommitContext) -> WriteResult:
@@ -485,6 +490,7 @@ class DeltaRsEngine(Engine):
         extra: dict[str, Any],
         new_fields: list[StructField],
         described: str,
+        properties: dict[str, str] | None = None,
     ) -> WriteResult:
         """Stage ``df``, move its files in, and commit them (removing ``affected``) in one transaction.
 
@@ -501,11 +507,12 @@ class DeltaRsEngine(Engine):
         committing = False
         try:
             self._stage(df, staging, partition_by)
-            adds = self._publish(path, staging, partition_by, moved)
+            config = dict(dt.metadata().configuration) if dt is not None else dict(properties or {})
+            adds = self._publish(path, staging, partition_by, moved, bounded_columns(config))
             schema = _delta_schema(target)
             committing = True
             if dt is None:
-                dt = self._create(path, schema, adds, partition_by, props, target, commit_mode)
+                dt = self._create(path, schema, adds, partition_by, props, target, commit_mode, properties)
                 if dt is None:
                     return self._result(path, commit_id, len(adds), 0)
             removes = self._removes(dt, affected) if affected else []
@@ -545,12 +552,14 @@ class DeltaRsEngine(Engine):
         props: CommitProperties,
         target: StructType,
         commit_mode: str,
+        properties: dict[str, str] | None = None,
     ) -> DeltaTable | None:
         """Create the table with its first files; if another writer created it meanwhile, return
         it so the write lands on top when that is safe (same schema and partitioning)."""
         try:
             create_table_with_add_actions(
-                path, schema, adds, mode="error", partition_by=partition_by or None, commit_properties=props
+                path, schema, adds, mode="error", partition_by=partition_by or None, commit_properties=props,
+                configuration=properties or None,
             )
             return None
         except Exception as exc:

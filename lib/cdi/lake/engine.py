@@ -274,6 +274,7 @@ class Engine(abc.ABC):
         replace_partitions: dict[str, Any] | None = None,
         allow_new_columns: bool = False,
         extra: dict[str, Any] | None = None,
+        properties: dict[str, str] | None = None,
     ) -> WriteResult: ...
 
     @abc.abstractmethod

@@ -243,6 +243,7 @@ class NativeDeltaEngine(Engine):
         replace_partitions: dict[str, Any] | None = None,
         allow_new_columns: bool = False,
         extra: dict[str, Any] | None = None,
+        properties: dict[str, str] | None = None,
     ) -> WriteResult:
         if mode not in ("append", "overwrite"):
             raise ValueError(f"mode must be 'append' or 'overwrite', got {mode!r}")
@@ -280,6 +281,9 @@ class NativeDeltaEngine(Engine):
         writer = df.write.format("delta").mode(mode).option("userMetadata", json.dumps(meta))
         if partition_by and not exists:
             writer = writer.partitionBy(*partition_by)
+        if not exists:  # table properties, set by the commit that creates the table
+            for key, value in (properties or {}).items():
+                writer = writer.option(key, value)
         if allow_new_columns:
             writer = writer.option("mergeSchema", "true")
         if replace_where:

@@ -44,8 +44,9 @@ def _stat_value(value: Any, upper: bool = False) -> Any:
     return value
 
 
-def file_stats(metadata: pq.FileMetaData) -> str:
-    """Delta ``stats`` JSON for one Parquet file, aggregated over its row groups."""
+def file_stats(metadata: pq.FileMetaData, bounded: frozenset[str] | None = None) -> str:
+    """Delta ``stats`` JSON for one Parquet file, aggregated over its row groups; min/max only
+    for the ``bounded`` columns when given (the table's ``delta.dataSkippingStatsColumns``)."""
     num_rows = metadata.num_rows
     mins: dict[str, Any] = {}
     maxs: dict[str, Any] = {}
@@ -59,6 +60,10 @@ def file_stats(metadata: pq.FileMetaData) -> str:
             col = rg.column(ci)
             name = col.path_in_schema
             if name not in top_level:
+                continue
+            if bounded is not None and name not in bounded:
+                if col.statistics is not None and col.statistics.null_count is not None:
+                    nulls[name] = nulls.get(name, 0) + col.statistics.null_count
                 continue
             st = col.statistics
             if st is None:
