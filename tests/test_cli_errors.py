@@ -191,3 +191,37 @@ def test_run_json_prints_the_summary_as_data(conf, monkeypatch, capsys):
     assert (step["stage"], step["step"], step["status"], step["rows"], step["details"]) == ("ingest", "crm", "ok", 12, {"bronze": 11})
     assert data["total_seconds"] >= 0
 
+
+
+@pytest.mark.parametrize(
+    "args, hash_key, message",
+    [
+        (["--customer", "C1", "--reason", "ticket 1"], None, "privacy.hash_key is not set"),
+        (["--record", "C001611", "--reason", "ticket 1"], "k" * 16, "is not a record key; give SOURCE:ID"),
+        (["--email", "   ", "--reason", "ticket 1"], "k" * 16, "--email is empty"),
+        (["--customer", "C1", "--reason", "  "], "k" * 16, "--reason is empty"),
+    ],
+)  # fmt: skip
+def test_erase_refuses_bad_input_before_spark_starts(tmp_path, monkeypatch, capsys, args, hash_key, message):
+    conf = tmp_path / "env.yaml"
+    body = f"lake_root: {tmp_path / 'lake'}\n"
+    if hash_key:
+        monkeypatch.setenv("CDI_TEST_HASH_KEY", hash_key)
+        body += "privacy:\n  hash_key: ${CDI_TEST_HASH_KEY}\n"
+    conf.write_text(body, encoding="utf-8")
+
+    def no_spark(*a, **k):
+        raise AssertionError("Spark must not start")
+
+    monkeypatch.setattr("cdi.pipeline.open_session", no_spark)
+    assert main(["erase", "--conf", str(conf), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    if hash_key:
+        assert hash_key not in err
+
+
+def test_erase_takes_exactly_one_person_key(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["erase", "--conf", "x.yaml", "--customer", "C1", "--email", "a@b.c", "--reason", "r"])
+    assert exit_.value.code == 2

@@ -160,6 +160,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unmasked", action="store_true", help="write contact points in clear (default: masked, j***@example.com)")
     p.add_argument("--preview", type=int, default=10, help="rows to show (default 10)")
 
+    p = sub.add_parser(
+        "erase", parents=[common], help="remove one person from every table, the outbox and PostgreSQL, for good (GDPR erasure)"
+    )
+    _add_conf(p)
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer", help="a customer id")
+    who.add_argument("--record", help="a source record key SOURCE:ID (the person it belongs to)")
+    who.add_argument("--email", help="an e-mail address the person's records hold")
+    who.add_argument("--national-id", dest="national_id", help="a national id the person's records hold")
+    p.add_argument("--reason", required=True, help="why (kept in privacy/erasure_audit; name no personal value here)")
+    p.add_argument("--as", dest="by", help="who erases (default: cli:$USER)")
+    _add_json(p, "the erasure report")
+
     p = sub.add_parser("init", parents=[common], help="write a starter project (config, example source, job, notebook)")
     p.add_argument("dir", help="folder for the new project (new or empty)")
     p.add_argument("--force", action="store_true", help="write the starter files into a folder that holds files")
@@ -310,6 +323,24 @@ def _cmd_audience(args, redactor: Redactor) -> int:
     return EXIT_OK
 
 
+def _cmd_erase(args, redactor: Redactor) -> int:
+    import getpass
+
+    from cdi import pipeline
+    from cdi.privacy.erasure import SELECTORS, Selector
+    from cdi.privacy.register import require_key
+
+    kind = next(k for k in SELECTORS if getattr(args, k) is not None)
+    selector = Selector(kind, getattr(args, kind))
+    if not args.reason.strip():
+        raise ConfigError("erase: --reason is empty; say why (a ticket number, the request's date)")
+    cfg = _load(args.conf, redactor)
+    require_key(cfg.privacy.hash_key)  # before Spark starts
+    report = pipeline.erase(cfg, selector, args.reason, args.by or f"cli:{getpass.getuser()}")
+    print(json_text(report.as_dict()) if args.json else report.format())
+    return EXIT_OK
+
+
 def _cmd_customer(args, redactor: Redactor) -> int:
     from cdi.gold.customer_view import customer_view
     from cdi.lake import Lake
@@ -424,6 +455,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, redacto
             return _cmd_customer(args, redactor)
         if args.command == "audience":
             return _cmd_audience(args, redactor)
+        if args.command == "erase":
+            return _cmd_erase(args, redactor)
         if args.command == "steward":
             return _cmd_steward(args, redactor)
         if args.command == "serve":

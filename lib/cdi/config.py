@@ -651,6 +651,20 @@ class PropagationConfig(_Strict):
     postgres: PostgresTarget | None = None
 
 
+class PrivacyConfig(_Strict):
+    """``cdi erase`` and the erasure register. ``hash_key`` salts the register's hashes: give it as
+    ``${CDI_HASH_KEY}`` (a secret of 16+ characters, the same for every run of this lake); without
+    it nothing can be erased, and a lake that has an erasure register cannot be ingested."""
+
+    hash_key: str | None = Field(None, repr=False, min_length=16)
+    vacuum_after_erasure: bool = True  # VACUUM (0 h) the tables an erasure changed: no old file keeps the values
+
+    @field_validator("hash_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
 class ServiceRole(_Strict):
     """Who may do what in the service: a reader presenting ``token`` (``Authorization: Bearer``)
     or named by the trusted proxy's identity header gets this role. Give tokens as
@@ -714,6 +728,7 @@ class CdiConfig(_Strict):
     segments: list[SegmentConfig] = Field(default_factory=list)
     propagation: PropagationConfig = PropagationConfig()
     service: ServiceConfig = ServiceConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
     config_file: str | None = Field(None, exclude=True)
     _secrets: frozenset[str] = PrivateAttr(default_factory=frozenset)
 

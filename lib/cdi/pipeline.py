@@ -210,6 +210,17 @@ def maintain(
     return report
 
 
+def erase(cfg: CdiConfig, selector: Any, reason: str, by: str, *, spark=None) -> Any:
+    """``cdi erase`` under the lease (see :mod:`cdi.privacy.erasure`); the erasure report."""
+    from cdi.privacy.erasure import erase_person
+
+    spark = spark or open_session(cfg)
+    run_id = new_run_id()
+    lake = Lake(spark, cfg.lake_root, job="erase", run_id=run_id, engine=cfg.storage.engine)
+    with held_lake(cfg, lake, run_id, "cdi erase") as (lease, _, _):
+        return erase_person(cfg, lake, lease, selector, reason, by)
+
+
 def _run_stage(stage: str, cfg: CdiConfig, lake: Lake, result: PipelineResult, retrain: bool,
                sources: Sequence[str] | None) -> None:
     summary, run_id = result.summary, result.run_id

@@ -81,6 +81,17 @@ def tables() -> list[TableReference]:
             _fields(schema.STEWARD_DECISIONS_SCHEMA),
             "written by `cdi serve` and `cdi steward`, applied by every link stage",
         ),
+        TableReference(
+            schema.ERASURE_REGISTER,
+            "one row per erased record key, e-mail or national id (salted hashes, no values)",
+            _fields(schema.ERASURE_REGISTER_SCHEMA),
+            "written by `cdi erase`; a re-delivered row of an erased record is quarantined as `erased`",
+        ),
+        TableReference(
+            schema.ERASURE_AUDIT,
+            "one row per erasure: who, when, why and the counts (no personal values)",
+            _fields(schema.ERASURE_AUDIT_SCHEMA),
+        ),
         TableReference(schema.RUNS, "one row per run and outcome (the lake's own bookkeeping)", _fields(schema.RUNS_SCHEMA)),
         TableReference(schema.LEASE, "the one writer's lease", _fields(schema.LEASE_SCHEMA)),
         TableReference(schema.TRANSACTIONS, "one row per multi-table commit and state", _fields(schema.TRANSACTIONS_SCHEMA)),

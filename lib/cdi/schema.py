@@ -42,6 +42,9 @@ SEGMENTS = "gold/segments"
 UNMATCHED_FACTS = "gold/unmatched_facts"
 # what stewards decided (the service and `cdi steward`), applied by every later link stage
 STEWARD_DECISIONS = "steward/decisions"
+# erasure (cdi.privacy): salted hashes of what was erased, and who erased whom, when and why
+ERASURE_REGISTER = "privacy/erasure_register"
+ERASURE_AUDIT = "privacy/erasure_audit"
 # the lake's own bookkeeping
 LEASE = "_cdi/lease"  # who may write the lake now (cdi.lake.lease)
 RUNS = "_cdi/runs"  # each run's progress and the table versions it started from (cdi.lake.runs)
@@ -333,6 +336,39 @@ STEWARD_DECISIONS_SCHEMA = StructType(
     ]
 )
 """``steward/decisions``: append-only; the newest decision on a pair wins (see :mod:`cdi.silver.steward`)."""
+
+# ---------------------------------------------------------------- privacy (privacy/)
+
+ERASURE_REGISTER_SCHEMA = StructType(
+    [
+        StructField("erasure_id", StringType()),
+        StructField("kind", StringType()),  # record (a customer or fact record key) | email | national_id
+        StructField("hash", StringType()),  # sha256 of the salted value (cdi.privacy.register); never the value
+        StructField("erased_at", TimestampType()),
+    ]
+)
+"""``privacy/erasure_register``: a re-ingested row whose record key is here is quarantined as ``erased``."""
+
+ERASURE_AUDIT_SCHEMA = StructType(
+    [
+        StructField("erasure_id", StringType()),
+        StructField("erased_at", TimestampType()),
+        StructField("by", StringType()),
+        StructField("reason", StringType()),
+        StructField("selector", StringType()),  # customer | record | email | national_id (the kind, not the value)
+        StructField("customers", LongType()),
+        StructField("records", LongType()),
+        StructField("facts", LongType()),
+        StructField("rows_removed", MapType(StringType(), LongType())),  # table -> rows
+        StructField("files_vacuumed", LongType()),
+        StructField("outbox_lines_removed", LongType()),
+        StructField("outbox_values_cleared", LongType()),
+        StructField("postgres_rows_removed", LongType()),
+        StructField("artefacts_cleaned", LongType()),
+        StructField("seconds", DoubleType()),
+    ]
+)
+"""``privacy/erasure_audit``: one row per erasure; counts only, no personal values."""
 
 # ---------------------------------------------------------------- the lake's bookkeeping (_cdi/)
 

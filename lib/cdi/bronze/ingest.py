@@ -64,6 +64,7 @@ from cdi.errors import (
     root_cause,
 )
 from cdi.lake import Lake, SchemaMismatchError, WriteResult
+from cdi.privacy.register import ERASED_REASON_CODE, digest_column, erased_hashes, erased_reason
 from cdi.progress import RunSummary
 from cdi.sql import identifier
 
@@ -110,7 +111,9 @@ class IngestResult:
 
     @property
     def quarantine_share(self) -> float:
-        return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
+        """Rejected rows over rows read; rows of erased persons are no fault of the source."""
+        faulty = self.rows_quarantined - self.reasons.get(ERASED_REASON_CODE, 0)
+        return faulty / self.rows_read if self.rows_read else 0.0
 
     @property
     def identity_holds(self) -> bool:
@@ -415,6 +418,7 @@ def _checked(lake: Lake, cfg: CdiConfig, source: SourceConfig, batch: SourceBatc
     df = df.withColumn(L.ROW_HASH, L.row_hash(batch.columns)).withColumn(L.RECORD_ID, record_id)
     if has_ids:
         df = df.withColumn(REASON, F.coalesce(F.col(REASON), duplicate_id_reason(source)))
+        df = _erased(lake, cfg, source, df)
     rules: list[tuple[Column, str]] = []  # the first that holds decides
     rejected = _rejected_hashes(lake, source.name) if batch.dedupe else None
     if rejected is not None:  # a table or database source re-reads its rejects on every read
@@ -428,6 +432,19 @@ def _checked(lake: Lake, cfg: CdiConfig, source: SourceConfig, batch: SourceBatc
     for condition, value in reversed(rules):
         outcome = F.when(condition, F.lit(value)).otherwise(outcome)
     return df.withColumn(OUTCOME, outcome)
+
+
+def _erased(lake: Lake, cfg: CdiConfig, source: SourceConfig, df: DataFrame) -> DataFrame:
+    """Rows of records whose person was erased get reason ``erased`` (see :mod:`cdi.privacy.register`)."""
+    found = erased_hashes(lake, cfg.privacy.hash_key)
+    if found is None:
+        return df
+    salt_hex, hashes = found
+    key = digest_column(salt_hex, "record", F.concat(F.lit(f"{source.name}:"), F.col(L.RECORD_ID)))
+    df = df.join(F.broadcast(hashes), key == F.col("_erased_hash"), "left")
+    return df.withColumn(REASON, F.when(F.col("_erased_hash").isNotNull(), erased_reason()).otherwise(F.col(REASON))).drop(
+        "_erased_hash"
+    )
 
 
 def _rejected_hashes(lake: Lake, source: str):

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 from cdi import schema
 from cdi.lake import Lake, WriteResult
+from cdi.privacy.register import ERASED_REASON_CODE
 
 from . import lineage as L
 from .ledger import QUARANTINE_TABLE
@@ -40,7 +41,8 @@ def quarantine_rows(rejected: DataFrame, source: str, batch_id: str, run_id: str
         line_end.cast("long").alias(L.SOURCE_LINE_END),
         F.when(F.trim(record_id) != "", record_id).alias(L.RECORD_ID),
         F.col(REASON).alias("_reason"),
-        raw.cast("string").alias(L.RAW),
+        # an erased person's row is counted and placed, never kept: no raw text
+        F.when(~F.col(REASON).startswith(ERASED_REASON_CODE), raw.cast("string")).alias(L.RAW),
         F.when(F.col(REASON).startswith("invalid_encoding"), F.col(L.RAW_BYTES)).alias(L.RAW_BYTES),
         F.col(L.ROW_HASH),
         F.lit(ingested_at).cast("timestamp").alias(L.INGESTED_AT),
