@@ -6,6 +6,7 @@ import json
 
 import psycopg
 import pytest
+from pyspark.sql import functions as F
 
 from cdi.gold.changes import CHANGES_TABLE
 from cdi.gold.propagation import outbox_path, publication_frame, publish, publish_postgres
@@ -162,3 +163,26 @@ def test_postgres_upserts_each_run_once_and_republishing_changes_nothing(story, 
 def test_empty_dsn_switches_postgres_off(story):
     cfg = make_config(story["lake"].root, propagation={"postgres": {"dsn": ""}})
     assert publish(story["lake"], cfg.propagation) == {"outbox": None, "postgres": None}
+
+
+def test_masked_attributes_leave_the_lake_masked_partially_or_as_tokens(story, spark):
+    from cdi.config import PropagationConfig
+    from cdi.privacy.masking import masked, token, token_salt
+
+    partial = PropagationConfig(masked_attributes=["email"])
+    messages = {r["customer_id"]: json.loads(r["message"]) for r in publication_frame(story["lake"], "r2", partial).collect()}
+    assert messages["C3"]["golden"]["email"] == "*" * 11 + ".com"  # bob@example.com, last four kept
+    rows = {r["customer_id"]: json.loads(r["row"]) for r in publication_frame(story["lake"], "r2", partial).collect()}
+    assert rows["C3"]["email"] == "*" * 11 + ".com"
+    changed = [a for m in messages.values() for a in m["changed_attributes"] if a["attribute"] == "email"]
+    assert changed and all("@" not in (a["old_value"] or "") + (a["new_value"] or "") for a in changed)
+
+    key = "tok-key-0123456789abcdef"
+    tokens = PropagationConfig(masked_attributes=["email"], masking="token", token_key=key)
+    golden = {r["customer_id"]: json.loads(r["message"])["golden"] for r in publication_frame(story["lake"], "r2", tokens).collect()}
+    assert golden["C3"]["email"] == token(token_salt(key), "bob@example.com")  # the same in Python and Spark
+
+    values = spark.createDataFrame([("AB123456C",), ("12",), (None,)], "v string")
+    shown = [r[0] for r in values.select(masked(F.col("v"), "partial")).collect()]
+    assert shown == ["*****456C", "**", None]
+    assert PropagationConfig().masked_attributes == ["national_id"] and PropagationConfig().masking == "partial"

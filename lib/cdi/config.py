@@ -647,8 +647,38 @@ class PostgresTarget(_Strict):
 
 
 class PropagationConfig(_Strict):
+    """Where golden changes go, and how sensitive attributes leave the lake: ``masking``
+    ``partial`` (``*******6458``, the default), ``token`` (a keyed hash under ``token_key``, give it
+    as ``${CDI_TOKEN_KEY}``; the same value gives the same token, so systems downstream can join on
+    it) or ``none`` (in clear: for a target allowed to hold them)."""
+
     outbox_dir: str | None = None
     postgres: PostgresTarget | None = None
+    masked_attributes: list[str] = Field(default_factory=lambda: ["national_id"])
+    masking: Literal["partial", "token", "none"] = "partial"
+    token_key: str | None = Field(None, repr=False, min_length=16)
+
+    @field_validator("token_key", mode="before")
+    @classmethod
+    def _blank_key_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _masking_possible(self) -> PropagationConfig:
+        from cdi.schema import ATTRIBUTE_TYPES
+
+        unknown = sorted(set(self.masked_attributes) - set(CANONICAL_ATTRIBUTES))
+        if unknown:
+            raise ValueError(f"propagation.masked_attributes: unknown attribute(s) {unknown}; known: {', '.join(CANONICAL_ATTRIBUTES)}")
+        typed = sorted(set(self.masked_attributes) & set(ATTRIBUTE_TYPES))
+        if typed and self.masking != "none":
+            raise ValueError(
+                f"propagation.masked_attributes: {typed} cannot be masked in place (the target's column is a date or "
+                "a number); leave them out of the list, or set masking: none"
+            )
+        if self.masking == "token" and not self.token_key:
+            raise ValueError("propagation.masking is token but propagation.token_key is not set: give it as ${CDI_TOKEN_KEY} (16+ characters)")
+        return self
 
 
 class PrivacyConfig(_Strict):

@@ -31,7 +31,7 @@ import itertools
 import logging
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from pyspark.sql import functions as F
 from cdi.config import PostgresTarget, PropagationConfig
 from cdi.errors import PropagationError, one_line
 from cdi.lake import Lake
+from cdi.privacy.masking import NONE, TOKEN, masked, token_salt
 from cdi.redaction import Redactor
 from cdi.schema import ATTRIBUTE_TYPES
 
@@ -71,10 +72,30 @@ def provenance_struct() -> Column:
     return F.struct(*[F.col(prov_column(a)).alias(a) for a in GOLDEN_ATTRIBUTES])
 
 
-def publication_frame(lake: Lake, run_id: str) -> DataFrame:
+def _masking(prop: PropagationConfig | None) -> tuple[set[str], Callable[[Column], Column]]:
+    """The attributes ``prop`` masks and how (:mod:`cdi.privacy.masking`)."""
+    if prop is None or prop.masking == NONE or not prop.masked_attributes:
+        return set(), lambda c: c
+    salt_hex = token_salt(prop.token_key) if prop.masking == TOKEN and prop.token_key else None
+    return set(prop.masked_attributes), lambda c: masked(c, prop.masking, salt_hex)
+
+
+def publication_frame(lake: Lake, run_id: str, prop: PropagationConfig | None = None) -> DataFrame:
     """One row per customer changed in ``run_id``: ``customer_id``, ``message`` (outbox JSON)
-    and ``row`` (the flat JSON the PostgreSQL upsert reads)."""
+    and ``row`` (the flat JSON the PostgreSQL upsert reads); the attributes ``prop`` masks are
+    masked in the golden record and in the changed values."""
+    hidden, mask = _masking(prop)
     changes = lake.read(CHANGES_TABLE).where(F.col("run_id") == run_id).alias("c")
+    if hidden:
+        changed = F.transform(
+            "changed_attributes",
+            lambda a: F.when(
+                a["attribute"].isin(sorted(hidden)),
+                F.struct(a["attribute"].alias("attribute"), mask(a["old_value"]).alias("old_value"),
+                         mask(a["new_value"]).alias("new_value")),
+            ).otherwise(a),
+        )  # fmt: skip
+        changes = changes.withColumn("changed_attributes", changed).alias("c")
     golden = lake.read(GOLDEN_TABLE).alias("g")
     produced = (F.col("g.valid_from") == F.col("c.changed_at")) | (
         (F.col("c.change_type") == "retired") & (F.col("g.valid_to") == F.col("c.changed_at"))
@@ -82,7 +103,7 @@ def publication_frame(lake: Lake, run_id: str) -> DataFrame:
     joined = changes.join(golden, (F.col("g.customer_id") == F.col("c.customer_id")) & produced, "inner")
     golden_fields = [
         F.col("g.customer_id").alias("customer_id"),
-        *[F.col(f"g.{a}").alias(a) for a in GOLDEN_ATTRIBUTES],
+        *[(mask(F.col(f"g.{a}")) if a in hidden else F.col(f"g.{a}")).alias(a) for a in GOLDEN_ATTRIBUTES],
         provenance_struct().alias("provenance"),
         F.col("g.source_record_keys").alias("source_record_keys"),
         F.col("g.record_hash").alias("record_hash"),
@@ -334,7 +355,7 @@ def publish(
         for run_id in runs:
             if outbox_path(prop.outbox_dir, run_id).exists():
                 continue
-            rows = publish_outbox(publication_frame(lake, run_id), prop.outbox_dir, run_id, batch_size)
+            rows = publish_outbox(publication_frame(lake, run_id, prop), prop.outbox_dir, run_id, batch_size)
             if rows is None:
                 outbox.skipped.append(run_id)
             else:
@@ -350,7 +371,7 @@ def publish(
             for run_id in runs:
                 if run_id in done:
                     continue
-                rows = publish_postgres(conn, publication_frame(lake, run_id), pg.table, run_id, batch_size)
+                rows = publish_postgres(conn, publication_frame(lake, run_id, prop), pg.table, run_id, batch_size)
                 if rows is None:
                     target.skipped.append(run_id)
                 else:
