@@ -688,6 +688,10 @@ class PrivacyConfig(_Strict):
 
     hash_key: str | None = Field(None, repr=False, min_length=16)
     vacuum_after_erasure: bool = True  # VACUUM (0 h) the tables an erasure changed: no old file keeps the values
+    # retention (cdi maintain, cdi.privacy.retention): quarantine rows older than this lose their raw
+    # text; bronze versions older than this that a newer delivery superseded are removed
+    quarantine_raw_days: int | None = Field(None, ge=0)
+    bronze_versions_days: int | None = Field(None, ge=0)
 
     @field_validator("hash_key", mode="before")
     @classmethod

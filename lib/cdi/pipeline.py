@@ -28,6 +28,7 @@ from cdi.lake.lease import LAKE_COMMITTED, RUNNING, Lease
 from cdi.lake.maintenance import MaintenanceReport
 from cdi.lake.maintenance import maintain as maintain_tables
 from cdi.lake.runs import COMMITTED, FAILED_ROLLED_BACK, RunJournal
+from cdi.privacy.retention import apply_retention
 from cdi.progress import RunSummary
 from cdi.silver.facts import write_facts
 from cdi.silver.linkage import LinkResult, ModelStore, run_link
@@ -204,7 +205,9 @@ def maintain(
     run_id = new_run_id()
     lake = Lake(spark, cfg.lake_root, job="maintain", run_id=run_id, engine=cfg.storage.engine)
     with held_lake(cfg, lake, run_id, "cdi maintain", heal=not dry_run) as (_, recovered, orphans):
+        expired = {} if dry_run else apply_retention(lake, cfg.privacy)
         report = maintain_tables(lake, retention_hours=retention_hours, optimize=optimize, dry_run=dry_run)
+    report.expired = {t: n for t, n in expired.items() if n}
     report.rolled_back = recovered + report.rolled_back
     report.orphans_removed = orphans
     return report

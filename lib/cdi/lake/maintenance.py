@@ -34,6 +34,7 @@ class MaintenanceReport:
     rolled_back: list[str]
     tables: list[TableMaintenance]
     orphans_removed: list[str] = field(default_factory=list)
+    expired: dict[str, int] = field(default_factory=dict)  # retention: rows cleared or removed per table
 
     def format(self) -> str:
         lines = [f"{'table':<28} {'compacted':>9} {'vacuumed':>9} {'seconds':>8}  contract"]
@@ -42,6 +43,8 @@ class MaintenanceReport:
             lines.append(f"{t.table:<28} {t.files_compacted:>9} {t.files_vacuumed:>9} {t.seconds:>8.1f}  {added}")
         if self.rolled_back:
             lines.append(f"rolled back or completed what dead runs left: {'; '.join(self.rolled_back)}")
+        for table, rows in sorted(self.expired.items()):
+            lines.append(f"retention: {table}: {rows:,} row(s) {'cleared of raw text' if table == 'bronze/_quarantine' else 'removed'}")
         if self.orphans_removed:
             lines.append(f"removed what killed writers left outside the tables: {', '.join(self.orphans_removed)}")
         return "\n".join(lines)
