@@ -186,3 +186,31 @@ def test_masked_attributes_leave_the_lake_masked_partially_or_as_tokens(story, s
     shown = [r[0] for r in values.select(masked(F.col("v"), "partial")).collect()]
     assert shown == ["*****456C", "**", None]
     assert PropagationConfig().masked_attributes == ["national_id"] and PropagationConfig().masking == "partial"
+
+
+def test_an_opt_out_on_the_configured_channel_keeps_a_customer_out_of_the_publication(story, spark, tmp_path):
+    import shutil
+    from datetime import datetime
+
+    from cdi import schema
+    from cdi.config import PropagationConfig
+    from cdi.lake import Lake
+
+    shutil.copytree(story["lake"].root, tmp_path / "lake")  # the shared story stays as it is
+    lake = Lake(spark, str(tmp_path / "lake"), job="test")
+    owner = {r["record_key"]: r["customer_id"] for r in lake.read("silver/entity_map").collect()}
+    record = next(k for k, c in owner.items() if c == "C3")
+
+    def answer(fact_id: str, at: str, consent: bool | None) -> tuple:
+        values = {"fact_key": f"crm_campaigns:{fact_id}", "source": "crm_campaigns", "kind": "interactions",
+                  "record_key": record, "fact_id": fact_id, "event_at": datetime.fromisoformat(at), "consent_email": consent}  # fmt: skip
+        return tuple(values.get(f.name) for f in schema.FACTS_SCHEMA.fields)
+
+    said = [answer("A1", "2024-01-01", True), answer("A2", "2024-06-01", False), answer("A3", "2024-09-01", None)]
+    lake.write(schema.FACTS, spark.createDataFrame(said, schema.FACTS_SCHEMA), mode="overwrite")
+
+    everyone = {r["customer_id"] for r in publication_frame(lake, "r2", PropagationConfig()).collect()}
+    honoured = {r["customer_id"] for r in publication_frame(lake, "r2", PropagationConfig(opt_out_channel="email")).collect()}
+    assert "C3" in everyone and honoured == everyone - {"C3"}  # the latest answer (June) said no; September did not answer
+    other = {r["customer_id"] for r in publication_frame(lake, "r2", PropagationConfig(opt_out_channel="sms")).collect()}
+    assert other == everyone

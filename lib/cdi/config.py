@@ -656,6 +656,9 @@ class PropagationConfig(_Strict):
     postgres: PostgresTarget | None = None
     masked_attributes: list[str] = Field(default_factory=lambda: ["national_id"])
     masking: Literal["partial", "token", "none"] = "partial"
+    # customers whose latest answer on this channel (the sources' consent facts, as customer_360
+    # reads them) is no are not published: their changes stay in the lake
+    opt_out_channel: Literal["email", "sms", "phone"] | None = None
     token_key: str | None = Field(None, repr=False, min_length=16)
 
     @field_validator("token_key", mode="before")

@@ -39,6 +39,7 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from cdi import schema
 from cdi.config import PostgresTarget, PropagationConfig
 from cdi.errors import PropagationError, one_line
 from cdi.lake import Lake
@@ -47,6 +48,7 @@ from cdi.redaction import Redactor
 from cdi.schema import ATTRIBUTE_TYPES
 
 from .changes import CHANGES_TABLE
+from .customer_360 import marketing_aggregates
 from .history import GOLDEN_TABLE
 from .survivorship import GOLDEN_ATTRIBUTES, prov_column
 
@@ -80,12 +82,25 @@ def _masking(prop: PropagationConfig | None) -> tuple[set[str], Callable[[Column
     return set(prop.masked_attributes), lambda c: masked(c, prop.masking, salt_hex)
 
 
+def opted_out(lake: Lake, channel: str) -> DataFrame:
+    """``customer_id`` of the customers whose latest consent answer on ``channel`` is no (one
+    rule with ``customer_360.consent_<channel>``: the latest response that answered for it)."""
+    if not (lake.exists(schema.FACTS) and lake.exists(schema.ENTITY_MAP)):
+        return lake.spark.createDataFrame([], "customer_id string")
+    owners = lake.read(schema.ENTITY_MAP).select("record_key", "customer_id")
+    answers = marketing_aggregates(lake.read(schema.FACTS).join(owners, "record_key", "inner"))
+    return answers.where(F.col(f"consent_{channel}") == F.lit(False)).select("customer_id")
+
+
 def publication_frame(lake: Lake, run_id: str, prop: PropagationConfig | None = None) -> DataFrame:
     """One row per customer changed in ``run_id``: ``customer_id``, ``message`` (outbox JSON)
     and ``row`` (the flat JSON the PostgreSQL upsert reads); the attributes ``prop`` masks are
     masked in the golden record and in the changed values."""
     hidden, mask = _masking(prop)
-    changes = lake.read(CHANGES_TABLE).where(F.col("run_id") == run_id).alias("c")
+    changes = lake.read(CHANGES_TABLE).where(F.col("run_id") == run_id)
+    if prop is not None and prop.opt_out_channel:
+        changes = changes.join(opted_out(lake, prop.opt_out_channel), "customer_id", "left_anti")
+    changes = changes.alias("c")
     if hidden:
         changed = F.transform(
             "changed_attributes",
