@@ -83,7 +83,7 @@ def erased_lake(spark, tmp_path_factory, postgres_dsn):  # noqa: F811
                 os.environ[key] = value
 
 
-def _pick_person(lake):
+def _pick_person(lake, avoid: set[str] = frozenset()):
     """A customer with several records and a national id whose values no other customer shares,
     and the values to scan for (golden and every record's own spelling)."""
     golden = lake.read("gold/golden_records").where("is_current")
@@ -101,6 +101,8 @@ def _pick_person(lake):
         .collect()
     )
     for row in candidates:
+        if row["customer_id"] in avoid:
+            continue
         own = owners.where(F.col("customer_id") == row["customer_id"]).select(*attrs).collect()
         values = {str(r[a]) for r in own for a in attrs if r[a] is not None} | {str(row[a]) for a in attrs}
         if not values & shared:
@@ -124,6 +126,10 @@ def test_erased_customer_leaves_no_trace_and_stays_erased(erased_lake):
     before = scan(folders, needles)
     assert {n.lower() for n, _ in before} == {n.lower() for n in needles}, "every value must be found before (the scan works)"
     assert person["email"].lower() in _pg_text(dsn).lower()
+
+    planned = erase(cfg, Selector("customer", person["customer_id"]), "ticket 4711", "test", dry_run=True, spark=spark)
+    assert planned.dry_run and planned.rows_removed["silver/records"] == len(person["source_record_keys"])
+    assert scan(folders, needles) == before and not lake.exists("privacy/erasure_audit")  # a dry run changes nothing
 
     started = time.monotonic()
     # by e-mail, written as a person would type it: the lake finds the record through silver's standard form
@@ -151,6 +157,26 @@ def test_erased_customer_leaves_no_trace_and_stays_erased(erased_lake):
     with pytest.raises(CustomerNotFoundError):
         erase(cfg, Selector("customer", person["customer_id"]), "again", "test", spark=spark)
 
+    # a second person's erasure dies half-way (PostgreSQL unreachable): the tables are already
+    # clean, and the next run finishes the rest instead of rolling anything back
+    second, second_needles = _pick_person(lake, avoid={person["customer_id"]})
+    import cdi.privacy.erasure as erasure
+
+    real = erasure.erase_postgres
+
+    def unreachable(*args, **kwargs):
+        raise OSError("connection refused")
+
+    erasure.erase_postgres = unreachable
+    try:
+        with pytest.raises(OSError):
+            erase(cfg, Selector("customer", second["customer_id"]), "ticket 4712", "test", spark=spark)
+    finally:
+        erasure.erase_postgres = real
+    assert lake.read("privacy/erasure_pending").count() == 1
+    assert lake.read("silver/records").where(F.col("record_key").isin(second["source_record_keys"])).count() == 0
+    assert second["email"].lower() in _pg_text(dsn).lower()  # not yet
+
     # every source delivers its files again (new modification times): the person's rows are
     # quarantined as erased, without their text, and nobody else's are
     for path in (work / "data").rglob("*"):
@@ -164,6 +190,11 @@ def test_erased_customer_leaves_no_trace_and_stays_erased(erased_lake):
     assert lake.read("silver/records").where(F.col("record_key").isin(person["source_record_keys"])).count() == 0
     assert not scan(folders, needles)
     assert not [n for n in needles if n.lower() in _pg_text(dsn).lower()]
+    # the run finished the second erasure first
+    assert lake.read("privacy/erasure_pending").count() == 0
+    assert sorted(a["reason"] for a in lake.read("privacy/erasure_audit").collect()) == ["ticket 4711", "ticket 4712"]
+    assert not scan(folders, second_needles)
+    assert not [n for n in second_needles if n.lower() in _pg_text(dsn).lower()]
 
 
 def test_secrets_appear_in_no_log_commit_summary_or_outbox(erased_lake):

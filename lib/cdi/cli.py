@@ -171,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--national-id", dest="national_id", help="a national id the person's records hold")
     p.add_argument("--reason", required=True, help="why (kept in privacy/erasure_audit; name no personal value here)")
     p.add_argument("--as", dest="by", help="who erases (default: cli:$USER)")
+    p.add_argument("--dry-run", action="store_true", help="show who and how many rows would be erased; change nothing")
+    p.add_argument("--all-matches", action="store_true", help="erase every customer an e-mail or national id names (refused otherwise)")
     _add_json(p, "the erasure report")
 
     p = sub.add_parser("init", parents=[common], help="write a starter project (config, example source, job, notebook)")
@@ -336,7 +338,8 @@ def _cmd_erase(args, redactor: Redactor) -> int:
         raise ConfigError("erase: --reason is empty; say why (a ticket number, the request's date)")
     cfg = _load(args.conf, redactor)
     require_key(cfg.privacy.hash_key)  # before Spark starts
-    report = pipeline.erase(cfg, selector, args.reason, args.by or f"cli:{getpass.getuser()}")
+    by = args.by or f"cli:{getpass.getuser()}"
+    report = pipeline.erase(cfg, selector, args.reason, by, dry_run=args.dry_run, all_matches=args.all_matches)
     print(json_text(report.as_dict()) if args.json else report.format())
     return EXIT_OK
 

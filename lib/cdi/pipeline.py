@@ -147,6 +147,7 @@ def run(
         recovered = lake.recover()
         if recovered:
             log.warning("rolled back what a dead writer left unfinished: %s", ", ".join(recovered))
+        _finish_erasures(cfg, lake, lease)
         committed: dict[str, int] = {}
         try:
             for stage in STAGES:
@@ -204,7 +205,9 @@ def maintain(
     spark = spark or open_session(cfg)
     run_id = new_run_id()
     lake = Lake(spark, cfg.lake_root, job="maintain", run_id=run_id, engine=cfg.storage.engine)
-    with held_lake(cfg, lake, run_id, "cdi maintain", heal=not dry_run) as (_, recovered, orphans):
+    with held_lake(cfg, lake, run_id, "cdi maintain", heal=not dry_run) as (lease, recovered, orphans):
+        if not dry_run:
+            _finish_erasures(cfg, lake, lease)
         expired = {} if dry_run else apply_retention(lake, cfg.privacy)
         report = maintain_tables(lake, retention_hours=retention_hours, optimize=optimize, dry_run=dry_run)
     report.expired = {t: n for t, n in expired.items() if n}
@@ -213,7 +216,8 @@ def maintain(
     return report
 
 
-def erase(cfg: CdiConfig, selector: Any, reason: str, by: str, *, spark=None) -> Any:
+def erase(cfg: CdiConfig, selector: Any, reason: str, by: str, *, dry_run: bool = False, all_matches: bool = False,
+          spark=None) -> Any:  # fmt: skip
     """``cdi erase`` under the lease (see :mod:`cdi.privacy.erasure`); the erasure report."""
     from cdi.privacy.erasure import erase_person
 
@@ -221,7 +225,21 @@ def erase(cfg: CdiConfig, selector: Any, reason: str, by: str, *, spark=None) ->
     run_id = new_run_id()
     lake = Lake(spark, cfg.lake_root, job="erase", run_id=run_id, engine=cfg.storage.engine)
     with held_lake(cfg, lake, run_id, "cdi erase") as (lease, _, _):
-        return erase_person(cfg, lake, lease, selector, reason, by)
+        recovered = lake.recover()  # a transaction a dead writer left open, before erasing under it
+        if recovered:
+            log.warning("rolled back what a dead writer left unfinished: %s", ", ".join(recovered))
+        return erase_person(cfg, lake, lease, selector, reason, by, dry_run=dry_run, all_matches=all_matches)
+
+
+def _finish_erasures(cfg: CdiConfig, lake: Lake, lease: Lease) -> None:
+    """Finish erasures a dead process left, before anything else reads the lake; marked
+    ``lake_committed`` meanwhile, so that dying here finishes them next time, never undoes them."""
+    from cdi.privacy.erasure import finish_pending, pending_erasures
+
+    if pending_erasures(lake):
+        lease.mark(LAKE_COMMITTED)
+        finish_pending(cfg, lake)
+        lease.mark(RUNNING)
 
 
 def _run_stage(stage: str, cfg: CdiConfig, lake: Lake, result: PipelineResult, retrain: bool,

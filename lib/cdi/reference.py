@@ -92,6 +92,12 @@ def tables() -> list[TableReference]:
             "one row per erasure: who, when, why and the counts (no personal values)",
             _fields(schema.ERASURE_AUDIT_SCHEMA),
         ),
+        TableReference(
+            schema.ERASURE_PENDING,
+            "one row per erasure begun and not yet finished (the keys and values it still has to remove)",
+            _fields(schema.ERASURE_PENDING_SCHEMA),
+            "the next `cdi erase`, `cdi run` or `cdi maintain` finishes it, then deletes the row and vacuums",
+        ),
         TableReference(schema.RUNS, "one row per run and outcome (the lake's own bookkeeping)", _fields(schema.RUNS_SCHEMA)),
         TableReference(schema.LEASE, "the one writer's lease", _fields(schema.LEASE_SCHEMA)),
         TableReference(schema.TRANSACTIONS, "one row per multi-table commit and state", _fields(schema.TRANSACTIONS_SCHEMA)),

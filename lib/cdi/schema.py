@@ -45,6 +45,7 @@ STEWARD_DECISIONS = "steward/decisions"
 # erasure (cdi.privacy): salted hashes of what was erased, and who erased whom, when and why
 ERASURE_REGISTER = "privacy/erasure_register"
 ERASURE_AUDIT = "privacy/erasure_audit"
+ERASURE_PENDING = "privacy/erasure_pending"  # an erasure begun and not finished (removed when it is)
 # the lake's own bookkeeping
 LEASE = "_cdi/lease"  # who may write the lake now (cdi.lake.lease)
 RUNS = "_cdi/runs"  # each run's progress and the table versions it started from (cdi.lake.runs)
@@ -369,6 +370,26 @@ ERASURE_AUDIT_SCHEMA = StructType(
     ]
 )
 """``privacy/erasure_audit``: one row per erasure; counts only, no personal values."""
+
+ERASURE_PENDING_SCHEMA = StructType(
+    [
+        StructField("erasure_id", StringType()),
+        StructField("erased_at", TimestampType()),
+        StructField("by", StringType()),
+        StructField("reason", StringType()),
+        StructField("selector", StringType()),
+        StructField("customer_ids", ArrayType(StringType())),
+        StructField("record_keys", ArrayType(StringType())),
+        StructField("fact_keys", ArrayType(StringType())),
+        StructField("values", ArrayType(StringType())),  # what to scrub from text outside the tables
+        StructField("emails", ArrayType(StringType())),
+        StructField("national_ids", ArrayType(StringType())),
+        StructField("phone_digits", ArrayType(StringType())),
+        StructField("phones", ArrayType(StringType())),
+    ]
+)
+"""``privacy/erasure_pending``: what an unfinished erasure still has to remove; the next ``cdi
+erase``, ``cdi run`` or ``cdi maintain`` finishes it, then deletes the row and vacuums the table."""
 
 # ---------------------------------------------------------------- the lake's bookkeeping (_cdi/)
 

@@ -30,6 +30,7 @@ every failed source. Its first and last lines state a reason; an I/O failure nam
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -64,7 +65,7 @@ from cdi.errors import (
     root_cause,
 )
 from cdi.lake import Lake, SchemaMismatchError, WriteResult
-from cdi.privacy.register import ERASED_REASON_CODE, digest_column, erased_hashes, erased_reason
+from cdi.privacy.register import EMAIL_TOKEN, ERASED_REASON_CODE, digest_column, erased_email_hashes, erased_hashes, erased_reason
 from cdi.progress import RunSummary
 from cdi.sql import identifier
 
@@ -418,7 +419,7 @@ def _checked(lake: Lake, cfg: CdiConfig, source: SourceConfig, batch: SourceBatc
     df = df.withColumn(L.ROW_HASH, L.row_hash(batch.columns)).withColumn(L.RECORD_ID, record_id)
     if has_ids:
         df = df.withColumn(REASON, F.coalesce(F.col(REASON), duplicate_id_reason(source)))
-        df = _erased(lake, cfg, source, df)
+        df = _erased(lake, cfg, source, df, batch.raw)
     rules: list[tuple[Column, str]] = []  # the first that holds decides
     rejected = _rejected_hashes(lake, source.name) if batch.dedupe else None
     if rejected is not None:  # a table or database source re-reads its rejects on every read
@@ -434,17 +435,33 @@ def _checked(lake: Lake, cfg: CdiConfig, source: SourceConfig, batch: SourceBatc
     return df.withColumn(OUTCOME, outcome)
 
 
-def _erased(lake: Lake, cfg: CdiConfig, source: SourceConfig, df: DataFrame) -> DataFrame:
-    """Rows of records whose person was erased get reason ``erased`` (see :mod:`cdi.privacy.register`)."""
+def _erased(lake: Lake, cfg: CdiConfig, source: SourceConfig, df: DataFrame, raw: Column) -> DataFrame:
+    """Rows of records whose person was erased get reason ``erased`` (see :mod:`cdi.privacy.register`):
+    by the row's own key, a fact's customer reference, or an erased e-mail anywhere in its raw text
+    (a malformed line carries no key, but still the person's address)."""
     found = erased_hashes(lake, cfg.privacy.hash_key)
     if found is None:
         return df
     salt_hex, hashes = found
-    key = digest_column(salt_hex, "record", F.concat(F.lit(f"{source.name}:"), F.col(L.RECORD_ID)))
-    df = df.join(F.broadcast(hashes), key == F.col("_erased_hash"), "left")
-    return df.withColumn(REASON, F.when(F.col("_erased_hash").isNotNull(), erased_reason()).otherwise(F.col(REASON))).drop(
-        "_erased_hash"
-    )
+    emails = sorted(erased_email_hashes(lake))
+    keys = [F.concat(F.lit(f"{source.name}:"), F.col(L.RECORD_ID))]
+    if source.customer_ref is not None:  # a new fact of an erased customer record is theirs too
+        from cdi.errors import FactMappingError
+        from cdi.silver.facts import customer_ref
+
+        with contextlib.suppress(FactMappingError):  # the reference column is missing: the drift check names it
+            keys.append(F.concat(F.lit(f"{source.customer_ref.source}:"), customer_ref(df, source)))
+    erased = F.lit(False)
+    for i, key in enumerate(keys):
+        seen = hashes.select(F.col("_erased_hash").alias(f"_erased_{i}"))
+        df = df.join(F.broadcast(seen), digest_column(salt_hex, "record", key) == F.col(f"_erased_{i}"), "left")
+        erased = erased | F.col(f"_erased_{i}").isNotNull()
+    if emails:
+        tokens = F.regexp_extract_all(F.lower(raw.cast("string")), F.lit(EMAIL_TOKEN), F.lit(0))
+        hashed = F.transform(tokens, lambda e: digest_column(salt_hex, "email", e))
+        erased = erased | F.coalesce(F.arrays_overlap(hashed, F.array(*[F.lit(h) for h in emails])), F.lit(False))
+    flagged = df.withColumn(REASON, F.when(erased, erased_reason()).otherwise(F.col(REASON)))
+    return flagged.drop(*[f"_erased_{i}" for i in range(len(keys))])
 
 
 def _rejected_hashes(lake: Lake, source: str):

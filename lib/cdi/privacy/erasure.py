@@ -22,7 +22,14 @@ customer(s), every source record of those customers and every fact of those reco
    (:mod:`cdi.lake.statistics`);
 6. an **audit** row records who, when, why and the counts, without a personal value.
 
-Erasing the same person again finds nothing more and changes nothing.
+An erasure is never rolled back: it marks the lease ``lake_committed`` before its first write,
+and writes ``privacy/erasure_pending`` (the keys and values it still has to remove) before its
+first DELETE. A process that dies half-way leaves that row; the next ``cdi erase``, ``cdi run`` or
+``cdi maintain`` finishes the erasure and only then deletes the row (and vacuums it away).
+
+A selector that names more than one customer (a shared e-mail) is refused unless
+``all_matches`` is given; ``dry_run`` reports what would be removed and writes nothing. Erasing the
+same person again finds nothing and raises :class:`~cdi.errors.CustomerNotFoundError`.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterable
@@ -43,9 +51,10 @@ from pyspark.sql import functions as F
 
 from cdi import schema
 from cdi.config import CdiConfig
-from cdi.errors import ConfigError, CustomerNotFoundError
+from cdi.errors import ConfigError, CustomerNotFoundError, NotFoundError
 from cdi.lake import Lake
 from cdi.lake.lease import LAKE_COMMITTED, Lease
+from cdi.lake.statistics import NUM_INDEXED_PROPERTY, STATS_COLUMNS_PROPERTY
 from cdi.sql import identifier, literal, literals
 
 from .register import EMAIL, NATIONAL_ID, RECORD, digest, require_key, salt
@@ -55,9 +64,10 @@ log = logging.getLogger(__name__)
 SELECTORS = ("customer", "record", "email", "national_id")
 ERASED = "[erased]"
 _SKIPPED = ("_cdi/", "privacy/")  # bookkeeping without personal values, and the register itself
-_VALUE_ATTRIBUTES = ("email", "phone", "national_id", "full_name", "address_line1")
+_VALUE_ATTRIBUTES = ("email", "phone", "national_id", "full_name")
 _TEXT_SUFFIXES = {".json", ".jsonl", ".html", ".md", ".txt", ".csv"}
-_MIN_VALUE_LENGTH = 4  # shorter values ("Li", "12") would scrub other people's text too
+_MIN_VALUE_LENGTH = 4
+_PENDING_SETS = ("customer_ids", "record_keys", "fact_keys", "values", "emails", "national_ids", "phone_digits", "phones")  # shorter values ("Li", "12") would scrub other people's text too
 
 
 @dataclass(frozen=True)
@@ -83,14 +93,28 @@ class Person:
     customer_ids: set[str] = field(default_factory=set)
     record_keys: set[str] = field(default_factory=set)
     fact_keys: set[str] = field(default_factory=set)
-    values: set[str] = field(default_factory=set)
+    values: set[str] = field(default_factory=set)  # distinctive identifiers and the full name: scrubbed from text artefacts
     emails: set[str] = field(default_factory=set)
     national_ids: set[str] = field(default_factory=set)
     phone_digits: set[str] = field(default_factory=set)
+    phones: set[str] = field(default_factory=set)
 
     @property
     def empty(self) -> bool:
         return not (self.customer_ids or self.record_keys)
+
+    @property
+    def identifiers(self) -> set[str]:
+        """Values only this person holds (e-mail, phone, national id), lower-cased: other customers'
+        rows and lines are cleared of these, never of a name or an address a household shares."""
+        return {v.lower() for v in self.emails | self.national_ids | self.phones}
+
+    def pending_row(self, erasure_id: str, erased_at: datetime, by: str, reason: str, selector: str) -> tuple:
+        return (erasure_id, erased_at, by, reason, selector, *[sorted(getattr(self, f)) for f in _PENDING_SETS])
+
+    @classmethod
+    def from_pending(cls, row: Any) -> Person:
+        return cls(**{f: set(row[f] or ()) for f in _PENDING_SETS})
 
     def keys_of(self, source: str) -> list[str]:
         """Source record ids (records and facts) of ``source``."""
@@ -112,17 +136,24 @@ class ErasureReport:
     postgres_rows_removed: int | None = None
     artefacts_cleaned: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    customer_ids: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    finished_pending: list[str] = field(default_factory=list)  # erasures a dead process left, finished first
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
     def format(self) -> str:
-        lines = [
-            f"erasure {self.erasure_id} (by {self.selector}): {self.customers} customer(s), {self.records} record(s), "
-            f"{self.facts} fact(s) in {self.seconds:.1f}s"
-        ]
+        lines = [f"finished erasure {e}, which a dead process had left unfinished" for e in self.finished_pending]
+        lines.append(
+            f"{'dry run: would erase' if self.dry_run else 'erasure ' + self.erasure_id + ':'} {self.customers} customer(s) "
+            f"({', '.join(self.customer_ids)}), {self.records} record(s), {self.facts} fact(s)"
+            + ("" if self.dry_run else f" in {self.seconds:.1f}s")
+        )
         for table, rows in sorted(self.rows_removed.items()):
-            lines.append(f"  {table:<28} {rows:>8,} row(s) removed")
+            lines.append(f"  {table:<28} {rows:>8,} row(s) {'to remove' if self.dry_run else 'removed'}")
+        if self.dry_run:
+            return "\n".join(lines)
         lines.append(f"  {'vacuumed':<28} {self.files_vacuumed:>8,} file(s) deleted")
         lines.append(
             f"  {'outbox':<28} {self.outbox_lines_removed:>8,} line(s) removed, {self.outbox_values_cleared:,} value(s) cleared"
@@ -161,7 +192,12 @@ def find_person(lake: Lake, selector: Selector) -> Person:
         if seed_records or (emap is not None and emap.where(F.col("customer_id") == wanted).limit(1).count()):
             seed_customers = {wanted}
     elif selector.kind == "record":
-        seed_records = {selector.value.strip()}
+        key = selector.value.strip()
+        source, _, rid = key.partition(":")
+        in_map = emap is not None and emap.where(F.col("record_key") == key).limit(1).count() > 0
+        bronze = _read(lake, schema.bronze(source))
+        in_bronze = bronze is not None and bronze.where(F.col(schema.RECORD_ID) == rid).limit(1).count() > 0
+        seed_records = {key} if in_map or in_bronze else set()  # a mistyped key is never registered
     elif records is not None:
         std = (standardise_email if selector.kind == "email" else standardise_national_id)(F.lit(selector.value))
         seed_records = _strings(records.where(F.col(selector.kind) == std), "record_key")
@@ -198,6 +234,7 @@ def _collect_values(person: Person, records: DataFrame | None, golden: DataFrame
             elif attribute == "national_id":
                 person.national_ids.add(str(value).strip())
             elif attribute == "phone":
+                person.phones.add(str(value).strip())
                 try:
                     number = phonenumbers.parse(str(value), None)
                     person.phone_digits.add(str(number.national_number))
@@ -227,14 +264,6 @@ def _pairs(columns: tuple[str, str], keys: Iterable[tuple[str, str]]) -> str | N
     return " OR ".join(terms) if terms else None
 
 
-def _contains_any(column: str, needles: Iterable[str], lower: bool = False) -> Any:
-    col = F.lower(F.col(column)) if lower else F.col(column)
-    condition = F.lit(False)
-    for needle in needles:
-        condition = condition | col.contains(needle.lower() if lower else needle)
-    return condition
-
-
 def row_condition(lake: Lake, table: str, person: Person) -> str | None:
     """The SQL condition naming the person's rows in ``table`` by keys only (ids, run ids,
     hashes), never by a personal value; None when the table cannot hold any."""
@@ -261,45 +290,54 @@ def row_condition(lake: Lake, table: str, person: Person) -> str | None:
                 parts.append(_in(column, person.record_keys))
         if "fact_key" in columns:
             parts.append(_in("fact_key", person.fact_keys))
-        if {"source_record_keys", "record_hash", "customer_id"} <= columns and person.record_keys:
+        if {"source_record_keys", "run_id", "customer_id"} <= columns and person.record_keys:
+            # versions of other customers that once held one of the person's records (a merge later undone)
             held = lake.read(table).where(
                 F.arrays_overlap("source_record_keys", F.array(*[F.lit(k) for k in sorted(person.record_keys)]))
+                & ~F.col("customer_id").isin(sorted(person.customer_ids))
             )
-            parts.append(
-                _pairs(
-                    ("customer_id", "record_hash"), ((r[0], r[1]) for r in held.select("customer_id", "record_hash").collect())
-                )
-            )
-        if {"changed_attributes", "customer_id", "run_id"} <= columns and person.values:
-            wanted = F.array(*[F.lit(v.lower()) for v in sorted(person.values)])
+            parts.append(_pairs(("customer_id", "run_id"), ((r[0], r[1]) for r in held.select("customer_id", "run_id").collect())))
+        if {"changed_attributes", "customer_id", "run_id"} <= columns and person.identifiers:
+            wanted = F.array(*[F.lit(v) for v in sorted(person.identifiers)])
             named = lake.read(table).where(
                 F.exists(
                     "changed_attributes",
-                    lambda a: (
-                        F.array_contains(wanted, F.lower(a["old_value"])) | F.array_contains(wanted, F.lower(a["new_value"]))
-                    ),
+                    lambda a: F.array_contains(wanted, F.lower(a["old_value"])) | F.array_contains(wanted, F.lower(a["new_value"])),
                 )
             )
-            parts.append(
-                _pairs(("customer_id", "run_id"), ((r[0], r[1]) for r in named.select("customer_id", "run_id").collect()))
-            )
+            parts.append(_pairs(("customer_id", "run_id"), ((r[0], r[1]) for r in named.select("customer_id", "run_id").collect())))
     given = [p for p in parts if p]
     return " OR ".join(f"({p})" for p in given) if given else None
 
 
+def _flexible(value: str, gap: str) -> str:
+    """A Java regex for ``value`` written with up to two ``gap`` characters between its characters
+    (``AB 12 34 56 C`` for ``AB123456C``)."""
+    return f"{gap}{{0,2}}".join(re.escape(c) for c in value)
+
+
+def raw_patterns(person: Person) -> list[str]:
+    """Regexes finding the person's e-mail, national id or phone in a raw source line, as whole
+    tokens: ``ann@x.com`` never matches inside ``joann@x.com``."""
+    patterns = [f"(?i)(?<![A-Za-z0-9._%+-]){re.escape(e)}(?![A-Za-z0-9.-])" for e in person.emails if len(e) >= _MIN_VALUE_LENGTH]
+    patterns += [
+        f"(?i)(?<![A-Za-z0-9]){_flexible(n, '[ ./-]')}(?![A-Za-z0-9])" for n in person.national_ids if len(n) >= _MIN_VALUE_LENGTH
+    ]
+    # a phone ends with its national number, whatever is written before it (+48, 0, 0048)
+    patterns += [f"{_flexible(d, '[^0-9A-Za-z]')}(?![0-9])" for d in person.phone_digits if len(d) >= 7]
+    return patterns
+
+
 def _quarantined_with_values(lake: Lake, table: str, person: Person) -> set[str]:
     """Row hashes of rejected rows whose raw text holds the person's e-mail, national id or phone
-    digits (a rejected row may lack its id, or carry it mangled)."""
-    text = [v for v in person.emails | person.national_ids if len(v) >= _MIN_VALUE_LENGTH]
-    digits = [d for d in person.phone_digits if len(d) >= 7]
-    if not text and not digits:
+    (a rejected row may lack its id, or carry it mangled)."""
+    patterns = raw_patterns(person)
+    if not patterns:
         return set()
-    raw = lake.read(table).where(F.col("_raw").isNotNull())
-    condition = _contains_any("_raw", text, lower=True)
-    if digits:
-        raw = raw.withColumn("_digits", F.regexp_replace("_raw", r"[^0-9]", ""))
-        condition = condition | _contains_any("_digits", digits)
-    return _strings(raw.where(condition), schema.ROW_HASH)
+    condition = F.lit(False)
+    for pattern in patterns:
+        condition = condition | F.col("_raw").rlike(pattern)
+    return _strings(lake.read(table).where(F.col("_raw").isNotNull() & condition), schema.ROW_HASH)
 
 
 # ------------------------------------------------------------------ outside the tables
@@ -337,7 +375,7 @@ def scrub_outbox(outbox_dir: str, person: Person, erasure_id: str, erased_at: da
     folder = Path(outbox_dir)
     if not folder.is_dir():
         return 0, 0
-    wanted = {v.lower() for v in person.values}
+    wanted = person.identifiers
     removed = cleared = 0
     for path in sorted(folder.glob("*.jsonl")):
         kept, changed = [], False
@@ -443,24 +481,105 @@ def _register_rows(lake: Lake, hash_key: str, person: Person, erasure_id: str, e
     return lake.spark.createDataFrame(rows, schema.ERASURE_REGISTER_SCHEMA)
 
 
-def erase_person(cfg: CdiConfig, lake: Lake, lease: Lease, selector: Selector, reason: str, by: str) -> ErasureReport:
+def _planned(lake: Lake, person: Person) -> dict[str, int]:
+    """Rows per table that are the person's (a dry run's report)."""
+    planned = {}
+    for table in lake.tables():
+        if table.startswith(_SKIPPED):
+            continue
+        condition = row_condition(lake, table, person)
+        rows = lake.read(table).where(condition).count() if condition else 0
+        if rows:
+            planned[table] = rows
+    return planned
+
+
+def _warn_old_statistics(lake: Lake) -> None:
+    old = [t for t in lake.tables() if not t.startswith(_SKIPPED) and not ({STATS_COLUMNS_PROPERTY, NUM_INDEXED_PROPERTY} & set(lake.properties(t)))]
+    if old:
+        log.warning(
+            "erase: %d table(s) were created before the lake kept statistics on key columns only (%s%s); their "
+            "Delta log may still hold a customer's values as file statistics until Delta expires those log files. "
+            "Run `cdi maintain` once to switch them over",
+            len(old), ", ".join(old[:5]), ", ..." if len(old) > 5 else "",
+        )  # fmt: skip
+
+
+def erase_person(
+    cfg: CdiConfig,
+    lake: Lake,
+    lease: Lease,
+    selector: Selector,
+    reason: str,
+    by: str,
+    *,
+    dry_run: bool = False,
+    all_matches: bool = False,
+) -> ErasureReport:
     """Erase the person ``selector`` names (see the module doc). ``lake`` must hold the lease."""
     hash_key = require_key(cfg.privacy.hash_key)
     started = time.monotonic()
-    erased_at = datetime.now(UTC)
-    erasure_id = f"E{erased_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    if not dry_run:
+        lease.mark(LAKE_COMMITTED)  # never rolled back: a dead erasure is finished, not undone
+    finished = [] if dry_run else finish_pending(cfg, lake)
     person = find_person(lake, selector)
     if person.empty:
         raise CustomerNotFoundError(
             f"erase: no customer or record matches --{selector.kind.replace('_', '-')}; nothing was erased "
             "(look the person up with `cdi customer show`)"
         )
+    if len(person.customer_ids) > 1 and not all_matches:
+        raise NotFoundError(
+            f"erase: --{selector.kind.replace('_', '-')} names {len(person.customer_ids)} customers "
+            f"({', '.join(sorted(person.customer_ids)[:10])}); nothing was erased. Erase one with --customer, or all of "
+            "them with --all-matches (check with --dry-run first)"
+        )
+    erased_at = datetime.now(UTC)
+    erasure_id = f"E{erased_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     report = ErasureReport(erasure_id, selector.kind, len(person.customer_ids), len(person.record_keys), len(person.fact_keys))
+    report.customer_ids, report.finished_pending = sorted(person.customer_ids), finished
+    if dry_run:
+        report.dry_run, report.rows_removed = True, _planned(lake, person)
+        return report
     log.info("erase %s: %d customer(s), %d record(s), %d fact(s)", erasure_id, report.customers, report.records, report.facts)
-    lake.write(
-        schema.ERASURE_REGISTER, _register_rows(lake, hash_key, person, erasure_id, erased_at), operation="ERASURE REGISTER"
+    _warn_old_statistics(lake)
+    elake = lake.with_context(job="erase", run_id=erasure_id)  # a run's roll back never touches these commits
+    pending = person.pending_row(erasure_id, erased_at.replace(tzinfo=None), by, reason, selector.kind)
+    elake.write(schema.ERASURE_PENDING, elake.spark.createDataFrame([pending], schema.ERASURE_PENDING_SCHEMA), operation="ERASURE BEGIN")
+    elake.write(
+        schema.ERASURE_REGISTER, _register_rows(elake, hash_key, person, erasure_id, erased_at), operation="ERASURE REGISTER"
     )
-    changed: list[str] = []
+    _finish(cfg, elake, person, report, erased_at, by, reason)
+    report.seconds = round(time.monotonic() - started, 2)
+    return report
+
+
+def pending_erasures(lake: Lake) -> bool:
+    return lake.exists(schema.ERASURE_PENDING) and lake.read(schema.ERASURE_PENDING).limit(1).count() > 0
+
+
+def finish_pending(cfg: CdiConfig, lake: Lake) -> list[str]:
+    """Finish the erasures a dead process left (their ids). Call with the lease held and marked
+    ``lake_committed``, so that dying here again is finished by the next one, never rolled back."""
+    if not pending_erasures(lake):
+        return []
+    done = []
+    for row in lake.read(schema.ERASURE_PENDING).collect():  # one row per unfinished erasure
+        erasure_id = row["erasure_id"]
+        log.warning("erase %s was left unfinished by a dead process: finishing it", erasure_id)
+        person = Person.from_pending(row)
+        report = ErasureReport(erasure_id, row["selector"], len(person.customer_ids), len(person.record_keys), len(person.fact_keys))
+        erased_at = row["erased_at"].replace(tzinfo=UTC)
+        _finish(cfg, lake.with_context(job="erase", run_id=erasure_id), person, report, erased_at, row["by"], row["reason"])
+        done.append(erasure_id)
+    return done
+
+
+def _finish(cfg: CdiConfig, lake: Lake, person: Person, report: ErasureReport, erased_at: datetime, by: str, reason: str) -> None:
+    """Everything after the register: tables, VACUUM, outbox, PostgreSQL, artefacts, audit; then
+    the pending row goes. Each step can run again (an erasure finished after a crash)."""
+    started = time.monotonic()
+    erasure_id = report.erasure_id
     for table in lake.tables():
         if table.startswith(_SKIPPED):
             continue
@@ -471,24 +590,24 @@ def erase_person(cfg: CdiConfig, lake: Lake, lease: Lease, selector: Selector, r
         if rows:
             lake.delete(table, condition)
             report.rows_removed[table] = rows
-            changed.append(table)
             log.info("erase %s: %s: %d row(s) removed", erasure_id, table, rows)
-    lease.mark(LAKE_COMMITTED)  # readers see the lake without the person from here on
+    if cfg.privacy.vacuum_after_erasure:  # every table: older versions of any of them may hold the person
+        for table in lake.tables():
+            if not table.startswith("_cdi/"):
+                report.files_vacuumed += len(lake.vacuum(table, retention_hours=0))
     if cfg.propagation.outbox_dir:
         report.outbox_lines_removed, report.outbox_values_cleared = scrub_outbox(
             cfg.propagation.outbox_dir, person, erasure_id, erased_at
         )
     report.postgres_rows_removed = erase_postgres(cfg, person, erasure_id)
     report.artefacts_cleaned = scrub_artefacts(lake.root, person.values)
-    if cfg.privacy.vacuum_after_erasure:
-        for table in changed:
-            report.files_vacuumed += len(lake.vacuum(table, retention_hours=0))
     report.seconds = round(time.monotonic() - started, 2)
     audit = lake.spark.createDataFrame(
-        [(erasure_id, erased_at, by, reason, selector.kind, report.customers, report.records, report.facts,
+        [(erasure_id, erased_at, by, reason, report.selector, report.customers, report.records, report.facts,
           report.rows_removed, report.files_vacuumed, report.outbox_lines_removed, report.outbox_values_cleared,
           report.postgres_rows_removed, len(report.artefacts_cleaned), report.seconds)],
         schema.ERASURE_AUDIT_SCHEMA,
     )  # fmt: skip
     lake.write(schema.ERASURE_AUDIT, audit, operation="ERASURE AUDIT")
-    return report
+    lake.delete(schema.ERASURE_PENDING, f"erasure_id = {literal(erasure_id)}")
+    lake.vacuum(schema.ERASURE_PENDING, retention_hours=0)

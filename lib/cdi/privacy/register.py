@@ -24,6 +24,7 @@ from cdi.lake import Lake
 
 RECORD, EMAIL, NATIONAL_ID = "record", "email", "national_id"
 ERASED_REASON_CODE = "erased"
+EMAIL_TOKEN = r"[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}"  # an address in lower-cased raw text
 _SEP = "\x1f"
 
 
@@ -59,6 +60,12 @@ def erased_hashes(lake: Lake, hash_key: str | None, kind: str = RECORD) -> tuple
     s = salt(require_key(hash_key))
     hashes = lake.read(schema.ERASURE_REGISTER).where(F.col("kind") == kind).select(F.col("hash").alias("_erased_hash"))
     return s, hashes.distinct()
+
+
+def erased_email_hashes(lake: Lake) -> set[str]:
+    """The register's e-mail hashes (one per erased address: small, read once per batch)."""
+    rows = lake.read(schema.ERASURE_REGISTER).where(F.col("kind") == EMAIL).select("hash").distinct().collect()
+    return {r[0] for r in rows}
 
 
 def erased_reason() -> Column:

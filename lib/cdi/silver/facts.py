@@ -127,13 +127,21 @@ def latest_versions(bronze: DataFrame) -> DataFrame:
     return latest.where(~is_tombstone(latest))
 
 
+def customer_ref(rows: DataFrame, source: SourceConfig) -> Column:
+    """The customer reference of a fact source's rows, cleaned: ``<customer source>:`` + this is the
+    ``record_key`` of the customer record a fact belongs to (bronze and ingest read it alike)."""
+    if source.customer_ref is None:
+        raise ConfigError(f"source '{source.name}' is not a fact source (it has no customer_ref)")
+    return clean_text(as_text(*_Mapped(rows, source).column(source.customer_ref.column, "customer_ref.column")))
+
+
 def canonical_facts(bronze: DataFrame, source: SourceConfig, currency: str) -> DataFrame:
     """The latest bronze rows of one fact source as canonical facts (:data:`cdi.schema.FACTS_SCHEMA`);
     ``currency`` is the source's default currency (:func:`default_currency`). No action."""
     if source.customer_ref is None:
         raise ConfigError(f"source '{source.name}' is not a fact source (it has no customer_ref)")
     m = _Mapped(bronze, source)
-    ref = clean_text(as_text(*m.column(source.customer_ref.column, "customer_ref.column")))
+    ref = customer_ref(bronze, source)
     amount, amount_currency = m.amount()
     written = m.text("currency")
     currency_col = F.when(written.isNotNull(), F.coalesce(standardise_currency(written), F.upper(written)))
