@@ -31,7 +31,7 @@ def test_maintain_compacts_vacuums_and_switches_on_missing_contracts(spark, lake
     assert by_table["silver/entity_map"].contract_added == [
         "statistics on key columns only", "change data feed", "constraint silver_entity_map_keys"
     ]
-    assert lake.properties("silver/entity_map")["delta.dataSkippingStatsColumns"] == "`record_key`,`customer_id`"
+    assert lake.properties("silver/entity_map")["delta.dataSkippingStatsColumns"] == "`record_key`,`source`,`customer_id`"
     assert by_table["t"].contract_added == []  # written by this cdi: statistics chosen when created
     props = lake.properties("silver/entity_map")
     assert props["delta.enableChangeDataFeed"] == "true" and "delta.constraints.silver_entity_map_keys" in props
