@@ -40,7 +40,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -481,17 +481,15 @@ def _register_rows(lake: Lake, hash_key: str, person: Person, erasure_id: str, e
     return lake.spark.createDataFrame(rows, schema.ERASURE_REGISTER_SCHEMA)
 
 
-def _planned(lake: Lake, person: Person) -> dict[str, int]:
-    """Rows per table that are the person's (a dry run's report)."""
-    planned = {}
+def _person_rows(lake: Lake, person: Person) -> Iterator[tuple[str, str, int]]:
+    """(table, condition, rows) for each table holding rows of the person (one count per table)."""
     for table in lake.tables():
         if table.startswith(_SKIPPED):
             continue
         condition = row_condition(lake, table, person)
         rows = lake.read(table).where(condition).count() if condition else 0
-        if rows:
-            planned[table] = rows
-    return planned
+        if condition and rows:
+            yield table, condition, rows
 
 
 def _warn_old_statistics(lake: Lake) -> None:
@@ -539,7 +537,7 @@ def erase_person(
     report = ErasureReport(erasure_id, selector.kind, len(person.customer_ids), len(person.record_keys), len(person.fact_keys))
     report.customer_ids, report.finished_pending = sorted(person.customer_ids), finished
     if dry_run:
-        report.dry_run, report.rows_removed = True, _planned(lake, person)
+        report.dry_run, report.rows_removed = True, {t: n for t, _, n in _person_rows(lake, person)}
         return report
     log.info("erase %s: %d customer(s), %d record(s), %d fact(s)", erasure_id, report.customers, report.records, report.facts)
     _warn_old_statistics(lake)
@@ -580,17 +578,10 @@ def _finish(cfg: CdiConfig, lake: Lake, person: Person, report: ErasureReport, e
     the pending row goes. Each step can run again (an erasure finished after a crash)."""
     started = time.monotonic()
     erasure_id = report.erasure_id
-    for table in lake.tables():
-        if table.startswith(_SKIPPED):
-            continue
-        condition = row_condition(lake, table, person)
-        if condition is None:
-            continue
-        rows = lake.read(table).where(condition).count()
-        if rows:
-            lake.delete(table, condition)
-            report.rows_removed[table] = rows
-            log.info("erase %s: %s: %d row(s) removed", erasure_id, table, rows)
+    for table, condition, rows in _person_rows(lake, person):
+        lake.delete(table, condition)
+        report.rows_removed[table] = rows
+        log.info("erase %s: %s: %d row(s) removed", erasure_id, table, rows)
     if cfg.privacy.vacuum_after_erasure:  # every table: older versions of any of them may hold the person
         for table in lake.tables():
             if not table.startswith("_cdi/"):
