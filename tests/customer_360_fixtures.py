@@ -220,6 +220,10 @@ EXPECTED = {
                invoices=2, invoiced=300.0, payments=2, paid=300.0, outstanding_balance=0.0, unpaid_invoices=0,
                late_payments=1, tickets=2, open_tickets=1, last_contact_at=datetime(2026, 6, 20, 9),
                responses=2, consent_email=False, consent_sms=False, consent_phone=True,
+               # latest answer per channel, from the fact that gave it (m2 left sms blank: m1's answer stands)
+               consent_email_from="marketing:m2", consent_email_at=datetime(2026, 5, 10),
+               consent_sms_from="marketing:m1", consent_sms_at=datetime(2026, 1, 10),
+               consent_phone_from="marketing:m2", consent_phone_at=datetime(2026, 5, 10),
                reachable_email=False, reachable_sms=False, reachable_phone=True,
                recency_days=29, r_score=2, f_score=3, m_score=3, rfm_score="233",
                first_seen_at=datetime(2020, 1, 1), tenure_days=(AS_OF - date(2020, 1, 1)).days,
@@ -246,6 +250,7 @@ EXPECTED = {
                invoices=0, invoiced=0.0, payments=0, paid=0.0, outstanding_balance=0.0, unpaid_invoices=0,
                late_payments=0, tickets=0, open_tickets=0, last_contact_at=None,
                responses=0, consent_email=None, consent_sms=None, consent_phone=None,
+               consent_email_from=None, consent_email_at=None, consent_sms_from=None, consent_phone_at=None,
                reachable_email=False, reachable_sms=False, reachable_phone=False,
                recency_days=None, r_score=0, f_score=0, m_score=0, rfm_score="000",
                first_seen_at=datetime(2026, 1, 1), tenure_days=(AS_OF - date(2026, 1, 1)).days,

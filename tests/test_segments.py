@@ -168,7 +168,10 @@ def test_audience_export_escapes_formula_cells_and_keeps_plain_numbers(spark, tm
     members = spark.createDataFrame([("all", c, "r1") for c in ("C1", "C2", "C3")], "segment string, customer_id string, run_id string")
     lake.write("gold/segments", members, mode="overwrite")
 
-    out = export_audience(lake, "all", str(tmp_path / "out"))
+    masked = export_audience(lake, "all", str(tmp_path / "masked"))
+    with open(masked["file"], newline="", encoding="utf-8") as f:
+        assert {r["customer_id"]: r["email"] for r in csv.DictReader(f)}["C1"] == "c***@example.org"  # the default
+    out = export_audience(lake, "all", str(tmp_path / "out"), masked=False)
     with open(out["file"], newline="", encoding="utf-8") as f:
         rows = {r["customer_id"]: r for r in csv.DictReader(f)}
     assert rows["C1"]["full_name"] == '\'=HYPERLINK("http://evil.example","click")'

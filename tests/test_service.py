@@ -80,6 +80,19 @@ def test_the_page_has_golden_record_provenance_sources_history_and_changes(clien
     assert {c["change_type"] for c in page["changes"]} == {"new", "merged"}
 
 
+def test_consent_on_the_page_names_the_fact_that_gave_each_answer_and_when():
+    from cdi.service.desk import _consent
+
+    at = datetime(2026, 5, 10)
+    row = {"consent_email": False, "consent_email_from": "marketing:m2", "consent_email_at": at,
+           "consent_sms": None, "consent_sms_from": None, "consent_sms_at": None, "responses": 2}  # fmt: skip
+    assert _consent(row) == {
+        "email": {"consent": False, "from": "marketing:m2", "at": at},
+        "sms": {"consent": None, "from": None, "at": None},
+    }
+    assert _consent({}) == {}
+
+
 def test_a_retired_customer_names_the_one_its_records_went_to(client):
     page = client.get("/api/customers/C2").json()
     assert (page["status"], page["successor_ids"]) == ("retired", ["C3"])

@@ -239,10 +239,11 @@ def spreadsheet_safe_frame(df: DataFrame) -> DataFrame:
     )  # fmt: skip
 
 
-def export_audience(lake: Lake, segment: str, out_dir: str, channel: str = "email") -> dict:
+def export_audience(lake: Lake, segment: str, out_dir: str, channel: str = "email", *, masked: bool = True) -> dict:
     """Write the members of ``segment`` who consented to ``channel`` (and have its contact point)
     as one CSV with a header, through Spark, into ``<out_dir>/<segment>_<channel>/`` (an earlier
-    export of the same segment and channel is replaced). Text cells are :func:`spreadsheet_safe`:
+    export of the same segment and channel is replaced); contact points masked (``j***@example.com``)
+    unless ``masked`` is false, for the campaign tool. Text cells are :func:`spreadsheet_safe`:
     the file is meant to be opened in a spreadsheet, where a name like ``=HYPERLINK(...)`` would run.
 
     Returns ``{"path": folder, "file": the CSV file, "customers": rows written}``.
@@ -252,7 +253,7 @@ def export_audience(lake: Lake, segment: str, out_dir: str, channel: str = "emai
     known = [r["segment"] for r in members.select("segment").distinct().collect()]  # one row per segment
     if segment not in known:
         raise ValueError(f"segment {segment!r} has no members in {SEGMENTS} (segments with members: {sorted(known)})")
-    audience = consented_audience(lake.read(CUSTOMER_360), members, segment, channel)
+    audience = consented_audience(lake.read(CUSTOMER_360), members, segment, channel, masked=masked)
     folder = f"{str(out_dir).rstrip('/')}/{segment}_{channel}"
     written, files = _write_csv(audience, folder)
     log.info("exported %d customers of segment %s (channel %s) to %s", written, segment, channel, folder)

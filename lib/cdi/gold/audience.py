@@ -20,14 +20,14 @@ shows no one's contact details.
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdi import schema
 from cdi.errors import ConfigError
 from cdi.sql import condition_columns, unknown_columns
 
-from .segments import CHANNELS
+from .segments import CHANNELS, masked_contact
 
 EVENT_COLUMNS = tuple(f.name for f in schema.LIFE_EVENTS_SCHEMA.fields if f.name not in ("customer_id", "run_id"))
 """The life-event columns a condition may read (their own ``run_id`` is the 360's)."""
@@ -53,14 +53,6 @@ def check_channel(channel: str) -> str:
         raise ConfigError(f"unknown channel {channel!r}: use one of {', '.join(CHANNELS)}")
     return channel
 
-
-def masked_contact(contact: Column, channel: str) -> Column:
-    """An e-mail as its first letter and domain (``j***@example.com``), a phone number as its
-    first three and last two characters with stars between."""
-    if channel == "email":
-        return F.concat(F.substring(contact, 1, 1), F.lit("***"), F.regexp_extract(contact, r"(@.*)$", 1))
-    shown = F.concat(F.substring(contact, 1, 3), F.repeat(F.lit("*"), F.length(contact) - 5), F.substring(contact, -2, 2))
-    return F.when(F.length(contact) > 5, shown).otherwise(F.repeat(F.lit("*"), F.length(contact)))
 
 
 def select_audience(c360: DataFrame, events: DataFrame | None, where: str, channel: str, *, masked: bool = True) -> DataFrame:

@@ -23,7 +23,9 @@ customer. Decisions that shape the figures:
 * **support**: a ticket is open while it has no ``closed_at`` and its status is not one of
   closed/resolved/done/cancelled; ``last_contact_at`` is the latest ticket open or close time.
 * **marketing**: ``consent_<channel>`` is the answer of the latest response that answered for
-  that channel (null when never asked); ``reachable_<channel>`` also needs the contact point.
+  that channel (null when never asked), ``consent_<channel>_from`` the fact that gave it
+  (``<source>:<id>``) and ``consent_<channel>_at`` its time; ``reachable_<channel>`` also needs
+  the contact point.
 * **RFM**: quintiles 1-5 with ``ntile(5)`` over customers with at least one purchase (5 = most
   recent / most orders / most revenue, ties split by ``customer_id`` so scores are repeatable);
   customers without purchases score **0** (not null) so filters like ``r_score >= 4`` and sorts
@@ -262,16 +264,19 @@ def marketing_aggregates(facts: DataFrame) -> DataFrame:
     responses = facts.where(F.col("kind") == "interactions")
 
     def latest(flag: str) -> Column:
-        # the answer of the latest response that answered for this channel
-        return F.max_by(F.col(flag), F.when(F.col(flag).isNotNull(), F.struct("event_at", "fact_id"))).alias(flag)
+        # the answer of the latest response that answered for this channel, with the fact that gave it
+        answer = F.struct(F.col(flag).alias("answer"), F.col("fact_key").alias("fact_key"), F.col("event_at").alias("at"))
+        return F.max_by(answer, F.when(F.col(flag).isNotNull(), F.struct("event_at", "fact_id"))).alias(flag)
 
-    return responses.groupBy("customer_id").agg(
-        F.count(F.lit(1)).alias("responses"),
-        F.max("event_at").alias("last_response_at"),
-        latest("consent_email"),
-        latest("consent_sms"),
-        latest("consent_phone"),
+    flags = ("consent_email", "consent_sms", "consent_phone")
+    answers = responses.groupBy("customer_id").agg(
+        F.count(F.lit(1)).alias("responses"), F.max("event_at").alias("last_response_at"), *[latest(f) for f in flags]
     )
+    return answers.select(
+        "customer_id", "responses", "last_response_at",
+        *[F.col(f"{f}.answer").alias(f) for f in flags],
+        *[c for f in flags for c in (F.col(f"{f}.fact_key").alias(f"{f}_from"), F.col(f"{f}.at").alias(f"{f}_at"))],
+    )  # fmt: skip
 
 
 def with_rfm(df: DataFrame, as_of: Column) -> DataFrame:

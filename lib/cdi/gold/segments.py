@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from functools import reduce
 
 from pyspark.errors import AnalysisException
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdi import schema
@@ -134,15 +134,29 @@ def segment_profiles(spark: SparkSession, lake) -> DataFrame:
     return profile_segments(lake.read(SEGMENTS), lake.read(CUSTOMER_360))
 
 
-def consented_audience(c360: DataFrame, membership: DataFrame, segment: str, channel: str = "email") -> DataFrame:
+def consented_audience(
+    c360: DataFrame, membership: DataFrame, segment: str, channel: str = "email", *, masked: bool = True
+) -> DataFrame:
     """Members of ``segment`` who agreed to be contacted on ``channel`` and have its contact point:
-    (customer_id, full_name, first_name, last_name, contact)."""
+    (customer_id, full_name, first_name, last_name, contact), the contact masked (see
+    :func:`masked_contact`) unless ``masked`` is false: a file that leaves the lake carries
+    contact points in clear only when someone asked for them."""
     if channel not in CHANNELS:
         raise ConfigError(f"unknown channel {channel!r}: use one of {', '.join(CHANNELS)}")
     contact = "email" if channel == "email" else "phone"
+    shown = masked_contact(F.col(contact), channel) if masked else F.col(contact)
     ids = membership.where(F.col("segment") == segment).select("customer_id").distinct()
     return (
         c360.join(ids, "customer_id", "inner")
         .where(F.col(f"reachable_{channel}"))
-        .select("customer_id", "full_name", "first_name", "last_name", F.col(contact).alias(contact))
+        .select("customer_id", "full_name", "first_name", "last_name", shown.alias(contact))
     )
+
+
+def masked_contact(contact: Column, channel: str) -> Column:
+    """An e-mail as its first letter and domain (``j***@example.com``), a phone number as its
+    first three and last two characters with stars between."""
+    if channel == "email":
+        return F.concat(F.substring(contact, 1, 1), F.lit("***"), F.regexp_extract(contact, r"(@.*)$", 1))
+    shown = F.concat(F.substring(contact, 1, 3), F.repeat(F.lit("*"), F.length(contact) - 5), F.substring(contact, -2, 2))
+    return F.when(F.length(contact) > 5, shown).otherwise(F.repeat(F.lit("*"), F.length(contact)))

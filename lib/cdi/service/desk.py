@@ -258,6 +258,16 @@ def _records(snapshot: LakeSnapshot, customer_id: str, fallback_keys: list[str])
     return _rows(snapshot, f"SELECT {', '.join(keep)} FROM records WHERE record_key IN ({marks}) ORDER BY record_key", keys)
 
 
+def _consent(figures: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per channel the latest answer (``consent``: yes, no or null when never asked), the fact
+    that gave it (``from``: ``source:id``) and when (``at``), from the customer 360's row."""
+    channels = [k[len("consent_") :] for k in figures if k.startswith("consent_") and k.count("_") == 1]
+    return {
+        ch: {"consent": figures[f"consent_{ch}"], "from": figures.get(f"consent_{ch}_from"), "at": figures.get(f"consent_{ch}_at")}
+        for ch in channels
+    }
+
+
 def _facts(snapshot: LakeSnapshot, keys: list[str]) -> dict[str, list[dict[str, Any]]]:
     if not keys or not snapshot.has("facts"):
         return {}
@@ -303,7 +313,7 @@ def customer_page(snapshot: LakeSnapshot, customer_id: str) -> dict[str, Any] | 
     if snapshot.has("customer_360"):
         rows = _rows(snapshot, "SELECT * FROM customer_360 WHERE customer_id = ?", [customer_id])
         figures = rows[0] if rows else None
-    consent = {k[len("consent_") :]: v for k, v in (figures or {}).items() if k.startswith("consent_")}
+    consent = _consent(figures or {})
     id_events = []
     if snapshot.has("id_history"):
         id_events = _rows(
