@@ -155,3 +155,7 @@ def test_demographic_coverage_says_per_dimension_how_many_are_known_and_why_not(
     nobody = demographic_coverage({f"{d}__{k}": v for d in ("age_band", "gender", "income_band", "marital_status", "region", "country")
                                    for k, v in (("known", 0), ("missing", 4))}, 4)  # fmt: skip
     assert nobody["region"]["summary"] == "0% known (no customer source provides region)"
+    written = demographic_coverage({f"{d}__{k}": v for d in ("age_band", "gender", "income_band", "marital_status", "region", "country")
+                                    for k, v in (("known", 3), ("missing", 0))}, 4)  # fmt: skip
+    assert written["region"]["summary"] == "75% known (1 not an ISO 3166-2 subdivision of the customer's country)"
+    assert written["age_band"]["summary"] == "75% known (1 birth date after the as-of date)"

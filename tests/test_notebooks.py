@@ -190,8 +190,8 @@ def test_life_events_notebook_shows_events_risers_movers_and_a_consented_offer(s
     risers = tagged_text(nb, "income-risers")
     assert re.search(r"^\s*mid_income\s+2\s+1\s+20\.0\s+0\.5\s*$", risers, re.M), risers
     assert re.search(r"^\s*women\s+1\s+0\s+NaN\s+0\.0\s*$", risers, re.M), risers
-    movers = tagged_text(nb, "movers")  # C1 lives in Mazowieckie, C2 and C4 in England, C3 in Bavaria
-    for region, customers, moved, share in (("England", 2, 1, "0.5"), ("Mazowieckie", 1, 1, "1.0"), ("Bavaria", 1, 0, "0.0")):
+    movers = tagged_text(nb, "movers")  # C1 lives in Mazowieckie, C2 and C4 in England, C3 in Bavaria (ISO: Bayern)
+    for region, customers, moved, share in (("England", 2, 1, "0.5"), ("Mazowieckie", 1, 1, "1.0"), ("Bayern", 1, 0, "0.0")):
         assert re.search(rf"^\s*{region}\s+{customers}\s+{moved}\s+{share}\s*$", movers, re.M), movers
     assert "1 consented customers (email) match" in tagged_text(nb, "audience")
     assert out.read_text().splitlines()[1:] == ["C2,Ben Smith,Ben,Smith,b***@example.com"]

@@ -109,7 +109,7 @@ def test_crosstab_puts_every_customer_in_one_named_cell(built):
     assert cells == {
         "C1": "35-44 | F | 40k-60k | Mazowieckie",
         "C2": "25-34 | M | 40k-60k | England",
-        "C3": "unknown | X | unknown | Bavaria",
+        "C3": "unknown | X | unknown | Bayern",
         "C4": "65+ | M | 20k-40k | England",
     }
     by_country = {r["segment"]: r["customers"] for r in profile_segments(crosstab_membership(c360, ["country"]), c360).collect()}

@@ -255,6 +255,22 @@ def test_countries_from_names_codes_and_local_names(spark):
     assert [r.country for r in out] == list(cases.values())
 
 
+
+def test_regions_become_iso_3166_2_subdivisions_of_the_records_country(spark):
+    cases = [
+        ("NY", "US", "New York", "US-NY"), ("new york", "US", "New York", "US-NY"), ("US-NY", "US", "New York", "US-NY"),
+        ("mazowieckie", "PL", "Mazowieckie", "PL-14"), ("Masowien", "PL", "Mazowieckie", "PL-14"),
+        ("PL-14", "PL", "Mazowieckie", "PL-14"), ("Bavaria", "DE", "Bayern", "DE-BY"), ("BAYERN", "DE", "Bayern", "DE-BY"),
+        ("Ontario", "CA", "Ontario", "CA-ON"), ("Región de Murcia", "ES", "Murcia, Región de", "ES-MC"),
+        # no subdivision of the country by that name: kept as written, cleaned, without a code
+        ("Greater London", "GB", "Greater London", None), ("Bayern", "PL", "Bayern", None),
+        ("  NY ", None, "NY", None), (None, "US", None, None),
+    ]  # fmt: skip
+    df = spark.createDataFrame([(r, c) for r, c, _, _ in cases], "region string, country string")
+    out = S.with_region(df.withColumn("_i", F.monotonically_increasing_id()), "region", "country", code="code")
+    assert [(r.region, r.code) for r in out.orderBy("_i").collect()] == [(n, c) for _, _, n, c in cases]
+    assert out.columns == ["region", "country", "_i", "code"]
+
 # --------------------------------------------------------------------------- e-mail and phone
 
 

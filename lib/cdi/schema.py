@@ -265,7 +265,7 @@ LIFE_EVENTS_SCHEMA = StructType(
 
 CUSTOMER_360_COLUMNS = (
     "customer_id", "full_name", "first_name", "last_name", "email", "phone", "city", "postcode",
-    "region", "country", "date_of_birth", "age", "age_band", "gender", "marital_status",
+    "region", "region_code", "country", "date_of_birth", "age", "age_band", "gender", "marital_status",
     "income_reporting", "income_band",
     "orders", "revenue", "avg_order_value", "first_order_at", "last_order_at", "channels",
     "invoices", "invoiced", "payments", "paid", "outstanding_balance", "unpaid_invoices", "late_payments",

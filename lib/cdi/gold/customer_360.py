@@ -68,6 +68,7 @@ from cdi.config import Customer360Config, SegmentConfig, SourceConfig
 from cdi.errors import ConfigError, LakeError
 from cdi.progress import RunSummary, Step
 from cdi.silver.facts import PURCHASE_KINDS, read_silver_facts
+from cdi.silver.standardise.regions import with_region
 from cdi.sql import literal
 
 from .life_events import derive_life_events, latest_life_events
@@ -305,7 +306,8 @@ def _with_demographics(customers: DataFrame, settings: Customer360Config, as_of:
     age = F.floor(F.months_between(as_of, F.col("date_of_birth")) / 12).cast("int")
     age = F.when(age >= 0, age)
     return (
-        customers.withColumn("age", age)
+        with_region(customers, "region", "country", code="region_code")
+        .withColumn("age", age)
         .withColumn("age_band", band(F.col("age"), [int(b) for b in settings.age_bands], age_band_labels(settings)))
         .withColumn("income_reporting", _money(income_reporting))
         .withColumn(
@@ -450,12 +452,23 @@ COVERAGE_DIMENSIONS = {
 """Demographic dimension of the 360 -> the attribute it is read from."""
 
 
+UNUSABLE_REASONS = {
+    "age_band": "birth date after the as-of date", "gender": "written as unknown",
+    "income_band": "income that gives no band", "marital_status": "written as unknown",
+    "region": "not an ISO 3166-2 subdivision of the customer's country", "country": "written as unknown",
+}  # fmt: skip
+"""Why a dimension's value is there but not usable, for the coverage summary."""
+
+
 def coverage_counts(c360: DataFrame) -> list[Column]:
     """Aggregates for :func:`demographic_coverage`: per dimension, customers whose value is
-    known, and those unknown because no record holds the attribute."""
+    known (a region only when it is an ISO 3166-2 subdivision), and those unknown because no
+    record holds the attribute."""
     out = []
     for dim, attribute in COVERAGE_DIMENSIONS.items():
         known = F.col(dim).isNotNull() & (F.lower(F.col(dim)) != F.lit(UNKNOWN))
+        if dim == "region" and "region_code" in c360.columns:  # a 360 written before regions had codes: as written
+            known = F.col("region_code").isNotNull()
         out.append(F.count(F.when(known, F.lit(1))).alias(f"{dim}__known"))
         out.append(F.count(F.when(F.col(attribute).isNull(), F.lit(1))).alias(f"{dim}__missing"))
     return out
@@ -474,7 +487,8 @@ def demographic_coverage(counts: dict[str, Any], customers: int) -> dict[str, di
         if customers and missing == customers:
             why = f"no customer source provides {attribute}"
         else:
-            reasons = [f"{missing:,} without {attribute}" if missing else "", f"{unusable:,} not usable" if unusable else ""]
+            reasons = [f"{missing:,} without {attribute}" if missing else "",
+                       f"{unusable:,} {UNUSABLE_REASONS.get(dim, 'not usable')}" if unusable else ""]  # fmt: skip
             why = "; ".join(r for r in reasons if r)
         out[dim] = {"known": known, "missing": missing, "unusable": unusable, "share_known": round(share, 3),
                     "summary": f"{share:.0%} known" + (f" ({why})" if why else "")}  # fmt: skip

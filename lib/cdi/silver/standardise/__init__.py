@@ -9,8 +9,9 @@ to a staged record, and :mod:`.lookups` reads the shipped vocabularies. Facts
 (:mod:`cdi.silver.facts`) use the same functions, so an amount or a date reads alike everywhere. Closed
 vocabularies (gender codes, honorifics, street types, marital statuses, currency symbols, postcode
 rules) are read once from the CSV tables shipped in ``cdi/data`` and inlined as literal maps or
-CASE chains; the two open-ended tables (nicknames, country names) are broadcast-joined
-(:func:`with_country_code`, :func:`with_given_name_canonical`). The one Python UDF is the phone
+CASE chains; the open-ended tables (nicknames, country names, ISO 3166-2 regions from
+``pycountry``) are broadcast-joined (:func:`with_country_code`, :func:`with_given_name_canonical`,
+:func:`with_region`). The one Python UDF is the phone
 parser (libphonenumber has no Spark equivalent): a pandas UDF with a per-worker cache.
 
 Naming: every attribute keeps a *display* column under its canonical name (``first_name`` "Łukasz",
@@ -111,6 +112,7 @@ from .record import (
     STAGED_COLUMNS,
     standardise_records,
 )
+from .regions import region_lookup, with_region
 from .text import (
     clean_text,
     display_case,
@@ -157,6 +159,7 @@ __all__ = [
     "parse_timestamp",
     "postcode_invalid",
     "postcode_match_key",
+    "region_lookup",
     "split_full_name",
     "standardise_currency",
     "standardise_email",
@@ -172,4 +175,5 @@ __all__ = [
     "strip_title",
     "with_country_code",
     "with_given_name_canonical",
+    "with_region",
 ]

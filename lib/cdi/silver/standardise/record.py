@@ -22,6 +22,7 @@ from .names import (
     with_given_name_canonical,
 )
 from .places import address_match_key, compact_postcode, postcode_match_key, standardise_postcode, with_country_code
+from .regions import with_region
 from .text import clean_text, display_case, fold, has_control_characters, nullif_empty
 
 STAGED_ATTRIBUTES = (
@@ -76,6 +77,7 @@ def standardise_records(staged: DataFrame) -> DataFrame:
     )
     df = with_country_code(df.withColumnRenamed("country", "_raw_country"), "_raw_country", "country")
     df = df.withColumn("_home", F.coalesce(F.col("country"), F.col("_default_country")))
+    df = with_region(df, "region", "_home")
     # a national number is read in the record's country, else the phone mapping's or the source's
     # default region, else the country of the e-mail's domain
     phone_region = F.coalesce(
