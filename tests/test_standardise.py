@@ -262,6 +262,7 @@ def test_regions_become_iso_3166_2_subdivisions_of_the_records_country(spark):
         ("mazowieckie", "PL", "Mazowieckie", "PL-14"), ("Masowien", "PL", "Mazowieckie", "PL-14"),
         ("PL-14", "PL", "Mazowieckie", "PL-14"), ("Bavaria", "DE", "Bayern", "DE-BY"), ("BAYERN", "DE", "Bayern", "DE-BY"),
         ("Ontario", "CA", "Ontario", "CA-ON"), ("Región de Murcia", "ES", "Murcia, Región de", "ES-MC"),
+        ("Cataluña", "ES", "Catalunya", "ES-CT"), ("Cymru", "GB", "Wales", "GB-WLS"),  # iso-codes' bracketed names
         # no subdivision of the country by that name: kept as written, cleaned, without a code
         ("Greater London", "GB", "Greater London", None), ("Bayern", "PL", "Bayern", None),
         ("  NY ", None, "NY", None), (None, "US", None, None),

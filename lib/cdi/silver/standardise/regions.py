@@ -25,6 +25,7 @@ from .text import clean_text, fold, fold_text
 # others would fold to transliterations no source writes
 _LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "nl", "pl", "sv", "da", "nb", "fi", "cs", "ro", "hu", "tr")
 _BRACKETED = re.compile(r"\s*\[[^\]]*\]")
+_CODE_WORD = re.compile(r"\b[A-Z]{2}-[0-9A-Z]{1,3}\b")
 _NAME, _CODE, _TRANSLATION = 0, 1, 2
 
 
@@ -34,11 +35,13 @@ def _plain(name: str) -> str:
 
 
 def _written_forms(name: str) -> set[str]:
-    """How a source may write a subdivision's name: as it is, each part of "A / B", and an
-    inverted "Murcia, Región de" also as "Región de Murcia" (not as "Murcia" alone: "London,
-    City of" is not London)."""
+    """How a source may write a subdivision's name: as it is, its bracketed other name
+    ("Catalunya [Cataluña]", "Wales [Cymru GB-CYM]" without the code), each part of "A / B",
+    and an inverted "Murcia, Región de" also as "Región de Murcia" (not as "Murcia" alone:
+    "London, City of" is not London)."""
     forms = set()
-    for part in [_plain(name), *_plain(name).split(" / ")]:
+    others = [_CODE_WORD.sub("", inner).strip() for inner in re.findall(r"\[([^\]]*)\]", name)]
+    for part in [_plain(name), *_plain(name).split(" / "), *others]:
         forms.add(part)
         if ", " in part:
             head, tail = part.split(", ", 1)
