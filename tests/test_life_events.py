@@ -156,6 +156,10 @@ def test_an_audience_condition_is_checked_before_spark_with_a_did_you_mean(tmp_p
     with pytest.raises(ConfigError, match="aggregate"):
         check_condition("count(*) > 1")
     assert check_condition("event_type = 'moved_home'") and not check_condition("age_band = '25-34'")
+    for call in ("reflect('java.lang.Runtime', 'getRuntime') is not null", "age > 1 and JAVA_METHOD('java.util.UUID', 'randomUUID') = ''",
+                 "try_reflect('java.lang.System', 'exit', 1) is null"):  # fmt: skip
+        with pytest.raises(ConfigError, match="runs Java code on the cluster"):
+            check_condition(call)
     conf = tmp_path / "env.yaml"
     conf.write_text(f"lake_root: {tmp_path / 'lake'}\n")
     assert main(["audience", "--conf", str(conf), "--where", "ordrs > 0"]) == 2

@@ -100,10 +100,16 @@ def plain_identifier(name: str) -> str:
     return name
 
 
+OUTSIDE_THE_ROW_FUNCTIONS = frozenset({"reflect", "java_method", "try_reflect"})
+"""Spark SQL functions that call arbitrary JVM methods: refused in conditions that analysts,
+stewards or configuration supply (segments, audiences)."""
+
+
 def condition_columns(condition: str) -> set[str]:
     """The columns a row condition in Spark SQL reads, parsed without Spark (for config checks
     before a session starts). Raises ValueError saying what is wrong: text that does not parse,
-    more than one statement, or what a row filter cannot hold (aggregates, windows, subqueries)."""
+    more than one statement, or what a row filter cannot hold (aggregates, windows, subqueries,
+    :data:`OUTSIDE_THE_ROW_FUNCTIONS`)."""
     import sqlglot
     from sqlglot import exp
     from sqlglot.errors import ParseError
@@ -122,6 +128,12 @@ def condition_columns(condition: str) -> set[str]:
         found = tree if isinstance(tree, kind) else tree.find(kind)
         if found is not None:
             raise ValueError(f"holds {what} ({found.sql(dialect='spark')}); a condition is tested on one row at a time")
+    for call in tree.find_all(exp.Anonymous):
+        if str(call.name).lower() in OUTSIDE_THE_ROW_FUNCTIONS:
+            raise ValueError(
+                f"calls {call.name}(), which runs Java code on the cluster; a condition may only use "
+                "the row's columns and Spark's built-in functions"
+            )
     return {c.name for c in tree.find_all(exp.Column)}
 
 
