@@ -93,6 +93,43 @@ def test_consent_on_the_page_names_the_fact_that_gave_each_answer_and_when():
     assert _consent({}) == {}
 
 
+def test_the_page_as_of_a_time_shows_the_version_valid_then_by_either_time(client):
+    from datetime import timedelta
+
+    today = client.get("/api/customers/C1").json()
+    first, second = today["versions"][0], today["versions"][1]
+    changed = {c["attribute"]: c for c in second["changed"]}
+    between = datetime.fromisoformat(second["valid_from"]) - timedelta(seconds=1)
+    then = client.get("/api/customers/C1", params={"as_of": between.isoformat()}).json()
+    assert then["as_of"]["time"] == "recorded" and then["version"]["valid_from"] == first["valid_from"]
+    for attribute, change in changed.items():
+        assert then["golden"][attribute] == change["old_value"] and today["golden"][attribute] == change["new_value"]
+    assert then["records"] == today["records"]  # sources stay today's
+    before = datetime.fromisoformat(first["valid_from"]) - timedelta(days=1)
+    unknown = client.get("/api/customers/C1", params={"as_of": before.isoformat()}).json()
+    assert unknown["golden"] is None and unknown["version"] is None
+    assert client.get("/api/customers/C1", params={"as_of": before.isoformat(), "time": "sometime"}).status_code == 422
+    html = client.get("/customers/C1", params={"as_of": between.isoformat(), "time": "recorded"}).text
+    assert 'id="as-of-banner"' in html and "the version valid then" in html
+
+
+def test_a_version_as_of_effective_time_falls_back_to_recorded_times_where_it_has_none():
+    from cdi.service.desk import version_as_of
+
+    v1 = {"valid_from": datetime(2026, 1, 10), "valid_to": datetime(2026, 2, 1), "effective_from": datetime(2025, 6, 1),
+          "effective_to": datetime(2026, 1, 20)}  # fmt: skip
+    v2 = {"valid_from": datetime(2026, 2, 1), "valid_to": None, "effective_from": datetime(2026, 1, 20), "effective_to": None}
+    old = {"valid_from": datetime(2025, 1, 1), "valid_to": datetime(2025, 3, 1)}  # written before effective times
+    versions = [old, v1, v2]
+    assert version_as_of(versions, datetime(2025, 7, 1), "effective") is v1  # true at the source before the lake knew
+    assert version_as_of(versions, datetime(2025, 7, 1), "recorded") is None
+    assert version_as_of(versions, datetime(2026, 1, 25), "effective") is v2
+    assert version_as_of(versions, datetime(2026, 1, 25), "recorded") is v1
+    assert version_as_of(versions, datetime(2025, 2, 1, tzinfo=UTC), "effective") is old
+    with pytest.raises(ValueError, match="time must be one of"):
+        version_as_of(versions, datetime(2026, 1, 1), "sometime")
+
+
 def test_a_retired_customer_names_the_one_its_records_went_to(client):
     page = client.get("/api/customers/C2").json()
     assert (page["status"], page["successor_ids"]) == ("retired", ["C3"])

@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -42,6 +42,8 @@ from .landing import land_record
 from .snapshot import SnapshotKeeper
 
 log = logging.getLogger(__name__)
+
+AsOfTime = Literal["recorded", "effective"]  # cdi.service.desk.AS_OF_TIMES
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -207,8 +209,8 @@ def create_app(cfg: CdiConfig, keeper: SnapshotKeeper | None = None) -> FastAPI:
     def hidden(who: Reader) -> list[str]:
         return [] if who.unmasked else list(service.masked_attributes)
 
-    def page_of(customer_id: str, who: Reader) -> dict[str, Any]:
-        page = customer_page(keeper.current, customer_id)
+    def page_of(customer_id: str, who: Reader, as_of: datetime | None = None, time: AsOfTime = "recorded") -> dict[str, Any]:
+        page = customer_page(keeper.current, customer_id, as_of, time)
         if page is None:
             raise HTTPException(404, f"no customer {customer_id!r} in {cfg.lake_root}")
         return masked(page, hidden(who)) if hidden(who) else page
@@ -237,10 +239,16 @@ def create_app(cfg: CdiConfig, keeper: SnapshotKeeper | None = None) -> FastAPI:
         return {"query": q, "hits": masked_hits(hits, hidden(who)), "role": who.role}
 
     @app.get("/api/customers/{customer_id}", tags=["customers"])
-    def api_customer(customer_id: str, who: Reader = Depends(reader)) -> dict[str, Any]:
+    def api_customer(
+        customer_id: str,
+        who: Reader = Depends(reader),
+        as_of: datetime | None = Query(None, description="show the golden record valid at this time (ISO 8601; UTC when no zone)"),
+        time: AsOfTime = Query("recorded", description="as_of by when the lake knew it (recorded) or when it was true at the source (effective)"),
+    ) -> dict[str, Any]:
         """The customer's page: golden record with provenance, source records, versions with what
-        changed, change feed, customer 360 figures, consent, id events, recent facts."""
-        return jsonable_encoder(page_of(customer_id, who))
+        changed, change feed, customer 360 figures, consent, id events, recent facts; with
+        ``as_of`` the golden record of that time."""
+        return jsonable_encoder(page_of(customer_id, who, as_of, time))
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(q: str = "", who: Reader = Depends(reader)) -> HTMLResponse:
@@ -249,9 +257,16 @@ def create_app(cfg: CdiConfig, keeper: SnapshotKeeper | None = None) -> FastAPI:
         return HTMLResponse(pages.get_template("search.html").render(q=q, hits=hits, who=who, searched=bool(q.strip())))
 
     @app.get("/customers/{customer_id}", response_class=HTMLResponse, include_in_schema=False)
-    def customer_html(customer_id: str, who: Reader = Depends(reader), done: str = "", error: str = "") -> HTMLResponse:
+    def customer_html(
+        customer_id: str,
+        who: Reader = Depends(reader),
+        done: str = "",
+        error: str = "",
+        as_of: datetime | None = None,
+        time: AsOfTime = "recorded",
+    ) -> HTMLResponse:
         try:
-            page = page_of(customer_id, who)
+            page = page_of(customer_id, who, as_of, time)
         except HTTPException as exc:
             if exc.status_code != 404:
                 raise

@@ -14,7 +14,8 @@ them: everywhere the page shows them, old and new values in the history included
 from __future__ import annotations
 
 import re
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 from rapidfuzz import fuzz, process
 
@@ -232,6 +233,8 @@ def _versions(snapshot: LakeSnapshot, customer_id: str, attributes: list[str]) -
             {
                 "valid_from": row.get("valid_from"),
                 "valid_to": row.get("valid_to"),
+                "effective_from": row.get("effective_from"),
+                "effective_to": row.get("effective_to"),
                 "is_current": row.get("is_current"),
                 "run_id": row.get("run_id"),
                 "changed": _changed(previous, row, attributes),
@@ -288,8 +291,40 @@ def _facts(snapshot: LakeSnapshot, keys: list[str]) -> dict[str, list[dict[str, 
     return out
 
 
-def customer_page(snapshot: LakeSnapshot, customer_id: str) -> dict[str, Any] | None:
-    """Everything the desk shows of one customer id, or None when the lake does not know it."""
+AS_OF_TIMES = ("recorded", "effective")
+"""What an as-of time means, as in ``cdi customer show --time`` (:data:`cdi.gold.history.TIMES`):
+when the lake knew it (``valid_from``/``valid_to``) or when it was true at the source
+(``effective_from``/``effective_to``, falling back to the recorded times where a version has none)."""
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def version_as_of(versions: list[dict[str, Any]], as_of: datetime, time: str = "recorded") -> dict[str, Any] | None:
+    """The version valid at ``as_of`` by ``time`` (start inclusive, end exclusive), or None."""
+    if time not in AS_OF_TIMES:
+        raise ValueError(f"time must be one of {AS_OF_TIMES}, got {time!r}")
+    at = cast(datetime, _utc(as_of))
+    for version in versions:
+        start, end = version["valid_from"], version["valid_to"]
+        if time == "effective":
+            start, end = version.get("effective_from") or start, version.get("effective_to") or end
+        start, end = _utc(start), _utc(end)
+        if start is not None and start <= at and (end is None or end > at):
+            return version
+    return None
+
+
+def customer_page(
+    snapshot: LakeSnapshot, customer_id: str, as_of: datetime | None = None, time: str = "recorded"
+) -> dict[str, Any] | None:
+    """Everything the desk shows of one customer id, or None when the lake does not know it.
+    With ``as_of`` the golden record and its provenance are the version valid then (by
+    ``time``, see :data:`AS_OF_TIMES`; none when the customer was not known then); the records,
+    figures and history stay today's."""
     known = snapshot.has("golden") and _rows(snapshot, "SELECT 1 FROM golden WHERE customer_id = ? LIMIT 1", [customer_id])
     mapped = snapshot.has("entity_map") and _rows(
         snapshot, "SELECT 1 FROM entity_map WHERE customer_id = ? LIMIT 1", [customer_id]
@@ -300,9 +335,12 @@ def customer_page(snapshot: LakeSnapshot, customer_id: str) -> dict[str, Any] | 
     versions = _versions(snapshot, customer_id, attributes) if known else []
     latest = max(versions, key=lambda v: (bool(v["is_current"]), v["valid_from"] or 0))["_row"] if versions else None
     status = "no golden record yet" if latest is None else ("current" if latest.get("is_current") else "retired")
+    records = _records(snapshot, customer_id, (latest or {}).get("source_record_keys") or [])
+    if as_of is not None:
+        then = version_as_of(versions, as_of, time)
+        latest = then["_row"] if then else None
     golden = {a: latest.get(a) for a in attributes} if latest else None
     provenance = {a: latest.get(a + PROVENANCE_SUFFIX) for a in attributes if latest and latest.get(a + PROVENANCE_SUFFIX)}
-    records = _records(snapshot, customer_id, (latest or {}).get("source_record_keys") or [])
     changes = []
     successors: list[str] = []
     if snapshot.has("changes"):
@@ -328,7 +366,10 @@ def customer_page(snapshot: LakeSnapshot, customer_id: str) -> dict[str, Any] | 
         "status": status,
         "golden": golden,
         "provenance": provenance,
-        "version": {k: latest.get(k) for k in ("valid_from", "valid_to", "run_id")} if latest else None,
+        "version": {k: latest.get(k) for k in ("valid_from", "valid_to", "effective_from", "effective_to", "run_id")}
+        if latest
+        else None,
+        "as_of": {"at": _utc(as_of), "time": time} if as_of is not None else None,
         "records": records,
         "versions": versions,
         "changes": changes,
