@@ -214,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         act.add_argument("--limit", type=int, default=50)
         _add_json(act, "the list")
 
-    p = sub.add_parser("serve", parents=[common], help="the service desk: HTTP API and web pages over the lake (no Spark)")
+    p = sub.add_parser("serve", parents=[common], help="the service desk: HTTP API and web pages over the lake (Spark only for real-time matching)")
     _add_conf(p)
     p.add_argument("--host", help="address to listen on (default: service.host, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (default: service.port, 8080)")

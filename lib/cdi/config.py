@@ -732,6 +732,10 @@ class ServiceConfig(_Strict):
     review_upper: float | None = Field(None, ge=0, le=1)
     # POST /api/records lands records as files of this customer source (format json, a local folder)
     landing_source: str | None = None
+    # POST /api/match: start Spark and prepare the model's input when the service starts (else at
+    # the first request), and the lowest match probability a candidate is shown with
+    match_on_start: bool = True
+    match_min_probability: float = Field(0.01, ge=0, le=1)
 
     @model_validator(mode="after")
     def _roles_distinct(self) -> ServiceConfig:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -30,15 +31,17 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from cdi import schema
 from cdi.config import CdiConfig, ServiceConfig, ServiceRole
 from cdi.errors import ConfigError, NotFoundError
+from cdi.silver.one_record import RecordError
 
 from . import stewardship
-from .desk import customer_page, masked, masked_hits, search
+from .desk import customer_page, hidden_columns, mask_value, masked, masked_hits, search
 from .landing import land_record
+from .matching import Matcher, MatchUnavailable
 from .snapshot import SnapshotKeeper
 
 log = logging.getLogger(__name__)
@@ -132,6 +135,14 @@ class ReviewRequest(BaseModel):
     reason: str
 
 
+class MatchRequest(BaseModel):
+    """A customer record in canonical attribute names (first_name, last_name, email, phone,
+    date_of_birth as yyyy-MM-dd, address_line1, postcode, city, country, national_id, ...)."""
+
+    record: dict[str, Any]
+    limit: int = Field(10, ge=1, le=100)
+
+
 class RecordSubmission(BaseModel):
     """One customer record in the landing source's own column names."""
 
@@ -180,16 +191,20 @@ def timeline(page: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(entries, key=lambda x: (x["at"] is not None, x["at"] or 0), reverse=True)
 
 
-def create_app(cfg: CdiConfig, keeper: SnapshotKeeper | None = None) -> FastAPI:
-    """The service over ``cfg``'s lake; ``keeper`` given (tests) or made and started here."""
+def create_app(cfg: CdiConfig, keeper: SnapshotKeeper | None = None, matcher: Matcher | None = None) -> FastAPI:
+    """The service over ``cfg``'s lake; ``keeper`` and ``matcher`` given (tests) or made here."""
     service = cfg.service
     keeper = keeper or SnapshotKeeper(cfg.lake_root, service.refresh_seconds)
     pages = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(["html"]))
     pages.filters["fmt"] = _fmt
 
+    matcher = matcher or Matcher(cfg)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         keeper.start()
+        if service.match_on_start:  # Spark and the model's input, ready before the first POST /api/match
+            threading.Thread(target=matcher.warm, args=(keeper.current,), name="cdi-match-warm", daemon=True).start()
         try:
             yield
         finally:
@@ -357,6 +372,23 @@ def create_app(cfg: CdiConfig, keeper: SnapshotKeeper | None = None) -> FastAPI:
         """Every steward decision, newest first: who, when, why (the audit trail)."""
         require_steward(who)
         return {"decisions": jsonable_encoder(stewardship.decisions(keeper.current, limit))}
+
+    @app.post("/api/match", tags=["customers"])
+    def api_match(body: MatchRequest, who: Reader = Depends(reader)) -> dict[str, Any]:
+        """Who is this? Candidate customers for a record, best first, with match probabilities and
+        each comparison's level and weight (the saved model; the batch's standardisation)."""
+        try:
+            found = matcher.match(keeper.current, body.record, body.limit, service.match_min_probability)
+        except RecordError as exc:
+            raise HTTPException(400, str(exc)) from None
+        except MatchUnavailable as exc:
+            raise HTTPException(503, str(exc)) from None
+        hide = hidden(who)
+        if hide:
+            columns = hidden_columns(hide)
+            found["record"] = {k: mask_value(k, v) if k in columns else v for k, v in found["record"].items()}
+            found["candidates"] = masked_hits(found["candidates"], hide)
+        return jsonable_encoder(found)
 
     @app.post("/api/records", status_code=202, tags=["records"])
     def api_records(body: RecordSubmission, who: Reader = Depends(reader)) -> dict[str, Any]:

@@ -158,7 +158,8 @@ def _by_name(snapshot: LakeSnapshot, q: str, limit: int) -> list[tuple[str, floa
     return sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
 
 
-def _summaries(snapshot: LakeSnapshot, ids: list[str]) -> dict[str, dict[str, Any]]:
+def customer_summaries(snapshot: LakeSnapshot, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Per customer id, its latest golden version's name, contact points, city and country."""
     if not ids or not snapshot.has("golden"):
         return {}
     columns = snapshot.columns("golden")
@@ -186,7 +187,7 @@ def search(snapshot: LakeSnapshot, query: str, limit: int = 20, hidden: frozense
         seen = set(found)
         ranked += [(c, "name", s) for c, s in _by_name(snapshot, q, limit) if c not in seen]
     ranked = ranked[:limit]
-    summaries = _summaries(snapshot, [c for c, _, _ in ranked])
+    summaries = customer_summaries(snapshot, [c for c, _, _ in ranked])
     out = []
     for customer_id, how, score in ranked:
         summary = summaries.get(customer_id, {})

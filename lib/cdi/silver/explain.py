@@ -59,7 +59,7 @@ def explain_pair(cfg: CdiConfig, lake, record_key_a: str, record_key_b: str, out
     link_cfg = saved.linkage_config()
     backend = DuckDBBackend(lake.spark)
     try:
-        input_sdf, _ = prepared_input(backend, lake, link_cfg)
+        input_sdf = prepared_input(backend, lake, link_cfg).table
         keys = literals((record_key_a, record_key_b), "duckdb")
         found = {
             r[model.UNIQUE_ID]

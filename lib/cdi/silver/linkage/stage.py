@@ -79,11 +79,18 @@ class LinkResult:
     weak_chains: int = 0
 
 
-def prepared_input(backend: LinkageBackend, lake, cfg: LinkageConfig) -> tuple[Any, list[dict[str, Any]]]:
-    """Register the model's input (records, derived columns, capped block keys) with the backend.
+@dataclass(frozen=True)
+class PreparedInput:
+    """The model's input registered with a backend: the records (a SplinkDataFrame), the block
+    key values over the cap, and the table listing them (to prepare more records alike)."""
 
-    Returns the SplinkDataFrame and the block key values that were over the cap.
-    """
+    table: Any
+    capped: list[dict[str, Any]]
+    capped_table: str
+
+
+def prepared_input(backend: LinkageBackend, lake, cfg: LinkageConfig) -> PreparedInput:
+    """Register the model's input (records, derived columns, capped block keys) with the backend."""
     view = backend.load_records(lake, RECORDS_TABLE, model.input_columns(cfg))
     keys = blocking.block_keys(model.all_rule_sets(cfg))
     capped_table = backend.create_table(blocking.capped_values_sql(view, keys, cfg.blocking_key_cap), "cdi_capped_keys")
@@ -99,10 +106,15 @@ def prepared_input(backend: LinkageBackend, lake, cfg: LinkageConfig) -> tuple[A
             f"{row['records']:,}",
             cfg.blocking_key_cap,
         )
+    return PreparedInput(backend.materialise(model_input_sql(view, cfg, capped_table), INPUT_NAME), capped, capped_table)
+
+
+def model_input_sql(view: str, cfg: LinkageConfig, capped_table: str) -> str:
+    """SELECT of the model's input over a view of ``silver/records`` rows: the input columns,
+    the derived ones, and the block keys nulled where ``capped_table`` lists the value."""
     select = {c: c for c in model.input_columns(cfg)}
     select.update(model.derived_columns(cfg))
-    sql = blocking.capped_input_sql(view, select, keys, capped_table)
-    return backend.materialise(sql, INPUT_NAME), capped
+    return blocking.capped_input_sql(view, select, blocking.block_keys(model.all_rule_sets(cfg)), capped_table)
 
 
 def train(input_sdf, cfg: LinkageConfig, records: int, dialect: str) -> Linker:
@@ -409,7 +421,8 @@ def run_link(
             figures.update(pairs=0, clusters=0, model_version=None, trained=False, capped_keys=[])
         else:
             with summary.step(STAGE, f"prepare input ({backend.name})") as st:
-                input_sdf, capped = prepared_input(backend, lake, link_cfg)
+                prepared = prepared_input(backend, lake, link_cfg)
+                input_sdf, capped = prepared.table, prepared.capped
                 st.rows = records
                 st.details["capped_keys"] = len(capped)
                 steps.append(st)
