@@ -499,3 +499,18 @@ def test_explain_says_when_a_cross_reference_links_the_pair(linked, spark, tmp_p
     assert "Linked by cross-reference" in (tmp_path / "x.html").read_text()
     plain = explain_pair(cfg, lake, target, sorted(k for k in linked["truth"] if k.startswith("crm:"))[0], tmp_path / "y.html")
     assert plain.cross_reference is None
+
+
+def test_a_training_rule_whose_em_drives_a_probability_to_zero_is_skipped_not_fatal(spark, tmp_path, caplog):
+    """On this data EM over the e-mail rule sets a level's m to 0, which Splink refuses: the run
+    drops that rule's estimates with a warning and the other rules train the model."""
+    root = tmp_path / "lake"
+    cfg = env_config(tmp_path, root, backend="duckdb", u_max_pairs=300000)
+    rows, truth = messy_records(persons=160, seed=23)
+    lake = Lake(spark, str(root), job="test", run_id="r0")
+    lake.write("silver/records", records_frame(spark, rows), mode="overwrite")
+    with caplog.at_level(logging.WARNING, logger="cdi.silver.linkage.stage"):
+        figures = run_link(lake, cfg.linkage, "r1")
+    assert "expectation maximisation over its pairs failed" in caplog.text
+    found, expected = cluster_pairs(entity_ids(lake)), true_pairs(truth)
+    assert figures.trained and len(found & expected) / len(found) >= 0.9 and len(found & expected) / len(expected) >= 0.8

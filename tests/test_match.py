@@ -35,7 +35,7 @@ def matched(spark, tmp_path_factory):
     app_cfg = CdiConfig(lake_root=str(root), linkage=cfg.linkage, service=ServiceConfig(refresh_seconds=0, roles=roles, match_on_start=False))
     matcher = Matcher(app_cfg, spark_factory=lambda: spark)
     with TestClient(create_app(app_cfg, matcher=matcher)) as client:
-        yield {"client": client, "rows": rows, "truth": truth, "owners": owners}
+        yield {"client": client, "rows": rows, "truth": truth, "owners": owners, "matcher": matcher}
 
 
 def _typed_at_a_desk(row: dict) -> dict:
@@ -105,3 +105,15 @@ def test_without_a_trained_model_matching_is_503_saying_what_to_do(tmp_path):
     with TestClient(create_app(cfg)) as client:
         answer = client.post("/api/match", json={"record": {"first_name": "Ann"}})
     assert answer.status_code == 503 and "cdi run" in answer.json()["detail"]
+
+
+def test_scoring_only_the_records_a_rule_pairs_gives_the_pairs_of_scoring_all(matched):
+    matcher = matched["matcher"]
+    assert matched["client"].post("/api/match", json={"record": {"first_name": "Ann"}}).status_code == 200
+    prepared = matcher._prepared
+    assert prepared is not None
+    for row in matched["rows"][:8]:
+        silver = matcher._standardise(_typed_at_a_desk(row), "desk:match-check")
+        fast = {(p["record_key_l"], round(p["match_probability"], 9)) for p in matcher._score(prepared, silver, 0.0)}
+        full = {(p["record_key_l"], round(p["match_probability"], 9)) for p in matcher._score(prepared, silver, 0.0, prefilter=False)}
+        assert fast == full and fast

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from cdi.config import CdiConfig
 from cdi.errors import ConfigError
-from cdi.silver.linkage import model
+from cdi.silver.linkage import blocking, model
 from cdi.silver.linkage.backends import DuckDBBackend, LinkageBackend
 from cdi.silver.linkage.stage import linker_for, model_input_sql, prepared_input
 
@@ -72,6 +72,7 @@ class _Prepared:
     link_cfg: Any
     schema: pa.Schema  # of the model's input columns in silver/records
     levels: dict[str, list[tuple[str, float]]]  # comparison -> (label, match weight) per level
+    rules: list[str]  # the blocking rules' SQL over l. and r.
     seconds: float
 
 
@@ -140,7 +141,7 @@ class Matcher:
         started = time.monotonic()
         link_cfg = saved.linkage_config()
         backend = _SnapshotBackend(snapshot.cursor())
-        prepared = prepared_input(backend, None, link_cfg)
+        prepared = prepared_input(backend, None, link_cfg, warn_capped=False)  # the run warned of them
         linker = linker_for(prepared.table, link_cfg, saved, backend.dialect)
         settings = model.apply_parameters(model.settings_creator(link_cfg).create_settings_dict(backend.dialect), saved.splink_model)
         for column in _tf_columns(settings):
@@ -150,7 +151,8 @@ class Matcher:
         self._prepared = _Prepared(
             versions=dict(snapshot.versions), model_version=saved.version, backend=backend, linker=linker,
             input=prepared.table, capped_table=prepared.capped_table, link_cfg=link_cfg, schema=schema,
-            levels=_levels(settings), seconds=time.monotonic() - started,
+            levels=_levels(settings), rules=[blocking.rule_sql(r) for r in link_cfg.blocking_rules],
+            seconds=time.monotonic() - started,
         )  # fmt: skip
         if current is not None:
             current.backend.con.close()
@@ -196,7 +198,9 @@ class Matcher:
             "seconds": {k: round(v, 4) for k, v in timings.items()},
         }
 
-    def _score(self, prepared: _Prepared, row: dict[str, Any], min_probability: float) -> list[dict[str, Any]]:
+    def _score(self, prepared: _Prepared, row: dict[str, Any], min_probability: float, prefilter: bool = True) -> list[dict[str, Any]]:
+        """The scored pairs of ``row`` (a silver/records row) with the records; ``prefilter``
+        false hands Splink every record (the same pairs, slower: for checking)."""
         backend = prepared.backend
         arrow = pa.Table.from_pylist([{c: row.get(c) for c in prepared.schema.names}], schema=prepared.schema)
         raw = f"__cdi_match_raw_{backend.token}"
@@ -205,14 +209,23 @@ class Matcher:
             # Splink refuses a table name registered before, even once dropped: one name per record
             name = f"{_NEW}_{uuid.uuid4().hex[:12]}"
             new = backend.materialise(model_input_sql(raw, prepared.link_cfg, prepared.capped_table), name)
+            # only the records some blocking rule pairs with this one go to Splink, which blocks and
+            # scores them as it would all of them (term frequencies stay those of all records):
+            # predict_between would otherwise join every record to its term frequencies per request
+            # (one scan of the records against the one new row, every rule at once)
+            any_rule = " or ".join(f"({rule})" for rule in prepared.rules)
+            paired = f"select l.{model.UNIQUE_ID} from {prepared.input.physical_name} l, {new.physical_name} r where {any_rule}"
+            where = f" where {model.UNIQUE_ID} in ({paired})" if prefilter else ""
+            candidates = backend.materialise(f"select * from {prepared.input.physical_name}{where}", f"{name}_candidates")
             predictions = prepared.linker.inference.predict_between(
-                prepared.input, new, threshold_match_probability=min_probability, warning_mode="never"
+                candidates, new, threshold_match_probability=min_probability, warning_mode="never"
             )
             try:
                 return predictions.as_record_list()
             finally:
                 predictions.drop_table_from_database_and_remove_from_cache()
-                new.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
+                for table in (new, candidates):
+                    table.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
         finally:
             backend.con.unregister(raw)
 

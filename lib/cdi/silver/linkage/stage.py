@@ -48,6 +48,7 @@ ID_HISTORY_TABLE = schema.ID_HISTORY
 INPUT_NAME = "cdi_link_input"
 STAGE = "link"
 EM_PROBE_RECORDS = 50_000
+_UNDERFLOW = "below the minimum allowed value"  # Splink's ValueError for an m or u probability of 0
 
 
 @dataclass(frozen=True)
@@ -89,15 +90,16 @@ class PreparedInput:
     capped_table: str
 
 
-def prepared_input(backend: LinkageBackend, lake, cfg: LinkageConfig) -> PreparedInput:
-    """Register the model's input (records, derived columns, capped block keys) with the backend."""
+def prepared_input(backend: LinkageBackend, lake, cfg: LinkageConfig, *, warn_capped: bool = True) -> PreparedInput:
+    """Register the model's input (records, derived columns, capped block keys) with the backend;
+    ``warn_capped``: log each block key value over the cap (the run does; a reader of its lake need not)."""
     view = backend.load_records(lake, RECORDS_TABLE, model.input_columns(cfg))
     keys = blocking.block_keys(model.all_rule_sets(cfg))
     capped_table = backend.create_table(blocking.capped_values_sql(view, keys, cfg.blocking_key_cap), "cdi_capped_keys")
     capped = backend.query(
         f"select block_key, value, records from {capped_table} order by records desc, block_key, value limit 50"
     )
-    for row in capped:
+    for row in capped if warn_capped else ():
         log.warning(
             "blocking key %s: value %r is shared by %s records (> linkage.blocking_key_cap %s); "
             "it is left out of blocking (still compared when other rules pair the records)",
@@ -159,6 +161,12 @@ def _train(input_sdf, cfg: LinkageConfig, records: int, dialect: str, warnings: 
             linker = Linker(input_sdf, before, log_level=None)
             log.warning("training blocking rule %r skipped: it pairs no records in this data (%s)", rule, exc)
         except ValueError as exc:
+            if _UNDERFLOW in str(exc):
+                # EM drove a level's m (or u) to 0 under this rule's pairs: Splink refuses the value,
+                # so the rule's estimates are dropped and the other rules train the model
+                linker = Linker(input_sdf, before, log_level=None)
+                log.warning("training blocking rule %r skipped: expectation maximisation over its pairs failed (%s)", rule, exc)
+                continue
             raise LinkageError(
                 f"expectation maximisation over training blocking rule {rule!r} failed: {exc}. "
                 "Check that the rule pairs mostly matching records and that the comparisons' levels "
