@@ -10,6 +10,7 @@ from datetime import date
 import pytest
 from fastapi.testclient import TestClient
 
+from cdi import schema
 from cdi.config import CdiConfig, ServiceConfig, ServiceRole
 from cdi.lake import Lake
 from cdi.service.app import create_app
@@ -75,11 +76,26 @@ def test_nobody_like_the_record_is_a_new_customer(matched):
     assert all(c["match_probability"] < answer["thresholds"]["review"] for c in answer["candidates"])
 
 
-def test_a_viewer_sees_the_birth_date_masked_in_the_answer(matched):
+def test_a_viewer_cannot_match_on_what_is_masked_for_them(matched):
+    """Matching on a birth date the viewer may not see would tell, through the date comparison's
+    level, whether a guess was right: the attribute is left out and the answer says so."""
     row = next(r for r in matched["rows"] if r["date_of_birth"] and r["email"])
     body = matched["client"].post("/api/match", json={"record": _typed_at_a_desk(row)}).json()
-    assert body["record"]["date_of_birth"] == f"{row['date_of_birth'].year}-**-**"
-    assert body["record"]["dob_year"] != row["date_of_birth"].year  # derived columns are masked too
+    assert body["ignored"]["attributes"] == ["date_of_birth"]
+    assert body["record"]["date_of_birth"] is None and body["record"]["dob_year"] is None
+    dob = [e for c in body["candidates"] for e in c["explanation"] if e["comparison"] == "date_of_birth"]
+    assert all(e["match_weight"] == 0 for e in dob)
+    steward = matched["client"].post("/api/match", json={"record": _typed_at_a_desk(row)}, headers={"Authorization": f"Bearer {STEWARD}"})
+    assert "ignored" not in steward.json() and steward.json()["record"]["date_of_birth"] == row["date_of_birth"].isoformat()
+
+
+def test_a_newer_version_of_another_table_does_not_prepare_the_model_input_again(matched):
+    client, matcher = matched["client"], matched["matcher"]
+    assert client.post("/api/match", json={"record": {"first_name": "Ann"}}).status_code == 200
+    prepared, snapshot = matcher._prepared, client.app.state.keeper.current
+    snapshot.versions = {**snapshot.versions, schema.PAIRS: 99}  # as a steward decision's reload of its table does
+    assert client.post("/api/match", json={"record": {"first_name": "Bob"}}).status_code == 200
+    assert matcher._prepared is prepared
 
 
 @pytest.mark.parametrize(

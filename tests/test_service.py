@@ -111,6 +111,8 @@ def test_the_page_as_of_a_time_shows_the_version_valid_then_by_either_time(clien
     assert client.get("/api/customers/C1", params={"as_of": before.isoformat(), "time": "sometime"}).status_code == 422
     html = client.get("/customers/C1", params={"as_of": between.isoformat(), "time": "recorded"}).text
     assert 'id="as-of-banner"' in html and "the version valid then" in html
+    assert client.get("/customers/C1", params={"as_of": "", "time": "recorded"}).status_code == 200  # the form left empty
+    assert client.get("/customers/C1", params={"as_of": "yesterday"}).status_code == 400
 
 
 def test_a_version_as_of_effective_time_falls_back_to_recorded_times_where_it_has_none():

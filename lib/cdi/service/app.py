@@ -277,11 +277,15 @@ def create_app(cfg: CdiConfig, keeper: SnapshotKeeper | None = None, matcher: Ma
         who: Reader = Depends(reader),
         done: str = "",
         error: str = "",
-        as_of: datetime | None = None,
+        as_of: str = "",
         time: AsOfTime = "recorded",
     ) -> HTMLResponse:
         try:
-            page = page_of(customer_id, who, as_of, time)
+            when = datetime.fromisoformat(as_of) if as_of.strip() else None  # the form sends "" for no time
+        except ValueError:
+            raise HTTPException(400, f"as_of {as_of!r} is not a date and time (2026-01-31T12:00:00)") from None
+        try:
+            page = page_of(customer_id, who, when, time)
         except HTTPException as exc:
             if exc.status_code != 404:
                 raise
@@ -377,13 +381,21 @@ def create_app(cfg: CdiConfig, keeper: SnapshotKeeper | None = None, matcher: Ma
     def api_match(body: MatchRequest, who: Reader = Depends(reader)) -> dict[str, Any]:
         """Who is this? Candidate customers for a record, best first, with match probabilities and
         each comparison's level and weight (the saved model; the batch's standardisation)."""
+        hide = hidden(who)
+        record = body.record
+        # a reader who may not see an attribute may not match on it either: its level and weight
+        # in the answer would tell whether a guess was right
+        ignored = sorted(k for k in record if k in hide) if isinstance(record, dict) else []
+        if ignored:
+            record = {k: v for k, v in record.items() if k not in hide}
         try:
-            found = matcher.match(keeper.current, body.record, body.limit, service.match_min_probability)
+            found = matcher.match(keeper.current, record, body.limit, service.match_min_probability)
         except RecordError as exc:
             raise HTTPException(400, str(exc)) from None
         except MatchUnavailable as exc:
-            raise HTTPException(503, str(exc)) from None
-        hide = hidden(who)
+            raise HTTPException(503, str(exc), headers={"Retry-After": "10"}) from None
+        if ignored:
+            found["ignored"] = {"attributes": ignored, "why": f"masked for role {who.role!r}: not used for matching"}
         if hide:
             columns = hidden_columns(hide)
             found["record"] = {k: mask_value(k, v) if k in columns else v for k, v in found["record"].items()}

@@ -17,23 +17,27 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 import pyarrow as pa
 
+from cdi import schema
 from cdi.config import CdiConfig
 from cdi.errors import ConfigError
 from cdi.silver.linkage import blocking, model
 from cdi.silver.linkage.backends import DuckDBBackend, LinkageBackend
 from cdi.silver.linkage.stage import linker_for, model_input_sql, prepared_input
+from cdi.sql import plain_identifier
 
 from .snapshot import LakeSnapshot
+
+RECORDS = schema.RECORDS
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,10 @@ class MatchUnavailable(ConfigError):
     """Matching cannot answer yet (no saved model, no records served, still starting)."""
 
 
+class MatchBusy(MatchUnavailable):
+    """Another request holds matching longer than a request waits (a preparation is running)."""
+
+
 class _SnapshotBackend(DuckDBBackend):
     """The DuckDB backend over a served snapshot: ``silver/records`` is the snapshot's table."""
 
@@ -51,7 +59,7 @@ class _SnapshotBackend(DuckDBBackend):
         from splink import DuckDBAPI
 
         LinkageBackend.__init__(self, None)  # type: ignore[arg-type]  # no Spark: nothing leaves DuckDB
-        self.workdir = tempfile.mkdtemp(prefix="cdi-match-")
+        self.workdir = ""  # nothing is written: results stay in the snapshot's database
         self.con = con
         self._db_api = DuckDBAPI(connection=con)
 
@@ -63,7 +71,7 @@ class _SnapshotBackend(DuckDBBackend):
 
 @dataclass
 class _Prepared:
-    versions: dict[str, int]
+    key: tuple[int, int | None, int]  # the snapshot's database, its silver/records version, the model version
     model_version: int
     backend: _SnapshotBackend
     linker: Any
@@ -74,6 +82,18 @@ class _Prepared:
     levels: dict[str, list[tuple[str, float]]]  # comparison -> (label, match weight) per level
     rules: list[str]  # the blocking rules' SQL over l. and r.
     seconds: float
+
+    def release(self) -> None:
+        """Drop this preparation's tables from the snapshot's database (it may stay served)."""
+        con = self.backend.con
+        try:
+            self.linker.table_management.delete_tables_created_by_splink_from_db()
+            token = self.backend.token
+            for (name,) in con.execute("select table_name from duckdb_tables() where table_name like ?", [f"%{token}"]).fetchall():
+                con.execute(f"drop table if exists {plain_identifier(name)}")
+            con.execute(f"drop view if exists __cdi_records_{token}")
+        finally:
+            con.close()
 
 
 def _tf_columns(settings: dict[str, Any]) -> list[str]:
@@ -111,6 +131,10 @@ class Matcher:
         self._lock = threading.Lock()
 
     def _standardise(self, record: dict[str, Any], key: str) -> dict[str, Any]:
+        if self._standardiser is not None and self._standardiser.planned_on != date.today():
+            # the plan read current_date() when it was optimised (birth dates in the future, two-digit years)
+            self._standardiser.close()
+            self._standardiser = None
         if self._standardiser is None:
             from cdi.silver.one_record import RecordStandardiser
 
@@ -136,8 +160,12 @@ class Matcher:
         if not snapshot.has("records"):
             raise MatchUnavailable(f"silver/records is not served from {self.cfg.lake_root}: run `cdi run` first")
         current = self._prepared
-        if current is not None and current.versions == snapshot.versions and current.model_version == saved.version:
+        key = (id(snapshot.db), snapshot.versions.get(RECORDS), saved.version)
+        if current is not None and current.key == key:  # other tables' versions (steward decisions) do not matter
             return current
+        if current is not None:
+            current.release()
+            self._prepared = None
         started = time.monotonic()
         link_cfg = saved.linkage_config()
         backend = _SnapshotBackend(snapshot.cursor())
@@ -149,13 +177,11 @@ class Matcher:
         columns = model.input_columns(link_cfg)
         schema = backend.con.sql(f"select {', '.join(columns)} from records limit 0").to_arrow_table().schema
         self._prepared = _Prepared(
-            versions=dict(snapshot.versions), model_version=saved.version, backend=backend, linker=linker,
+            key=key, model_version=saved.version, backend=backend, linker=linker,
             input=prepared.table, capped_table=prepared.capped_table, link_cfg=link_cfg, schema=schema,
             levels=_levels(settings), rules=[blocking.rule_sql(r) for r in link_cfg.blocking_rules],
             seconds=time.monotonic() - started,
         )  # fmt: skip
-        if current is not None:
-            current.backend.con.close()
         log.info("match: model v%04d over %s records prepared in %.1fs", saved.version, snapshot.versions.get("silver/records"),
                  self._prepared.seconds)  # fmt: skip
         return self._prepared
@@ -169,10 +195,15 @@ class Matcher:
         except MatchUnavailable as exc:
             log.info("match: not ready: %s", exc)
 
-    def match(self, snapshot: LakeSnapshot, record: dict[str, Any], limit: int = 10, min_probability: float = 0.01) -> dict[str, Any]:
-        """Candidate customers for ``record`` (canonical attributes), best first."""
+    def match(
+        self, snapshot: LakeSnapshot, record: dict[str, Any], limit: int = 10, min_probability: float = 0.01, wait_seconds: float = 10.0
+    ) -> dict[str, Any]:
+        """Candidate customers for ``record`` (canonical attributes), best first. A request that
+        cannot start within ``wait_seconds`` (the model's input is being prepared) is told so."""
         timings: dict[str, float] = {}
-        with self._lock:
+        if not self._lock.acquire(timeout=wait_seconds):
+            raise MatchBusy(f"matching is busy (preparing the model's input for a new snapshot); retry in {int(wait_seconds)} s")
+        try:
             t0 = time.monotonic()
             prepared = self._prepare(snapshot)
             t1 = time.monotonic()
@@ -181,6 +212,8 @@ class Matcher:
             t2 = time.monotonic()
             pairs = self._score(prepared, row, min_probability)
             t3 = time.monotonic()
+        finally:
+            self._lock.release()
         timings.update(prepare=t1 - t0, standardise=t2 - t1, score=t3 - t2)
         candidates = self._candidates(snapshot, prepared, pairs, limit)
         timings["customers"] = time.monotonic() - t3
@@ -216,15 +249,19 @@ class Matcher:
             any_rule = " or ".join(f"({rule})" for rule in prepared.rules)
             paired = f"select l.{model.UNIQUE_ID} from {prepared.input.physical_name} l, {new.physical_name} r where {any_rule}"
             where = f" where {model.UNIQUE_ID} in ({paired})" if prefilter else ""
-            candidates = backend.materialise(f"select * from {prepared.input.physical_name}{where}", f"{name}_candidates")
-            predictions = prepared.linker.inference.predict_between(
-                candidates, new, threshold_match_probability=min_probability, warning_mode="never"
-            )
+            made = [new]
             try:
-                return predictions.as_record_list()
+                candidates = backend.materialise(f"select * from {prepared.input.physical_name}{where}", f"{name}_candidates")
+                made.append(candidates)
+                predictions = prepared.linker.inference.predict_between(
+                    candidates, new, threshold_match_probability=min_probability, warning_mode="never"
+                )
+                try:
+                    return predictions.as_record_list()
+                finally:
+                    predictions.drop_table_from_database_and_remove_from_cache()
             finally:
-                predictions.drop_table_from_database_and_remove_from_cache()
-                for table in (new, candidates):
+                for table in made:
                     table.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
         finally:
             backend.con.unregister(raw)

@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 import threading
+from datetime import date
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -95,6 +96,7 @@ class RecordStandardiser:
 
     def __init__(self, spark: SparkSession):
         self.folder = tempfile.mkdtemp(prefix="cdi-one-record-")
+        self.planned_on = date.today()  # Spark folds current_date() into the plan: plan again the next day
         self._lock = threading.Lock()
         spark.dataSource.register(_OneRecordSource)
         raw = spark.read.format(SOURCE_NAME).option("path", self.folder).load()
