@@ -154,7 +154,8 @@ def test_blocking_cap_nulls_a_too_common_key_and_logs_it(spark, tmp_path, caplog
     backend = DuckDBBackend(spark)
     try:
         with caplog.at_level(logging.WARNING, logger="cdi.silver.linkage.stage"):
-            input_sdf, capped = prepared_input(backend, lake, cfg)
+            prepared = prepared_input(backend, lake, cfg)
+            input_sdf, capped = prepared.table, prepared.capped
         got = backend.query(
             f"select email_std, email_std_block, email_user_date_of_birth_block from {input_sdf.physical_name}"
         )
@@ -220,7 +221,7 @@ def test_retraining_when_asked_writes_the_next_model_version(linked, spark):
     cfg, lake = copy_of(linked, spark, "retrain")
     backend = DuckDBBackend(spark)
     try:
-        input_sdf, _ = prepared_input(backend, lake, cfg.linkage)
+        input_sdf = prepared_input(backend, lake, cfg.linkage).table
         _, saved, trained = train_or_load(backend, input_sdf, cfg.linkage, cfg.lake_root, 100, "r9", True, datetime(2024, 5, 1))
     finally:
         backend.close()
@@ -288,7 +289,7 @@ def test_a_model_from_an_older_training_procedure_is_retrained_once(linked, spar
     meta_path.write_text(json.dumps(meta))
     backend = DuckDBBackend(spark)
     try:
-        input_sdf, _ = prepared_input(backend, lake, cfg.linkage)
+        input_sdf = prepared_input(backend, lake, cfg.linkage).table
         with caplog.at_level(logging.INFO, logger="cdi.silver.linkage.stage"):
             _, saved, trained = train_or_load(backend, input_sdf, cfg.linkage, cfg.lake_root, 100, "r7", False, datetime(2024, 5, 1))
         _, again, retrained = train_or_load(backend, input_sdf, cfg.linkage, cfg.lake_root, 100, "r8", False, datetime(2024, 5, 2))
@@ -309,7 +310,7 @@ def test_em_trains_on_a_sample_of_the_pairs_when_a_rule_pairs_more_than_em_max_p
     )
     backend = DuckDBBackend(spark)
     try:
-        input_sdf, _ = prepared_input(backend, lake, small.linkage)
+        input_sdf = prepared_input(backend, lake, small.linkage).table
         linker = train(input_sdf, small.linkage, records=lake.read("silver/records").count(), dialect=backend.dialect)
         sessions = linker._em_training_sessions
         assert len(sessions) == len(small.linkage.training_blocking_rules)
