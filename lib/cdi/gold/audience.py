@@ -54,7 +54,6 @@ def check_channel(channel: str) -> str:
     return channel
 
 
-
 def select_audience(c360: DataFrame, events: DataFrame | None, where: str, channel: str, *, masked: bool = True) -> DataFrame:
     """The customers of ``c360`` that satisfy ``where`` (with one of their ``events`` when it
     reads life-event columns) and are reachable on ``channel``: :data:`AUDIENCE_COLUMNS`, the

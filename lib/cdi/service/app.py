@@ -39,14 +39,14 @@ from cdi.errors import ConfigError, NotFoundError
 from cdi.silver.one_record import RecordError
 
 from . import stewardship
-from .desk import customer_page, hidden_columns, mask_value, masked, masked_hits, search
+from .desk import customer_page, hidden_columns, masked, masked_hits, masked_row, search
 from .landing import land_record
 from .matching import Matcher, MatchUnavailable
 from .snapshot import SnapshotKeeper
 
 log = logging.getLogger(__name__)
 
-AsOfTime = Literal["recorded", "effective"]  # cdi.service.desk.AS_OF_TIMES
+AsOfTime = Literal["recorded", "effective"]  # cdi.gold.history.TIMES, for FastAPI to validate
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -397,8 +397,7 @@ def create_app(cfg: CdiConfig, keeper: SnapshotKeeper | None = None, matcher: Ma
         if ignored:
             found["ignored"] = {"attributes": ignored, "why": f"masked for role {who.role!r}: not used for matching"}
         if hide:
-            columns = hidden_columns(hide)
-            found["record"] = {k: mask_value(k, v) if k in columns else v for k, v in found["record"].items()}
+            found["record"] = masked_row(found["record"], hidden_columns(hide))
             found["candidates"] = masked_hits(found["candidates"], hide)
         return jsonable_encoder(found)
 

@@ -14,12 +14,13 @@ them: everywhere the page shows them, old and new values in the history included
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
-from typing import Any, cast
+from datetime import datetime
+from typing import Any
 
 from rapidfuzz import fuzz, process
 
 from cdi.config import CANONICAL_ATTRIBUTES
+from cdi.gold.history import TIMES, utc
 from cdi.schema import MATCH_COLUMN_ATTRIBUTES
 from cdi.silver.standardise.text import fold_text
 
@@ -174,6 +175,12 @@ def customer_summaries(snapshot: LakeSnapshot, ids: list[str]) -> dict[str, dict
     return {r["customer_id"]: r for r in rows}
 
 
+def summary_name(summary: dict[str, Any]) -> str | None:
+    """A customer summary's full name, else its first and last name, else None."""
+    name = summary.get("full_name") or " ".join(p for p in (summary.get("first_name"), summary.get("last_name")) if p)
+    return name or None
+
+
 def search(snapshot: LakeSnapshot, query: str, limit: int = 20, hidden: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
     """Customers a query names: exact key matches first, then names by fuzzy score (0-100);
     ``hidden``: the attributes the reader sees masked, which are not searched."""
@@ -192,11 +199,10 @@ def search(snapshot: LakeSnapshot, query: str, limit: int = 20, hidden: frozense
     for customer_id, how, score in ranked:
         summary = summaries.get(customer_id, {})
         status = "current" if summary.get("is_current") else ("retired" if summary else "no golden record yet")
-        name = summary.get("full_name") or " ".join(p for p in (summary.get("first_name"), summary.get("last_name")) if p)
         out.append(
             {
                 "customer_id": customer_id,
-                "name": name or None,
+                "name": summary_name(summary),
                 "email": summary.get("email"),
                 "phone": summary.get("phone"),
                 "city": summary.get("city"),
@@ -292,29 +298,17 @@ def _facts(snapshot: LakeSnapshot, keys: list[str]) -> dict[str, list[dict[str, 
     return out
 
 
-AS_OF_TIMES = ("recorded", "effective")
-"""What an as-of time means, as in ``cdi customer show --time`` (:data:`cdi.gold.history.TIMES`):
-when the lake knew it (``valid_from``/``valid_to``) or when it was true at the source
-(``effective_from``/``effective_to``, falling back to the recorded times where a version has none)."""
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def version_as_of(versions: list[dict[str, Any]], as_of: datetime, time: str = "recorded") -> dict[str, Any] | None:
-    """The version valid at ``as_of`` by ``time`` (start inclusive, end exclusive), or None."""
-    if time not in AS_OF_TIMES:
-        raise ValueError(f"time must be one of {AS_OF_TIMES}, got {time!r}")
-    at = cast(datetime, _utc(as_of))
+    """The version valid at ``as_of`` by ``time`` (see :data:`cdi.gold.history.TIMES`; start
+    inclusive, end exclusive, effective times falling back to recorded ones), or None."""
+    if time not in TIMES:
+        raise ValueError(f"time must be one of {TIMES}, got {time!r}")
+    at = utc(as_of)
     for version in versions:
         start, end = version["valid_from"], version["valid_to"]
         if time == "effective":
             start, end = version.get("effective_from") or start, version.get("effective_to") or end
-        start, end = _utc(start), _utc(end)
-        if start is not None and start <= at and (end is None or end > at):
+        if start is not None and utc(start) <= at and (end is None or utc(end) > at):
             return version
     return None
 
@@ -324,7 +318,7 @@ def customer_page(
 ) -> dict[str, Any] | None:
     """Everything the desk shows of one customer id, or None when the lake does not know it.
     With ``as_of`` the golden record and its provenance are the version valid then (by
-    ``time``, see :data:`AS_OF_TIMES`; none when the customer was not known then); the records,
+    ``time``, see :func:`version_as_of`; none when the customer was not known then); the records,
     figures and history stay today's."""
     known = snapshot.has("golden") and _rows(snapshot, "SELECT 1 FROM golden WHERE customer_id = ? LIMIT 1", [customer_id])
     mapped = snapshot.has("entity_map") and _rows(
@@ -370,7 +364,7 @@ def customer_page(
         "version": {k: latest.get(k) for k in ("valid_from", "valid_to", "effective_from", "effective_to", "run_id")}
         if latest
         else None,
-        "as_of": {"at": _utc(as_of), "time": time} if as_of is not None else None,
+        "as_of": {"at": utc(as_of), "time": time} if as_of is not None else None,
         "records": records,
         "versions": versions,
         "changes": changes,
@@ -404,14 +398,19 @@ def hidden_columns(attributes: list[str]) -> set[str]:
     return hidden | {c for c, sources in MATCH_COLUMN_ATTRIBUTES.items() if hidden & set(sources)}
 
 
+def masked_row(row: dict[str, Any] | None, hidden: set[str]) -> dict[str, Any] | None:
+    """``row`` with the values of the ``hidden`` columns (see :func:`hidden_columns`) masked."""
+    if row is None:
+        return None
+    return {k: mask_value(k, v) if k in hidden else v for k, v in row.items()}
+
+
 def masked(page: dict[str, Any], attributes: list[str]) -> dict[str, Any]:
     """The page with ``attributes`` (and the columns derived from them) masked wherever they appear."""
     hidden = hidden_columns(attributes)
 
     def mask_row(row: dict[str, Any] | None) -> dict[str, Any] | None:
-        if row is None:
-            return None
-        return {k: mask_value(k, v) if k in hidden else v for k, v in row.items()}
+        return masked_row(row, hidden)
 
     def mask_changes(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
         out = []

@@ -171,7 +171,7 @@ class Matcher:
         backend = _SnapshotBackend(snapshot.cursor())
         prepared = prepared_input(backend, None, link_cfg, warn_capped=False)  # the run warned of them
         linker = linker_for(prepared.table, link_cfg, saved, backend.dialect)
-        settings = model.apply_parameters(model.settings_creator(link_cfg).create_settings_dict(backend.dialect), saved.splink_model)
+        settings = linker.misc.save_model_to_json()  # the settings linker_for made, with the saved parameters
         for column in _tf_columns(settings):
             linker.table_management.compute_tf_table(column)
         columns = model.input_columns(link_cfg)
@@ -182,7 +182,7 @@ class Matcher:
             levels=_levels(settings), rules=[blocking.rule_sql(r) for r in link_cfg.blocking_rules],
             seconds=time.monotonic() - started,
         )  # fmt: skip
-        log.info("match: model v%04d over %s records prepared in %.1fs", saved.version, snapshot.versions.get("silver/records"),
+        log.info("match: model v%04d over %s records prepared in %.1fs", saved.version, snapshot.versions.get(RECORDS),
                  self._prepared.seconds)  # fmt: skip
         return self._prepared
 
@@ -267,7 +267,7 @@ class Matcher:
             backend.con.unregister(raw)
 
     def _candidates(self, snapshot: LakeSnapshot, prepared: _Prepared, pairs: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
-        from .desk import customer_summaries
+        from .desk import customer_summaries, summary_name
 
         def other(pair: dict[str, Any]) -> str:
             return pair["record_key_l"] if not str(pair["record_key_l"]).startswith("desk:match-") else pair["record_key_r"]
@@ -291,14 +291,13 @@ class Matcher:
         out = []
         for customer_id, pair in ranked:
             summary = summaries.get(customer_id, {})
-            name = summary.get("full_name") or " ".join(p for p in (summary.get("first_name"), summary.get("last_name")) if p)
             out.append(
                 {
                     "customer_id": customer_id,
                     "match_probability": round(float(pair["match_probability"]), 6),
                     "match_weight": round(float(pair["match_weight"]), 3),
                     "record_key": other(pair),
-                    "name": name or None,
+                    "name": summary_name(summary),
                     **{k: summary.get(k) for k in ("email", "phone", "city", "country")},
                     "explanation": self._explanation(prepared, pair),
                 }
