@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import pytest
 from pyspark.sql.types import (
     ArrayType,
+    BooleanType,
     DateType,
     DoubleType,
     StringType,
@@ -53,6 +54,8 @@ RECORD_SCHEMA = StructType(
         StructField("date_of_birth", DateType()),
         *[StructField(a, StringType()) for a in STRING_ATTRIBUTES[4:]],
         StructField("income", DoubleType()),
+        StructField("deceased", BooleanType()),
+        StructField("date_of_death", DateType()),
         StructField("updated_at", TimestampType()),
         StructField("email_std", StringType()),
         StructField("quality_flags", ArrayType(StringType())),
@@ -99,7 +102,7 @@ def record(source: str, source_record_id: str, updated_at: str | None = "2024-01
         quality_flags=[],
     )
     for key, value in attrs.items():
-        if key == "date_of_birth" and isinstance(value, str):
+        if key in ("date_of_birth", "date_of_death") and isinstance(value, str):
             value = date.fromisoformat(value)
         row[key] = value
     if row["email"]:

@@ -40,9 +40,16 @@ def _inputs(run: str) -> tuple[list[dict], dict[str, str]]:
     carl = [record("pos", "9", "2026-01-01", first_name="Carl", last_name="Berg", email="carl@new.example")]
     if run == "r3":
         carl.append(record("crm", "9", "2020-01-01", first_name="Carl", last_name="Berg", email="carl@old.example"))
+    # Dora: alive in r1; in r2 her CRM record says she died on 5 January (updated on the 25th).
+    # Ed: first seen in r2, already marked deceased, no date of death
+    dora = dict(first_name="Dora", last_name="Lind", email="dora@example.com")
+    died = {"deceased": True, "date_of_death": "2026-01-05"}
+    deaths = [record("crm", "4", "2025-05-01" if run == "r1" else "2026-01-25", **dora, **({"deceased": False} if run == "r1" else died))]
+    if run != "r1":
+        deaths.append(record("crm", "6", "2026-02-01", first_name="Ed", last_name="Holm", deceased=True))
     keys = {r["record_key"]: "C1" for r in rows}
-    keys.update({bob["record_key"]: "C2", **{r["record_key"]: "C3" for r in carl}})
-    return [*rows, bob, *carl], keys
+    keys.update({bob["record_key"]: "C2", **{r["record_key"]: "C3" for r in carl}, "crm:4": "C4", "crm:6": "C5"})
+    return [*rows, bob, *carl, *deaths], keys
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +103,47 @@ def test_the_customer_360_shows_the_latest_event_of_each_kind(life):
     assert anna["moved_at"] == datetime(2026, 1, 20) and anna["marital_status_changed_at"] == datetime(2026, 1, 20)
     assert anna["income_change_pct_12m"] == 25.0 and anna["moved_country_at"] is None
     assert bob["new_phone_at"] == datetime(2026, 2, 10, 6, 0) and bob["moved_at"] is None
+
+
+def test_a_death_is_an_event_dated_by_the_date_of_death_and_ends_every_channel(spark, life):
+    from cdi.gold.customer_360 import assemble_customer_360, current_customers, resolve_facts, to_reporting_currency
+
+    events = _events(life)
+    dora, ed = events[("C4", "deceased")], events[("C5", "deceased")]
+    assert (dora["effective_at"], dora["recorded_at"], dora["old_value"], dora["new_value"]) == (
+        datetime(2026, 1, 5), datetime(2026, 2, 10, 6), "false", "true",
+    )
+    assert (dora["source"], dora["record_key"], dora["run_id"]) == ("crm", "crm:4", "r2")
+    # already dead when first seen: an event all the same, dated by the record's update time
+    assert (ed["effective_at"], ed["old_value"], ed["run_id"]) == (datetime(2026, 2, 1), None, "r2")
+    assert sum(kind == "deceased" for _, kind in events) == 2  # r3 repeats the death: no second event
+    golden = life.read("gold/golden_records").where("customer_id = 'C4' and is_current").first()
+    assert (golden["deceased"], golden["date_of_death"]) == (True, date(2026, 1, 5))
+
+    # both Anna and Dora agreed to e-mails; only Anna can be reached
+    settings = Customer360Config(as_of="2026-03-10")
+    consent = [(f"marketing:m{i}", "marketing", "interactions", key, f"m{i}", key, datetime(2025, 12, 1), None, None,
+                None, None, None, None, "x", None, True, None, None, None, "b1", datetime(2025, 12, 1))
+               for i, key in enumerate(("crm:1", "crm:4"))]  # fmt: skip
+    customers = current_customers(life)
+    facts = resolve_facts(to_reporting_currency(spark.createDataFrame(consent, schema.FACTS_SCHEMA), settings), life, customers)
+    c360 = {r["customer_id"]: r for r in assemble_customer_360(customers, facts, settings, life.read("gold/life_events")).collect()}
+    assert (c360["C1"]["reachable_email"], c360["C4"]["reachable_email"]) == (True, False)
+    assert (c360["C4"]["deceased"], c360["C4"]["deceased_at"], c360["C1"]["deceased_at"]) == (True, datetime(2026, 1, 5), None)
+
+
+def test_the_service_shows_a_deceased_customer_as_such(life):
+    from fastapi.testclient import TestClient
+
+    from cdi.config import CdiConfig, ServiceConfig
+    from cdi.service.app import create_app
+
+    cfg = CdiConfig(lake_root=life.root, service=ServiceConfig(refresh_seconds=0))
+    with TestClient(create_app(cfg)) as client:
+        golden = client.get("/api/customers/C4").json()["golden"]
+        assert (golden["deceased"], golden["date_of_death"]) == (True, "2026-01-05")
+        assert "deceased 2026-01-05" in client.get("/customers/C4").text
+        assert 'id="deceased"' not in client.get("/customers/C1").text
 
 
 def test_an_income_change_below_the_configured_share_is_no_event(spark, life):

@@ -420,6 +420,31 @@ def test_standardise_records_nulls_bad_values_flags_them_and_keeps_every_row(spa
     assert (old.date_of_birth, old.quality_flags) == (None, ["name_missing", "dob_out_of_range"])
 
 
+def test_standardise_records_reads_deceased_flags_and_dates_of_death_in_many_forms(spark):
+    base = {"source": "crm", "_ingested_at": dt.datetime(2024, 1, 1), "date_of_birth": dt.date(1940, 5, 1)}
+    rows = [
+        {**base, "record_key": "crm:1", "source_record_id": "1", "deceased": "Verstorben"},
+        {**base, "record_key": "crm:2", "source_record_id": "2", "deceased": "N"},
+        # a date of death says so even where the flag says alive
+        {**base, "record_key": "crm:3", "source_record_id": "3", "deceased": "no", "date_of_death": dt.date(2020, 2, 3),
+         "_raw_date_of_death": "03/02/2020"},
+        {**base, "record_key": "crm:4", "source_record_id": "4", "deceased": "perhaps", "_raw_date_of_death": "31.02.2020"},
+        {**base, "record_key": "crm:5", "source_record_id": "5", "date_of_death": dt.date(1939, 1, 1),
+         "_raw_date_of_death": "1939-01-01"},
+        {**base, "record_key": "crm:6", "source_record_id": "6", "deceased": "unknown"},
+    ]
+    out = {r.record_key: r for r in S.standardise_records(_staged(spark, rows)).collect()}
+    got = {k: (r.deceased, r.date_of_death, [f for f in r.quality_flags if f != "name_missing"]) for k, r in out.items()}
+    assert got == {
+        "crm:1": (True, None, []),
+        "crm:2": (False, None, []),
+        "crm:3": (True, dt.date(2020, 2, 3), []),
+        "crm:4": (None, None, ["deceased_unknown", "date_of_death_unparseable"]),
+        "crm:5": (None, None, ["date_of_death_out_of_range"]),  # before the birth date
+        "crm:6": (None, None, []),  # explicitly unknown
+    }
+
+
 def test_standardise_records_gives_names_in_other_scripts_a_match_form_and_flags_control_characters(spark):
     base = {"source": "crm", "_ingested_at": dt.datetime(2024, 1, 1)}
     rows = [

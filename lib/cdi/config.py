@@ -57,6 +57,8 @@ CANONICAL_ATTRIBUTES = (
     "income",
     "income_currency",
     "honorific",
+    "deceased",
+    "date_of_death",
 )
 
 FACT_FIELDS = (
@@ -78,7 +80,7 @@ FACT_FIELDS = (
 
 CUSTOMER_KIND = "customers"
 FACT_KINDS = ("orders", "invoices", "payments", "transactions", "tickets", "interactions")
-DATE_ATTRIBUTES = ("date_of_birth",)
+DATE_ATTRIBUTES = ("date_of_birth", "date_of_death")
 TIMESTAMP_FACT_FIELDS = ("event_at", "due_at", "closed_at")
 
 _URL_PASSWORD = re.compile(r"([?&;]password=)|(://[^/@?]*:[^/@?]*@)", re.IGNORECASE)
@@ -676,8 +678,8 @@ class PropagationConfig(_Strict):
         typed = sorted(set(self.masked_attributes) & set(ATTRIBUTE_TYPES))
         if typed and self.masking != "none":
             raise ValueError(
-                f"propagation.masked_attributes: {typed} cannot be masked in place (the target's column is a date or "
-                "a number); leave them out of the list, or set masking: none"
+                f"propagation.masked_attributes: {typed} cannot be masked in place (the target's column is a date, a "
+                "number or a flag); leave them out of the list, or set masking: none"
             )
         if self.masking == "token" and not self.token_key:
             raise ValueError("propagation.masking is token but propagation.token_key is not set: give it as ${CDI_TOKEN_KEY} (16+ characters)")

@@ -123,7 +123,9 @@ QUARANTINE_SCHEMA = StructType(
 
 # ---------------------------------------------------------------- silver
 
-ATTRIBUTE_TYPES: dict[str, DataType] = {"date_of_birth": DateType(), "income": DoubleType()}
+ATTRIBUTE_TYPES: dict[str, DataType] = {
+    "date_of_birth": DateType(), "income": DoubleType(), "deceased": BooleanType(), "date_of_death": DateType(),
+}  # fmt: skip
 """Canonical customer attributes that are not strings, in silver/records and the golden records."""
 
 RECORDS_COLUMNS = (
@@ -131,7 +133,7 @@ RECORDS_COLUMNS = (
     "honorific", "first_name", "middle_name", "last_name", "name_suffix", "full_name",
     "date_of_birth", "gender", "email", "phone", "address_line1", "address_line2", "city",
     "postcode", "region", "country", "national_id", "marital_status", "income", "income_currency",
-    "updated_at", "reference_keys",
+    "deceased", "date_of_death", "updated_at", "reference_keys",
     "first_name_std", "last_name_std", "full_name_std", "given_name_canonical", "dob_year",
     "email_std", "email_user", "phone_std", "postcode_std", "city_std", "address_std",
     "quality_flags", "_batch_id", "_row_hash", "_ingested_at",
@@ -266,7 +268,7 @@ LIFE_EVENTS_SCHEMA = StructType(
 CUSTOMER_360_COLUMNS = (
     "customer_id", "full_name", "first_name", "last_name", "email", "phone", "city", "postcode",
     "region", "region_code", "country", "date_of_birth", "age", "age_band", "gender", "marital_status",
-    "income_reporting", "income_band",
+    "income_reporting", "income_band", "deceased",
     "orders", "revenue", "avg_order_value", "first_order_at", "last_order_at", "channels",
     "invoices", "invoiced", "payments", "paid", "outstanding_balance", "unpaid_invoices", "late_payments",
     "tickets", "open_tickets", "last_contact_at",
@@ -276,7 +278,7 @@ CUSTOMER_360_COLUMNS = (
     "recency_days", "r_score", "f_score", "m_score", "rfm_score",
     "first_seen_at", "tenure_days",
     "moved_at", "moved_country_at", "marital_status_changed_at", "surname_changed_at", "new_email_at", "new_phone_at",
-    "income_change_pct_12m",
+    "deceased_at", "income_change_pct_12m",
     "currency", "as_of",
 )  # fmt: skip
 """Columns of ``gold/customer_360`` in order (a ``run_id`` follows)."""
@@ -288,9 +290,9 @@ CUSTOMER_360_TYPES = {
     **dict.fromkeys(("revenue", "avg_order_value", "invoiced", "paid", "outstanding_balance"), "double"),
     **dict.fromkeys(("first_order_at", "last_order_at", "last_contact_at", "last_response_at", "first_seen_at",
                      "consent_email_at", "consent_sms_at", "consent_phone_at", "moved_at", "moved_country_at", "marital_status_changed_at", "surname_changed_at",
-                     "new_email_at", "new_phone_at"), "timestamp"),
+                     "new_email_at", "new_phone_at", "deceased_at"), "timestamp"),
     "income_change_pct_12m": "double",
-    **dict.fromkeys(("consent_email", "consent_sms", "consent_phone",
+    **dict.fromkeys(("consent_email", "consent_sms", "consent_phone", "deceased",
                      "reachable_email", "reachable_sms", "reachable_phone"), "boolean"),
     "channels": "array<string>", "as_of": "date",
 }  # fmt: skip

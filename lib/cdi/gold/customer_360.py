@@ -25,7 +25,7 @@ customer. Decisions that shape the figures:
 * **marketing**: ``consent_<channel>`` is the answer of the latest response that answered for
   that channel (null when never asked), ``consent_<channel>_from`` the fact that gave it
   (``<source>:<id>``) and ``consent_<channel>_at`` its time; ``reachable_<channel>`` also needs
-  the contact point.
+  the contact point, and is false for a customer the golden record says has died (``deceased``).
 * **RFM**: quintiles 1-5 with ``ntile(5)`` over customers with at least one purchase (5 = most
   recent / most orders / most revenue, ties split by ``customer_id`` so scores are repeatable);
   customers without purchases score **0** (not null) so filters like ``r_score >= 4`` and sorts
@@ -37,8 +37,9 @@ customer. Decisions that shape the figures:
   taken as reporting currency, one with an unknown currency is ``unknown``).
 * **life events** (``gold/life_events``, rebuilt from the golden history by every run, see
   :mod:`cdi.gold.life_events`): ``moved_at``, ``moved_country_at``, ``marital_status_changed_at``,
-  ``surname_changed_at``, ``new_email_at`` and ``new_phone_at`` are when the latest such event
-  happened at the source, up to ``as_of``; ``income_change_pct_12m`` is the latest income rise or
+  ``surname_changed_at``, ``new_email_at``, ``new_phone_at`` and ``deceased_at`` are when the
+  latest such event happened at the source, up to ``as_of`` (``deceased_at`` only while the
+  golden record still says so); ``income_change_pct_12m`` is the latest income rise or
   fall of the 12 months before ``as_of``, in percent.
 
     >>> df = build_customer_360(lake, cfg.customer_360)  # doctest: +SKIP
@@ -88,7 +89,7 @@ _GOLDEN_COLUMNS = {
     name: schema.ATTRIBUTE_TYPES.get(name, StringType())
     for name in (
         "first_name", "last_name", "full_name", "date_of_birth", "gender", "email", "phone", "city", "postcode",
-        "region", "country", "marital_status", "income", "income_currency",
+        "region", "country", "marital_status", "income", "income_currency", "deceased",
     )
 }  # fmt: skip
 
@@ -344,14 +345,16 @@ def assemble_customer_360(
     zero_counts = ["orders", "invoices", "payments", "unpaid_invoices", "late_payments", "tickets", "open_tickets", "responses"]
     zero_money = ["revenue", "invoiced", "paid"]
     df = df.fillna(0, subset=zero_counts).fillna(0.0, subset=zero_money)
+    alive = ~F.coalesce(F.col("deceased"), F.lit(False))
     df = (
         df.withColumn("channels", F.coalesce(F.col("channels"), F.array().cast("array<string>")))
         .withColumn("invoiced", _money(F.col("invoiced")))
         .withColumn("paid", _money(F.col("paid")))
         .withColumn("outstanding_balance", _money(F.col("invoiced") - F.col("paid")))
-        .withColumn("reachable_email", F.coalesce(F.col("consent_email"), F.lit(False)) & F.col("email").isNotNull())
-        .withColumn("reachable_sms", F.coalesce(F.col("consent_sms"), F.lit(False)) & F.col("phone").isNotNull())
-        .withColumn("reachable_phone", F.coalesce(F.col("consent_phone"), F.lit(False)) & F.col("phone").isNotNull())
+        .withColumn("reachable_email", F.coalesce(F.col("consent_email"), F.lit(False)) & F.col("email").isNotNull() & alive)
+        .withColumn("reachable_sms", F.coalesce(F.col("consent_sms"), F.lit(False)) & F.col("phone").isNotNull() & alive)
+        .withColumn("reachable_phone", F.coalesce(F.col("consent_phone"), F.lit(False)) & F.col("phone").isNotNull() & alive)
+        .withColumn("deceased_at", F.when(~alive, F.col("deceased_at")))
         .withColumn("first_seen_at", F.least("first_fact_at", "first_valid_from"))
         .withColumn("tenure_days", F.datediff(as_of, F.to_date("first_seen_at")))
         .withColumn("currency", F.lit(settings.currency))

@@ -12,6 +12,8 @@ history, retired customers and steward regroupings included):
 ``marital_status_changed``  both known and different
 ``surname_changed``        both known and different (case, accents and spacing ignored)
 ``new_email``/``new_phone``  a different value than before (the first one included)
+``deceased``               the golden record says the customer has died and the version
+                           before did not (a customer's first version included)
 =========================  ==================================================================
 
 A change between two versions is a life event only when the new value is *newer information at
@@ -19,6 +21,10 @@ the source*: the record it came from was updated after the record of the old val
 ``updated_at`` known), or, where a source keeps no update time, the new value comes from a
 record that was already behind the customer (its value changed). A value that changes because
 entity resolution brought in another, older record (a merge, a relink) is not an event.
+
+A death is the exception: it is an event however the golden record came to say so (a merged
+record of someone already dead still means the customer has died), dated by the date of death
+where a source gives one.
 
 ``effective_at`` is when it happened at the source (the new value's ``updated_at``, else when
 the lake learnt it); ``recorded_at`` is when the lake learnt it (the version's ``valid_from``).
@@ -41,7 +47,7 @@ from .survivorship import PROVENANCE_TYPE, attribute_type, prov_column
 
 EVENT_TYPES = (
     "moved_home", "moved_country", "income_rose", "income_fell", "marital_status_changed", "surname_changed",
-    "new_email", "new_phone",
+    "new_email", "new_phone", "deceased",
 )  # fmt: skip
 
 LATEST_COLUMNS = {
@@ -51,6 +57,7 @@ LATEST_COLUMNS = {
     "surname_changed_at": "surname_changed",
     "new_email_at": "new_email",
     "new_phone_at": "new_phone",
+    "deceased_at": "deceased",
 }
 """``customer_360`` columns holding when the latest event of a type happened (effective time)."""
 
@@ -94,13 +101,19 @@ def _address_text(version: str) -> Column:
     )
 
 
-def _event(event_type: str, attribute: str, condition: Column, old: Column, new: Column, **amounts: Column) -> Column:
-    """One candidate event as a struct (null when ``condition`` does not hold)."""
+def _event(
+    event_type: str, attribute: str, condition: Column, old: Column, new: Column,
+    *, newer: Column | None = None, happened_at: Column | None = None, **amounts: Column,
+) -> Column:  # fmt: skip
+    """One candidate event as a struct (null unless ``condition`` and ``newer`` hold; ``newer``
+    defaults to :func:`_newer`, ``happened_at`` to the new value's ``updated_at``)."""
+    happened = _prov("cur", attribute, "updated_at")
+    if happened_at is not None:
+        happened = F.coalesce(happened_at, happened)
     fields = [
         F.lit(event_type).alias("event_type"),
         # never after the lake learnt it (a source clock ahead of ours)
-        F.least(F.coalesce(_prov("cur", attribute, "updated_at"), F.col("cur.valid_from")), F.col("cur.valid_from"))
-        .alias("effective_at"),
+        F.least(F.coalesce(happened, F.col("cur.valid_from")), F.col("cur.valid_from")).alias("effective_at"),
         old.cast("string").alias("old_value"),
         new.cast("string").alias("new_value"),
         amounts.get("old_amount", F.lit(None)).cast("double").alias("old_amount"),
@@ -109,7 +122,7 @@ def _event(event_type: str, attribute: str, condition: Column, old: Column, new:
         _prov("cur", attribute, "source").alias("source"),
         _prov("cur", attribute, "record_key").alias("record_key"),
     ]
-    return F.when(condition & _newer(attribute), F.struct(*fields))
+    return F.when(condition & (_newer(attribute) if newer is None else newer), F.struct(*fields))
 
 
 def _changed(attribute: str, *, first_counts: bool = False) -> Column:
@@ -118,7 +131,7 @@ def _changed(attribute: str, *, first_counts: bool = False) -> Column:
     return differs if first_counts else differs & old.isNotNull()
 
 
-_WATCHED = (*_ADDRESS, "country", "income", "marital_status", "last_name", "email", "phone")
+_WATCHED = (*_ADDRESS, "country", "income", "marital_status", "last_name", "email", "phone", "deceased", "date_of_death")
 
 
 def _version_columns(history: DataFrame) -> list[Column]:
@@ -140,7 +153,6 @@ def derive_life_events(golden_history: DataFrame, income_change_share: float) ->
     order = Window.partitionBy("customer_id").orderBy(F.col("cur.valid_from"), F.col("cur.run_id"))
     versions = golden_history.select("customer_id", F.struct(*_version_columns(golden_history)).alias("cur"))
     versions = versions.withColumn("prev", F.lag("cur").over(order))
-    pairs = versions.where(F.col("prev").isNotNull())
 
     same_country = ~_changed("country")
     moved = (_changed("address_line1") | _changed("postcode") | _changed("city")) & same_country
@@ -159,7 +171,14 @@ def derive_life_events(golden_history: DataFrame, income_change_share: float) ->
         _event("new_email", "email", _changed("email", first_counts=True), F.col("prev.email"), F.col("cur.email")),
         _event("new_phone", "phone", _changed("phone", first_counts=True), F.col("prev.phone"), F.col("cur.phone")),
     ]  # fmt: skip
-    events = pairs.select(
+    has_prev = F.col("prev").isNotNull()
+    died = F.coalesce(F.col("cur.deceased"), F.lit(False)) & ~F.coalesce(F.col("prev.deceased"), F.lit(False))
+    death = _event(
+        "deceased", "deceased", died, F.col("prev.deceased"), F.col("cur.deceased"),
+        newer=F.lit(True), happened_at=F.col("cur.date_of_death").cast("timestamp"),
+    )  # fmt: skip
+    candidates = [F.when(has_prev, event) for event in candidates] + [death]
+    events = versions.select(
         "customer_id",
         F.col("cur.valid_from").alias("recorded_at"),
         F.col("cur.run_id").alias("run_id"),

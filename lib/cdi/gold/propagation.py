@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 500
 _JSON_OPTIONS = {"ignoreNullFields": "false"}
-_PG_TYPES = {name: {"date": "date", "double": "double precision"}[dtype.simpleString()] for name, dtype in ATTRIBUTE_TYPES.items()}
+_PG_TYPES = {name: {"date": "date", "double": "double precision", "boolean": "boolean"}[dtype.simpleString()] for name, dtype in ATTRIBUTE_TYPES.items()}
 
 
 @dataclass

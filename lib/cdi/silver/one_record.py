@@ -28,17 +28,18 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.datasource import DataSource, DataSourceReader
 
+from cdi.config import DATE_ATTRIBUTES
 from cdi.errors import ConfigError
 from cdi.silver.standardise import DEFAULT_DATE_FORMATS, STAGED_ATTRIBUTES, STAGED_COLUMNS, parse_date, standardise_records
 
 SOURCE_NAME = "cdi_one_record"
-ATTRIBUTES = (*STAGED_ATTRIBUTES, "date_of_birth")
+ATTRIBUTES = (*STAGED_ATTRIBUTES, *DATE_ATTRIBUTES)
 """What a record may hold: the canonical attributes a source maps (text each)."""
 _MAX_VALUE = 1_000
 _FILE = "record.json"
-_TEXT_COLUMNS = [name for name, _ in STAGED_COLUMNS if name not in ("date_of_birth", "reference_keys")]
+_TEXT_COLUMNS = [name for name, _ in STAGED_COLUMNS if name not in (*DATE_ATTRIBUTES, "reference_keys")]
 _SCHEMA = ", ".join(
-    [f"{name} string" for name in _TEXT_COLUMNS] + ["date_of_birth string", "reference_keys array<string>"]
+    [f"{name} string" for name in [*_TEXT_COLUMNS, *DATE_ATTRIBUTES]] + ["reference_keys array<string>"]
 )
 
 
@@ -53,7 +54,7 @@ class _RecordReader(DataSourceReader):
     def read(self, partition):
         with open(os.path.join(self.folder, _FILE), encoding="utf-8") as fh:
             row = json.load(fh)
-        names = [*_TEXT_COLUMNS, "date_of_birth", "reference_keys"]
+        names = [*_TEXT_COLUMNS, *DATE_ATTRIBUTES, "reference_keys"]
         yield tuple(row.get(n) for n in names)
 
 
@@ -100,8 +101,8 @@ class RecordStandardiser:
         self._lock = threading.Lock()
         spark.dataSource.register(_OneRecordSource)
         raw = spark.read.format(SOURCE_NAME).option("path", self.folder).load()
-        staged = raw.withColumn("_raw_date_of_birth", F.col("date_of_birth")).withColumn(
-            "date_of_birth", parse_date(F.col("date_of_birth"), DEFAULT_DATE_FORMATS)
+        staged = raw.withColumns({f"_raw_{name}": F.col(name) for name in DATE_ATTRIBUTES}).withColumns(
+            {name: parse_date(F.col(name), DEFAULT_DATE_FORMATS) for name in DATE_ATTRIBUTES}
         )
         self._plan = standardise_records(staged)
 

@@ -21,7 +21,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from cdi import schema
-from cdi.config import SourceConfig
+from cdi.config import DATE_ATTRIBUTES, SourceConfig
 from cdi.errors import ConfigError, SourceMappingError
 from cdi.lake import Lake
 from cdi.silver.columns import as_text, formats_of, live_rows, resolve_column, resolve_spec, typed_date, typed_timestamp
@@ -40,7 +40,7 @@ def check_formats(spark: SparkSession, source: SourceConfig) -> None:
     Runs one tiny query on a literal row (no data): a bad pattern would otherwise fail the whole
     stage later with an error that does not say which source it came from.
     """
-    specs = {"updated_at": source.updated_at, "date_of_birth": source.column_spec("date_of_birth")}
+    specs = {"updated_at": source.updated_at, **{name: source.column_spec(name) for name in DATE_ATTRIBUTES}}
     for target, spec in specs.items():
         if spec is None:
             continue
@@ -77,12 +77,14 @@ def source_rows(bronze: DataFrame, source: SourceConfig) -> DataFrame:
         values[target] = as_text(col, dtype)
         if target == "phone":
             phone_region = spec.default_region
-    dob_spec = source.column_spec("date_of_birth")
-    if dob_spec is None:
-        dob, dob_raw = F.lit(None).cast("date"), F.lit(None).cast("string")
-    else:
-        col, dtype = resolve_spec(bronze, dob_spec, f"{table} (source '{source.name}', date_of_birth)")
-        dob, dob_raw = typed_date(col, dtype, formats_of(source, dob_spec)), as_text(col, dtype)
+    dates: list[Column] = []
+    for target in DATE_ATTRIBUTES:  # parsed with the source's own formats; the raw text kept for the flags
+        spec = source.column_spec(target)
+        if spec is None:
+            dates += [F.lit(None).cast("date").alias(target), F.lit(None).cast("string").alias(f"_raw_{target}")]
+            continue
+        col, dtype = resolve_spec(bronze, spec, f"{table} (source '{source.name}', {target})")
+        dates += [typed_date(col, dtype, formats_of(source, spec)).alias(target), as_text(col, dtype).alias(f"_raw_{target}")]
     if source.updated_at is None:
         updated, updated_raw = F.lit(None).cast("timestamp"), F.lit(None).cast("string")
     else:
@@ -96,8 +98,7 @@ def source_rows(bronze: DataFrame, source: SourceConfig) -> DataFrame:
         F.lit(source.name).alias("source"),
         record_id.alias("source_record_id"),
         *[values[t].alias(t) for t in STAGED_ATTRIBUTES],
-        dob.alias("date_of_birth"),
-        dob_raw.alias("_raw_date_of_birth"),
+        *dates,
         updated.alias("updated_at"),
         updated_raw.alias("_raw_updated_at"),
         references.alias("reference_keys"),

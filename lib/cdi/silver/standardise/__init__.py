@@ -46,7 +46,8 @@ into one space; :func:`fold_text` is the same in Python (used for the lookup tab
 A value that cannot be read becomes null and adds a flag to ``quality_flags`` (array<string>):
 ``name_missing``, ``dob_unparseable``, ``dob_out_of_range``, ``gender_unknown``, ``email_invalid``,
 ``phone_invalid``, ``postcode_invalid``, ``country_unknown``, ``marital_status_unknown``,
-``income_unparseable``, ``currency_unknown``, ``updated_at_unparseable``. No standardiser raises on
+``income_unparseable``, ``currency_unknown``, ``updated_at_unparseable``, ``deceased_unknown``,
+``date_of_death_unparseable``, ``date_of_death_out_of_range``. No standardiser raises on
 data and no row is dropped.
 
     >>> df.select(fold(F.col("city")).alias("city_std"))  # doctest: +SKIP
@@ -56,8 +57,10 @@ data and no row is dropped.
 from __future__ import annotations
 
 from .codes import (
+    deceased_unknown,
     gender_unknown,
     marital_status_unknown,
+    standardise_deceased,
     standardise_gender,
     standardise_marital_status,
     standardise_national_id,
@@ -75,6 +78,7 @@ from .dates import (
     DEFAULT_DATE_FORMATS,
     MIN_BIRTH_DATE,
     dob_out_of_range,
+    dod_out_of_range,
     parse_date,
     parse_timestamp,
 )
@@ -136,8 +140,10 @@ __all__ = [
     "compact_postcode",
     "country_lookup",
     "currency_of_amount",
+    "deceased_unknown",
     "display_case",
     "dob_out_of_range",
+    "dod_out_of_range",
     "email_country_hint",
     "email_invalid",
     "email_match_key",
@@ -162,6 +168,7 @@ __all__ = [
     "region_lookup",
     "split_full_name",
     "standardise_currency",
+    "standardise_deceased",
     "standardise_email",
     "standardise_gender",
     "standardise_honorific",

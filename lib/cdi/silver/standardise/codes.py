@@ -1,4 +1,4 @@
-"""Coded values: gender, marital status and national ids, from codes in many languages."""
+"""Coded values: gender, marital status, deceased indicators and national ids, from codes in many languages."""
 
 from __future__ import annotations
 
@@ -35,6 +35,16 @@ def standardise_marital_status(col: Column) -> Column:
 
 def marital_status_unknown(col: Column) -> Column:
     return _coded(col, "marital_status.csv", "code", "status")[1]
+
+
+def standardise_deceased(col: Column) -> Column:
+    """True (the source says the person has died), False or null ("verstorben", "Y", "0")."""
+    return _coded(col, "deceased_codes.csv", "code", "deceased")[0].cast("boolean")
+
+
+def deceased_unknown(col: Column) -> Column:
+    """True when a deceased indicator was given that no row of ``deceased_codes.csv`` knows."""
+    return _coded(col, "deceased_codes.csv", "code", "deceased")[1]
 
 
 def standardise_national_id(col: Column) -> Column:

@@ -55,3 +55,9 @@ MIN_BIRTH_DATE = "1900-01-01"
 def dob_out_of_range(dob: Column) -> Column:
     """True for a birth date before 1900 or after today."""
     return (dob < F.lit(MIN_BIRTH_DATE).cast("date")) | (dob > F.current_date())
+
+
+def dod_out_of_range(dod: Column, dob: Column) -> Column:
+    """True for a date of death before 1900, after today or before the record's birth date."""
+    before_birth = F.coalesce(dod < dob, F.lit(False))
+    return (dod < F.lit(MIN_BIRTH_DATE).cast("date")) | (dod > F.current_date()) | before_birth

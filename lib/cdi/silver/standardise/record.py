@@ -8,9 +8,17 @@ from pyspark.sql import functions as F
 
 from cdi.schema import RECORDS_COLUMNS, RECORDS_TYPES
 
-from .codes import gender_unknown, marital_status_unknown, standardise_gender, standardise_marital_status, standardise_national_id
+from .codes import (
+    deceased_unknown,
+    gender_unknown,
+    marital_status_unknown,
+    standardise_deceased,
+    standardise_gender,
+    standardise_marital_status,
+    standardise_national_id,
+)
 from .contacts import email_country_hint, email_match_key, email_user, standardise_email, standardise_phone
-from .dates import dob_out_of_range
+from .dates import dob_out_of_range, dod_out_of_range
 from .money import currency_of_amount, parse_amount, standardise_currency
 from .names import (
     TWO_SURNAME_COUNTRIES,
@@ -28,7 +36,7 @@ from .text import clean_text, display_case, fold, has_control_characters, nullif
 STAGED_ATTRIBUTES = (
     "honorific", "first_name", "middle_name", "last_name", "full_name", "gender", "email", "phone",
     "address_line1", "address_line2", "city", "postcode", "region", "country", "national_id",
-    "marital_status", "income", "income_currency",
+    "marital_status", "income", "income_currency", "deceased",
 )  # fmt: skip
 """Raw text columns :func:`standardise_records` expects (null where a source lacks them)."""
 
@@ -36,6 +44,7 @@ STAGED_COLUMNS = (
     ("record_key", "string"), ("source", "string"), ("source_record_id", "string"),
     *[(name, "string") for name in STAGED_ATTRIBUTES],
     ("date_of_birth", "date"), ("_raw_date_of_birth", "string"),
+    ("date_of_death", "date"), ("_raw_date_of_death", "string"),
     ("updated_at", "timestamp"), ("_raw_updated_at", "string"),
     ("reference_keys", "array<string>"),
     ("_default_country", "string"), ("_phone_region", "string"),
@@ -50,6 +59,7 @@ QUALITY_FLAGS = (
     "name_missing", "dob_unparseable", "dob_out_of_range", "gender_unknown", "email_invalid",
     "phone_invalid", "postcode_invalid", "country_unknown", "marital_status_unknown",
     "income_unparseable", "currency_unknown", "updated_at_unparseable", "control_characters",
+    "deceased_unknown", "date_of_death_unparseable", "date_of_death_out_of_range",
 )  # fmt: skip
 
 
@@ -73,6 +83,7 @@ def standardise_records(staged: DataFrame) -> DataFrame:
         # NUL and other control characters are removed by clean_text; the record is flagged
         has_control_characters(F.concat_ws("", *[F.col(n) for n in STAGED_ATTRIBUTES])).alias("_f_control"),
         clean_text(F.col("_raw_date_of_birth")).alias("_raw_date_of_birth"),
+        clean_text(F.col("_raw_date_of_death")).alias("_raw_date_of_death"),
         clean_text(F.col("_raw_updated_at")).alias("_raw_updated_at"),
     )
     df = with_country_code(df.withColumnRenamed("country", "_raw_country"), "_raw_country", "country")
@@ -99,6 +110,8 @@ def standardise_records(staged: DataFrame) -> DataFrame:
         standardise_national_id(col("national_id")).alias("_national_id"),
         standardise_marital_status(col("marital_status")).alias("_marital_status"),
         marital_status_unknown(col("marital_status")).alias("_f_marital_status_unknown"),
+        standardise_deceased(col("deceased")).alias("_deceased_flag"),
+        deceased_unknown(col("deceased")).alias("_f_deceased_unknown"),
         parse_amount(col("income")).alias("_income"),
         standardise_currency(col("income_currency")).alias("_currency"),
         currency_of_amount(col("income")).alias("_income_symbol"),
@@ -116,6 +129,7 @@ def standardise_records(staged: DataFrame) -> DataFrame:
         F.when(split, col("_split.last_name")).otherwise(display_case(nullif_empty(col("_last.rest")))).alias("_last_name"),
         F.coalesce(standardise_name_suffix(col("_last.suffix")), standardise_name_suffix(col("_split.suffix"))).alias("name_suffix"),
         F.when(~dob_out_of_range(col("date_of_birth")), col("date_of_birth")).alias("_dob"),
+        F.when(~dod_out_of_range(col("date_of_death"), col("date_of_birth")), col("date_of_death")).alias("_dod"),
         display_case(col("city")).alias("_city"),
     )
     full = F.concat_ws(" ", "_first_name", "_middle_name", "_last_name")
@@ -150,6 +164,9 @@ def standardise_records(staged: DataFrame) -> DataFrame:
         "currency_unknown": col("income_currency").isNotNull() & col("_currency").isNull(),
         "updated_at_unparseable": col("_raw_updated_at").isNotNull() & col("updated_at").isNull(),
         "control_characters": col("_f_control"),
+        "deceased_unknown": col("_f_deceased_unknown"),
+        "date_of_death_unparseable": col("_raw_date_of_death").isNotNull() & col("date_of_death").isNull(),
+        "date_of_death_out_of_range": col("date_of_death").isNotNull() & col("_dod").isNull(),
     }
     quality = F.array_compact(F.array(*[F.when(F.coalesce(flags[name], F.lit(False)), F.lit(name)) for name in QUALITY_FLAGS]))
     display = {
@@ -168,6 +185,9 @@ def standardise_records(staged: DataFrame) -> DataFrame:
         "national_id": col("_national_id"),
         "marital_status": col("_marital_status"),
         "income": col("_income"),
+        # a date of death says so even where the flag is missing or contradicts it
+        "deceased": F.when(col("_dod").isNotNull(), F.lit(True)).otherwise(col("_deceased_flag")),
+        "date_of_death": col("_dod"),
         "income_currency": F.coalesce(col("_currency"), col("_income_symbol")),
         "updated_at": F.coalesce(col("updated_at"), col("_ingested_at")),
         "quality_flags": quality,
