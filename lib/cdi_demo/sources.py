@@ -21,7 +21,7 @@ from cdi_demo.formatting import (
     ts_space,
     ts_z,
 )
-from cdi_demo.persons import DAY, END, Persons
+from cdi_demo.persons import DAY, END, START, Persons
 from cdi_demo.pools import (
     CAMPAIGNS,
     COUNTRIES,
@@ -126,6 +126,23 @@ def _as_of(rng, P: Persons, pid, t, log: CorruptionLog, address=True) -> dict:
     return rec
 
 
+def _share(pid: np.ndarray, salt: int, share: float) -> np.ndarray:
+    """Whether each person is in a fixed share of persons: a hash of the person, not a draw from
+    ``rng``, so adding a column leaves every other generated value as it was."""
+    h = (pid.astype(np.int64) * 2_654_435_761 + salt * 40_503) % 10_007
+    return h < share * 10_007
+
+
+def _death_times(P: Persons, pid: np.ndarray) -> np.ndarray:
+    """When each person died (UTC seconds; INF while alive): about 4% of those born before 1950,
+    spread over the simulated window."""
+    born_before_1950 = P.dob[pid] < int(np.datetime64("1950-01-01", "D").astype(np.int64))
+    died = born_before_1950 & _share(pid, 1, 0.04)
+    spread = (pid.astype(np.int64) * 7_919) % 1_000 / 1_000
+    at = START + (spread * (END - START)).astype(np.int64)
+    return np.where(died, at, np.iinfo(np.int64).max)
+
+
 def _phones(rng, source: str, log: CorruptionLog, rec: dict) -> np.ndarray:
     usual, variants = PHONE_STYLE[source]
     n = len(rec["phone_nsn"])
@@ -220,6 +237,12 @@ def build_crm(rng, P: Persons, rates: dict, activity) -> SourceResult:
         "last_modified": ts_space(iso_seconds(t)),
     }
     _missing(rng, "crm", log, cols)
+    # a death the CRM was told of before its snapshot: the flag, and the date for most
+    death = _death_times(P, pid)
+    dead = death <= t
+    cols["deceased"] = np.where(dead, "Y", "N").astype(object)
+    dated = dead & _share(pid, 2, 0.8)
+    cols["date_of_death"] = np.where(dated, iso_days(np.where(dated, death, 0) // DAY), None).astype(object)
     table = Table(
         path="crm/contacts.csv", fmt="csv", columns=list(cols), data=cols, id_column="contact_id",
         customer_key="contact_id", delimiter=",", last_updated="last_modified",
@@ -241,11 +264,11 @@ _WEB_DOB_VARIANTS = {0: ("MM/dd/yyyy", "yyyy/MM/dd"), 1: ("dd/MM/yyyy", "yyyy/MM
 def _webshop_json(row: dict) -> dict:
     addr = None
     if row.get("address_line1") is not None:
-        addr = {"line1": row["address_line1"], "city": row["address_city"],
+        addr = {"line1": row["address_line1"], "city": row["address_city"], "state": row["address_state"],
                 "zip": row["address_zip"], "country": row["address_country"]}
     return {
         "account_id": row["account_id"], "full_name": row["full_name"], "email": row["email"],
-        "phone": row["phone"], "birth_date": row["birth_date"], "address": addr,
+        "phone": row["phone"], "birth_date": row["birth_date"], "gender": row["gender"], "address": addr,
         "created_at": row["created_at"], "updated_at": row["updated_at"],
         "newsletter": row["newsletter"],
     }
@@ -280,7 +303,9 @@ def build_webshop(rng, P: Persons, rates: dict, activity) -> SourceResult:
         "account_id": ids, "full_name": full, "email": rec["email"], "phone": phone,
         "birth_date": dob, "address": np.ones(n, dtype=object),
         "address_line1": rec["street"], "address_city": rec["city"], "address_zip": rec["postcode"],
-        "address_country": np.array(COUNTRIES, dtype=object)[rec["country"]],
+        "address_state": rec["region"], "address_country": np.array(COUNTRIES, dtype=object)[rec["country"]],
+        # an optional profile field most account holders fill in
+        "gender": np.where(_share(pid, 3, 0.75), np.where(rec["gender"] == "F", "female", "male"), None).astype(object),
         "created_at": ts_z(iso_seconds(created)), "updated_at": ts_z(iso_seconds(t)),
         "newsletter": rng.random(n) < 0.4,
     }
@@ -422,9 +447,11 @@ def build_billing(rng, P: Persons, rates: dict, activity, nid: np.ndarray) -> So
         "first_name": np.array([s.upper() for s in rec["first"]], dtype=object),
         "last_name": np.array([s.upper() for s in rec["last"]], dtype=object),
         "email": rec["email"], "phone": phone, "street": rec["street"],
-        "postcode": rec["postcode"], "city": rec["city"],
+        "postcode": rec["postcode"], "city": rec["city"], "region": rec["region"],
         "country": np.array(COUNTRIES, dtype=object)[rec["country"]],
         "national_id": nid[pid].copy(), "national_id_type": _NID_TYPE[rec["country"]],
+        # single-letter codes, as billing systems keep them for tax and joint accounts
+        "marital_status": np.array([m[0].upper() for m in rec["marital"]], dtype=object),
         "updated_at": t * 1_000_000,
     }
     _missing(rng, "billing", log, cols)
@@ -433,8 +460,8 @@ def build_billing(rng, P: Persons, rates: dict, activity, nid: np.ndarray) -> So
     schema = pa.schema([
         ("billing_id", pa.int64()), ("first_name", pa.string()), ("last_name", pa.string()),
         ("email", pa.string()), ("phone", pa.string()), ("street", pa.string()),
-        ("postcode", pa.string()), ("city", pa.string()), ("country", pa.string()),
-        ("national_id", pa.string()), ("national_id_type", pa.string()),
+        ("postcode", pa.string()), ("city", pa.string()), ("region", pa.string()), ("country", pa.string()),
+        ("national_id", pa.string()), ("national_id_type", pa.string()), ("marital_status", pa.string()),
         ("updated_at", pa.timestamp("us", tz="UTC")),
     ])
     table = Table(path="billing/customers.parquet", fmt="parquet", columns=list(cols), data=cols,
@@ -505,6 +532,14 @@ def build_support(rng, P: Persons, rates: dict, activity) -> SourceResult:
 # ---------------------------------------------------------------------------------- marketing
 
 
+INCOME_BANDS = ((20_000, "under 20k"), (40_000, "20k-40k"), (60_000, "40k-60k"), (100_000, "60k-100k"))
+
+
+def _income_bands(income: np.ndarray) -> np.ndarray:
+    labels = np.array([label for _, label in INCOME_BANDS] + ["over 100k"], dtype=object)
+    return labels[np.searchsorted([upper for upper, _ in INCOME_BANDS], income, side="right")]
+
+
 def build_marketing(rng, P: Persons, rates: dict, activity) -> SourceResult:
     log = CorruptionLog("marketing", rates, rng)
     pid, is_dup, orig = _draw(rng, P, "marketing", log, activity)
@@ -523,6 +558,8 @@ def build_marketing(rng, P: Persons, rates: dict, activity) -> SourceResult:
             "phone": phone, "postcode": rec["postcode"],
             "country": np.array(COUNTRIES, dtype=object)[rec["country"]]}
     _missing(rng, "marketing", log, cols)
+    # the lead form's optional household-income question, answered in bands of the local currency
+    cols["income_band"] = np.where(_share(pid, 4, 0.6), _income_bands(rec["income"]), None).astype(object)
     k = 1 + rng.poisson(0.4, size=n)
     owner = np.repeat(np.arange(n), k)
     is_first = np.zeros(len(owner), dtype=bool)
