@@ -11,6 +11,12 @@ comparison's level and match weight.
 
 The model's input is rebuilt when a newer snapshot of the lake is served or a newer model saved;
 one record is matched at a time.
+
+Splink's ``predict_between`` spends most of a request generating its SQL, which depends only on
+the model, the names of the two input tables and the threshold. So the first request of a
+preparation (per threshold) runs it on two fixed-name tables and keeps the statements it ran
+(:class:`_Compiled`); later requests fill the same two tables and run those statements on
+DuckDB. The pairs are Splink's own (a test compares them with ``predict_between``'s).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -52,21 +58,45 @@ class MatchBusy(MatchUnavailable):
     """Another request holds matching longer than a request waits (a preparation is running)."""
 
 
+def _recording_api(con):
+    """Splink's DuckDB API that can keep the statements it runs (``recorded``, when a list)."""
+    from splink import DuckDBAPI
+
+    class RecordingDuckDBAPI(DuckDBAPI):
+        recorded: list[str] | None = None
+
+        def _execute_sql_against_backend(self, final_sql: str):
+            if self.recorded is not None:
+                self.recorded.append(final_sql)
+            return super()._execute_sql_against_backend(final_sql)
+
+    return RecordingDuckDBAPI(connection=con)
+
+
 class _SnapshotBackend(DuckDBBackend):
     """The DuckDB backend over a served snapshot: ``silver/records`` is the snapshot's table."""
 
     def __init__(self, con):
-        from splink import DuckDBAPI
-
         LinkageBackend.__init__(self, None)  # type: ignore[arg-type]  # no Spark: nothing leaves DuckDB
         self.workdir = ""  # nothing is written: results stay in the snapshot's database
         self.con = con
-        self._db_api = DuckDBAPI(connection=con)
+        self._db_api = _recording_api(con)
 
     def load_records(self, lake, table: str, columns: list[str]) -> str:
         view = f"__cdi_records_{self.token}"
         self.con.execute(f"create or replace view {view} as select {', '.join(columns)} from records")
         return view
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """What ``predict_between`` ran for one threshold: statements reading ``left`` (candidate
+    records) and ``right`` (the new record) and writing the pairs to ``output``."""
+
+    left: str
+    right: str
+    statements: tuple[str, ...]
+    output: str
 
 
 @dataclass
@@ -82,6 +112,7 @@ class _Prepared:
     levels: dict[str, list[tuple[str, float]]]  # comparison -> (label, match weight) per level
     rules: list[str]  # the blocking rules' SQL over l. and r.
     seconds: float
+    compiled: dict[float, _Compiled] = field(default_factory=dict)  # per threshold
 
     def release(self) -> None:
         """Drop this preparation's tables from the snapshot's database (it may stay served)."""
@@ -231,27 +262,26 @@ class Matcher:
             "seconds": {k: round(v, 4) for k, v in timings.items()},
         }
 
-    def _score(self, prepared: _Prepared, row: dict[str, Any], min_probability: float, prefilter: bool = True) -> list[dict[str, Any]]:
-        """The scored pairs of ``row`` (a silver/records row) with the records; ``prefilter``
-        false hands Splink every record (the same pairs, slower: for checking)."""
+    def _score(
+        self, prepared: _Prepared, row: dict[str, Any], min_probability: float, prefilter: bool = True, compiled: bool = True
+    ) -> list[dict[str, Any]]:
+        """The scored pairs of ``row`` (a silver/records row) with the records. ``prefilter``
+        false hands Splink every record, ``compiled`` false calls ``predict_between`` afresh (the
+        same pairs, slower: for checking)."""
         backend = prepared.backend
         arrow = pa.Table.from_pylist([{c: row.get(c) for c in prepared.schema.names}], schema=prepared.schema)
         raw = f"__cdi_match_raw_{backend.token}"
         backend.con.register(raw, arrow)
         try:
+            if compiled and prefilter:
+                return self._score_compiled(prepared, raw, min_probability)
             # Splink refuses a table name registered before, even once dropped: one name per record
             name = f"{_NEW}_{uuid.uuid4().hex[:12]}"
             new = backend.materialise(model_input_sql(raw, prepared.link_cfg, prepared.capped_table), name)
-            # only the records some blocking rule pairs with this one go to Splink, which blocks and
-            # scores them as it would all of them (term frequencies stay those of all records):
-            # predict_between would otherwise join every record to its term frequencies per request
-            # (one scan of the records against the one new row, every rule at once)
-            any_rule = " or ".join(f"({rule})" for rule in prepared.rules)
-            paired = f"select l.{model.UNIQUE_ID} from {prepared.input.physical_name} l, {new.physical_name} r where {any_rule}"
-            where = f" where {model.UNIQUE_ID} in ({paired})" if prefilter else ""
             made = [new]
             try:
-                candidates = backend.materialise(f"select * from {prepared.input.physical_name}{where}", f"{name}_candidates")
+                every = f"select * from {prepared.input.physical_name}"
+                candidates = backend.materialise(self._candidate_sql(prepared, new.physical_name) if prefilter else every, f"{name}_candidates")
                 made.append(candidates)
                 predictions = prepared.linker.inference.predict_between(
                     candidates, new, threshold_match_probability=min_probability, warning_mode="never"
@@ -265,6 +295,46 @@ class Matcher:
                     table.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
         finally:
             backend.con.unregister(raw)
+
+    @staticmethod
+    def _candidate_sql(prepared: _Prepared, new_table: str) -> str:
+        """The records some blocking rule pairs with the record in ``new_table``: only they go to
+        Splink, which blocks and scores them as it would all of them (term frequencies stay those
+        of all records); predict_between would otherwise join every record to its term
+        frequencies per request (one scan of the records against the one new row, every rule at once)."""
+        any_rule = " or ".join(f"({rule})" for rule in prepared.rules)
+        paired = f"select l.{model.UNIQUE_ID} from {prepared.input.physical_name} l, {new_table} r where {any_rule}"
+        return f"select * from {prepared.input.physical_name} where {model.UNIQUE_ID} in ({paired})"
+
+    def _score_compiled(self, prepared: _Prepared, raw: str, min_probability: float) -> list[dict[str, Any]]:
+        """``predict_between``'s pairs through the statements it ran the first time (see the module)."""
+        backend, con = prepared.backend, prepared.backend.con
+        done = prepared.compiled.get(min_probability)
+        if done is None:
+            n = len(prepared.compiled)
+            right = backend.materialise(model_input_sql(raw, prepared.link_cfg, prepared.capped_table), f"__cdi_match_right_{n}")
+            left = backend.materialise(self._candidate_sql(prepared, right.physical_name), f"__cdi_match_left_{n}")
+            api = backend.db_api
+            api.recorded = []
+            try:
+                predictions = prepared.linker.inference.predict_between(
+                    left, right, threshold_match_probability=min_probability, warning_mode="never"
+                )
+                statements = tuple(api.recorded)
+            finally:
+                api.recorded = None
+            done = _Compiled(left.physical_name, right.physical_name, statements, predictions.physical_name)
+            prepared.compiled[min_probability] = done
+            log.info("match: predict_between's %d statements kept for threshold %s", len(statements), min_probability)
+        else:
+            con.execute(f"create or replace table {done.right} as {model_input_sql(raw, prepared.link_cfg, prepared.capped_table)}")
+            con.execute(f"create or replace table {done.left} as {self._candidate_sql(prepared, done.right)}")
+            for statement in done.statements:
+                con.execute(statement)
+        try:
+            return backend.db_api.table_to_splink_dataframe(done.output, done.output).as_record_list()
+        finally:
+            con.execute(f"drop table if exists {done.output}")
 
     def _candidates(self, snapshot: LakeSnapshot, prepared: _Prepared, pairs: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
         from .desk import customer_summaries, summary_name
