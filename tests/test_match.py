@@ -36,7 +36,7 @@ def matched(spark, tmp_path_factory):
     app_cfg = CdiConfig(lake_root=str(root), linkage=cfg.linkage, service=ServiceConfig(refresh_seconds=0, roles=roles, match_on_start=False))
     matcher = Matcher(app_cfg, spark_factory=lambda: spark)
     with TestClient(create_app(app_cfg, matcher=matcher)) as client:
-        yield {"client": client, "rows": rows, "truth": truth, "owners": owners, "matcher": matcher}
+        yield {"client": client, "rows": rows, "truth": truth, "owners": owners, "matcher": matcher, "lake": lake}
 
 
 def _typed_at_a_desk(row: dict) -> dict:
@@ -124,6 +124,8 @@ def test_without_a_trained_model_matching_is_503_saying_what_to_do(tmp_path):
 
 
 def test_scoring_only_the_records_a_rule_pairs_gives_the_pairs_of_scoring_all(matched):
+    """Also: the kept statements of predict_between (the first call per threshold keeps them,
+    later calls replay them) give the pairs of calling it afresh, every column alike."""
     matcher = matched["matcher"]
     assert matched["client"].post("/api/match", json={"record": {"first_name": "Ann"}}).status_code == 200
     prepared = matcher._prepared
@@ -133,3 +135,53 @@ def test_scoring_only_the_records_a_rule_pairs_gives_the_pairs_of_scoring_all(ma
         fast = {(p["record_key_l"], round(p["match_probability"], 9)) for p in matcher._score(prepared, silver, 0.0)}
         full = {(p["record_key_l"], round(p["match_probability"], 9)) for p in matcher._score(prepared, silver, 0.0, prefilter=False)}
         assert fast == full and fast
+        for threshold in (0.0, 0.5):
+            replayed = sorted(matcher._score(prepared, silver, threshold), key=lambda p: p["record_key_l"])
+            afresh = sorted(matcher._score(prepared, silver, threshold, compiled=False), key=lambda p: p["record_key_l"])
+            assert replayed == afresh
+    assert set(prepared.compiled) >= {0.0, 0.5}
+
+
+# --------------------------------------------------------------------------- the sizing plan (cdi plan)
+
+
+def test_the_plan_counts_each_rules_new_pairs_exactly_and_extrapolates_by_its_growth(matched):
+    import duckdb
+
+    from cdi.silver.linkage import blocking
+    from cdi.silver.linkage.model import ModelStore
+    from cdi.silver.linkage.plan import comparison_plan, extrapolate, plan_table
+
+    lake = matched["lake"]
+    plan = comparison_plan(lake, lake.root, sample_share=0.5, targets=[10_000, 1_000_000])
+    # every pair some rule makes, counted by hand on the records, rule by rule (each pair once)
+    cfg = ModelStore(lake.root).latest().linkage_config()
+    records = lake.read("silver/records").toPandas()
+    con = duckdb.connect()
+    con.register("records", records)
+    keys = blocking.block_keys([cfg.blocking_rules])
+    con.execute("create table r as select *, " + ", ".join(f"{k.value_sql()} as {k.name}" for k in keys) + " from records")
+    seen: set[tuple[str, str]] = set()
+    for rule, counted in zip(cfg.blocking_rules, plan.rules, strict=True):
+        pairs = set(con.execute(f"select l.record_key, r.record_key from r l join r r on {blocking.rule_sql(rule)} "
+                                "where l.record_key < r.record_key").fetchall())  # fmt: skip
+        assert counted.pairs == len(pairs - seen), counted.rule
+        seen |= pairs
+    assert plan.records == len(records) and 0 < plan.records_in_sample < plan.records and plan.pairs == len(seen) > 0
+    for r in plan.rules:
+        assert r.pairs_in_sample <= r.pairs
+        if r.growth_exponent is not None:
+            assert 1.0 <= r.growth_exponent <= 2.0, r
+        assert r.pairs_at[1_000_000] == extrapolate(r.pairs, plan.records, r.growth_exponent, 1_000_000) >= r.pairs_at[10_000]
+    text = plan_table(plan)
+    assert "email_std" in text and f"{plan.pairs:,}" in text and "pairs at 1,000,000" in text
+
+
+def test_the_plan_command_refuses_unreadable_targets_before_spark(tmp_path, capsys):
+    from cdi.cli import main
+
+    conf = tmp_path / "env.yaml"
+    conf.write_text(f"lake_root: {tmp_path / 'lake'}\n")
+    assert main(["plan", "--conf", str(conf), "--targets", "ten million"]) == 2
+    assert "--targets" in capsys.readouterr().err
+    assert main(["plan", "--conf", str(conf), "--sample-share", "1.5"]) == 2

@@ -144,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truth", required=True, help="truth.csv with source, source_record_id, person_id")
     p.add_argument("--out", help="JSON report path (default: <lake>/reports/evaluation-<time>.json)")
 
+    p = sub.add_parser("plan", parents=[common], help="pairs per blocking rule on this lake, extrapolated to 10M and 100M records")
+    _add_conf(p)
+    p.add_argument("--sample-share", type=float, default=0.1, help="share of the records counted again to see each rule's growth (0.1)")
+    p.add_argument("--targets", default="10000000,100000000", help="record counts to extrapolate to, comma-separated")
+    p.add_argument("--out", help="JSON report path (default: <lake>/reports/plan-<time>.json)")
+
     p = sub.add_parser("explain", parents=[common], help="write Splink's waterfall chart for a pair of records as HTML")
     _add_conf(p)
     p.add_argument("record_key_a")
@@ -286,6 +292,29 @@ def _cmd_evaluate(args, redactor: Redactor) -> int:
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     write_report(report, out)
     print(report.format_table())
+    print(f"report written to {out}")
+    return EXIT_OK
+
+
+def _cmd_plan(args, redactor: Redactor) -> int:
+    from cdi.lake import Lake
+    from cdi.pipeline import open_session
+    from cdi.silver.linkage.plan import comparison_plan, plan_table
+
+    cfg = _load(args.conf, redactor)
+    try:
+        targets = [int(t.replace("_", "")) for t in args.targets.split(",") if t.strip()]
+    except ValueError:
+        raise ConfigError(f"--targets: give record counts separated by commas (e.g. 10000000,100000000), not {args.targets!r}") from None
+    if not 0 < args.sample_share < 1:
+        raise ConfigError(f"--sample-share: give a share between 0 and 1, not {args.sample_share}")
+    spark = open_session(cfg)
+    lake = Lake(spark, cfg.lake_root, job="plan", engine=cfg.storage.engine).for_readers()
+    plan = comparison_plan(lake, cfg.lake_root, sample_share=args.sample_share, targets=targets)
+    out = args.out or f"{cfg.lake_root}/reports/plan-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(plan.as_dict(), indent=2) + "\n", encoding="utf-8")
+    print(plan_table(plan))
     print(f"report written to {out}")
     return EXIT_OK
 
@@ -454,6 +483,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, redacto
             return _cmd_evaluate(args, redactor)
         if args.command == "explain":
             return _cmd_explain(args, redactor)
+        if args.command == "plan":
+            return _cmd_plan(args, redactor)
         if args.command == "customer":
             return _cmd_customer(args, redactor)
         if args.command == "audience":
