@@ -160,6 +160,20 @@ def test_postgres_upserts_each_run_once_and_republishing_changes_nothing(story, 
     assert log == [("r1", 5), ("r2", 6)]
 
 
+@pytest.mark.postgres
+def test_a_postgres_table_an_older_release_made_gains_the_attributes_added_since(postgres_dsn):
+    from cdi.gold.propagation import ensure_postgres_tables, postgres_columns
+
+    older = [(n, t) for n, t in postgres_columns() if n not in ("deceased", "date_of_death")]
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS public.older_golden")
+        conn.execute("CREATE TABLE public.older_golden (" + ", ".join(f'"{n}" {t}' for n, t in older) + ")")
+        ensure_postgres_tables(conn, "public.older_golden")
+        ensure_postgres_tables(conn, "public.older_golden")  # and again: nothing to add
+    got = dict(pg_rows(postgres_dsn, "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'older_golden'"))
+    assert got["deceased"] == "boolean" and got["date_of_death"] == "date" and len(got) == len(postgres_columns())
+
+
 def test_empty_dsn_switches_postgres_off(story):
     cfg = make_config(story["lake"].root, propagation={"postgres": {"dsn": ""}})
     assert publish(story["lake"], cfg.propagation) == {"outbox": None, "postgres": None}

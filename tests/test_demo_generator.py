@@ -399,3 +399,23 @@ def test_load_crm_into_postgres(small, postgres_dsn):  # noqa: F811
         assert name is not None  # UTF-8 survives
     res2 = load_crm_into_postgres(postgres_dsn, out / "crm/contacts.csv")  # re-runnable
     assert res2["rows_loaded"] == expected
+
+
+def test_demo_data_written_by_another_generator_version_is_generated_again(tmp_path, monkeypatch):
+    import json
+
+    from cdi import pipeline
+    from cdi.config import CdiConfig
+    from cdi_demo import GENERATOR_VERSION
+
+    calls = []
+    monkeypatch.setattr(pipeline, "demo_generator", lambda: lambda **kw: calls.append(kw))
+    cfg = CdiConfig(lake_root=str(tmp_path / "lake"), demo={"persons": 10, "seed": 1, "out": str(tmp_path / "data")})
+    pipeline.ensure_demo_data(cfg)  # absent
+    (tmp_path / "data").mkdir()
+    manifest = tmp_path / "data" / "manifest.json"
+    manifest.write_text(json.dumps({"generator_version": GENERATOR_VERSION}))
+    pipeline.ensure_demo_data(cfg)  # current: kept
+    manifest.write_text(json.dumps({"generator_version": "0.9"}))
+    pipeline.ensure_demo_data(cfg)  # older: its columns are not the configs' any more
+    assert [c["out"] for c in calls] == [str(tmp_path / "data")] * 2

@@ -238,18 +238,21 @@ def test_each_version_carries_when_it_became_true_at_the_source_and_as_of_answer
 
 
 def test_a_golden_table_from_before_effective_times_gets_them_on_its_next_change(spark, tmp_path):
+    """Also: a table from before the deceased attributes gains them."""
     import shutil
 
     from cdi.gold.history import customer_as_of
+    from cdi.gold.survivorship import prov_column
 
+    older = ["effective_from", "effective_to", *[c for a in ("deceased", "date_of_death") for c in (a, prov_column(a))]]
     root = tmp_path / "lake"
     cfg = make_config(root)
     for run in ("r1", "r2"):
         lake = Lake(spark, str(root), job="test", run_id=run)
         rows, mapping = _inputs(run)
         write_silver(lake, rows, mapping, run_id=run)
-        if run == "r2":  # the table as an older release wrote it: no effective times
-            old = lake.read("gold/golden_records").drop("effective_from", "effective_to").localCheckpoint()
+        if run == "r2":  # the table as an older release wrote it: no effective times, no deaths
+            old = lake.read("gold/golden_records").drop(*older).localCheckpoint()
             shutil.rmtree(root / "gold" / "golden_records")
             lake.write("gold/golden_records", old, partition_by=["is_current"])
         run_gold(lake, cfg.survivorship, trust_ranks(cfg), run, run_at=RUNS[run])
@@ -262,3 +265,5 @@ def test_a_golden_table_from_before_effective_times_gets_them_on_its_next_change
     assert customer_as_of(spark, lake, "C1", feb, "effective")["address_line1"] == "9 New Street"
     jan = datetime(2026, 1, 15, tzinfo=timezone.utc)  # the old version falls back to its recorded start
     assert customer_as_of(spark, lake, "C1", jan, "effective")["address_line1"] == "1 Old Road"
+    dora = lake.read("gold/golden_records").where("customer_id = 'C4'").orderBy("valid_from").collect()
+    assert [(v["deceased"], v["date_of_death"]) for v in dora] == [(None, None), (True, date(2026, 1, 5))]

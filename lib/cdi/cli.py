@@ -306,6 +306,8 @@ def _cmd_plan(args, redactor: Redactor) -> int:
         targets = [int(t.replace("_", "")) for t in args.targets.split(",") if t.strip()]
     except ValueError:
         raise ConfigError(f"--targets: give record counts separated by commas (e.g. 10000000,100000000), not {args.targets!r}") from None
+    if not targets or any(t <= 0 for t in targets):
+        raise ConfigError(f"--targets: give positive record counts, not {args.targets!r}")
     if not 0 < args.sample_share < 1:
         raise ConfigError(f"--sample-share: give a share between 0 and 1, not {args.sample_share}")
     spark = open_session(cfg)

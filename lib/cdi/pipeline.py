@@ -6,6 +6,7 @@ facts) + link -> gold (-> customer 360 and segments). The CLI and ``jobs/`` call
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Callable, Iterator, Sequence
@@ -75,14 +76,27 @@ def open_session(cfg: CdiConfig):
 
 
 def ensure_demo_data(cfg: CdiConfig) -> None:
-    """Generate the demo sources when the config asks for it and they are absent."""
+    """Generate the demo sources when the config asks for it and they are absent, or written by
+    another version of the generator (the demo's source configs map the columns of this one)."""
     demo = cfg.demo
     if demo is None or not demo.generate_if_missing:
         return
-    if (Path(demo.out) / "manifest.json").exists():
-        return
+    manifest = Path(demo.out) / "manifest.json"
+    written_by = None
+    if manifest.exists():
+        try:
+            written_by = json.loads(manifest.read_text(encoding="utf-8")).get("generator_version")
+        except (OSError, ValueError):
+            written_by = "unreadable"
     generate = demo_generator()
-    log.info("demo data absent at %s: generating %d persons (seed %d)", demo.out, demo.persons, demo.seed)
+    from cdi_demo import GENERATOR_VERSION  # importable: demo_generator() checked
+
+    if written_by == GENERATOR_VERSION:
+        return
+    if written_by is None:
+        log.info("demo data absent at %s: generating %d persons (seed %d)", demo.out, demo.persons, demo.seed)
+    else:
+        log.warning("demo data at %s was written by generator %s, not %s: generating it again", demo.out, written_by, GENERATOR_VERSION)
     generate(persons=demo.persons, seed=demo.seed, out=demo.out)
 
 

@@ -43,7 +43,7 @@ from cdi_demo.sources import (
 )
 from cdi_demo.writers import write_parquet, write_text
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"  # 1.1: demographics in the web shop, billing and marketing; deaths in the CRM
 SOURCES = ("crm", "webshop", "pos", "billing", "support", "marketing")
 _STREAMS = ("persons", "activity", "nid", *SOURCES, "orders", "transactions", "billing_facts", "write")
 

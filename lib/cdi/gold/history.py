@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 
 GOLDEN_TABLE = schema.GOLDEN_RECORDS
 VERSION_COLUMNS = ("record_hash", "valid_from", "valid_to", "is_current", "run_id", "effective_from", "effective_to")
-EFFECTIVE_COLUMNS = ("effective_from", "effective_to")
 # statuses of a customer in a diff
 NEW, CHANGED, RETIRED = "new", "changed", "retired"
 
@@ -99,18 +98,18 @@ class GoldenDiff:
 
 def current_versions(lake: Lake, version: int | None = None) -> DataFrame:
     """The current golden rows (all columns), or an empty frame before the first run. A table
-    written before versions carried effective times reads them as null."""
+    written before versions carried effective times, or before an attribute existed, reads them
+    as null."""
     if not lake.exists(GOLDEN_TABLE):
         return lake.spark.createDataFrame([], history_schema())
     return with_effective_columns(lake.read(GOLDEN_TABLE, version=version)).where(F.col("is_current"))
 
 
 def with_effective_columns(history: DataFrame) -> DataFrame:
-    """``history`` with ``effective_from``/``effective_to`` (null where the table predates them)."""
-    for name in EFFECTIVE_COLUMNS:
-        if name not in history.columns:
-            history = history.withColumn(name, F.lit(None).cast("timestamp"))
-    return history
+    """``history`` with every column of :func:`history_schema` (``effective_from``/``effective_to``
+    and attributes added since: null where the table predates them)."""
+    missing = {f.name: F.lit(None).cast(f.dataType) for f in history_schema().fields if f.name not in history.columns}
+    return history.withColumns(missing) if missing else history
 
 
 def effective_from(run_at: datetime) -> Column:
@@ -196,8 +195,8 @@ def write_history(lake: Lake, diff: GoldenDiff, run_id: str, run_at: datetime) -
             GOLDEN_TABLE, added, mode="append", partition_by=["is_current"], operation="SCD2 UPDATE", metadata=meta
         )
     else:
-        missing = [f for f in history_schema().fields if f.name in EFFECTIVE_COLUMNS and f.name not in lake.read(GOLDEN_TABLE).columns]
-        if missing:  # a table from before versions carried effective times: evolve it once
+        missing = [f for f in history_schema().fields if f.name not in lake.read(GOLDEN_TABLE).columns]
+        if missing:  # a table from before effective times or a newer attribute: evolve it once
             lake.add_columns(GOLDEN_TABLE, missing)
         # a closed version stays true at the source until its successor became true (a retired
         # customer's until the run that retired it)

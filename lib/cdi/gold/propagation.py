@@ -251,6 +251,11 @@ def ensure_postgres_tables(conn, table: str) -> None:
 
     columns = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in postgres_columns())
     conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(_identifier(table), columns))
+    for name, dtype in postgres_columns():  # a table an older release made gains the attributes added since
+        if "PRIMARY KEY" not in dtype:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(_identifier(table), sql.Identifier(name), sql.SQL(dtype))
+            )
     conn.execute(
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} (run_id text PRIMARY KEY, rows integer NOT NULL, "

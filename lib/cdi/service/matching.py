@@ -311,7 +311,8 @@ class Matcher:
         backend, con = prepared.backend, prepared.backend.con
         done = prepared.compiled.get(min_probability)
         if done is None:
-            n = len(prepared.compiled)
+            # Splink refuses a name registered before, even after a failed attempt: a new one each time
+            n = uuid.uuid4().hex[:12]
             right = backend.materialise(model_input_sql(raw, prepared.link_cfg, prepared.capped_table), f"__cdi_match_right_{n}")
             left = backend.materialise(self._candidate_sql(prepared, right.physical_name), f"__cdi_match_left_{n}")
             api = backend.db_api
@@ -321,6 +322,10 @@ class Matcher:
                     left, right, threshold_match_probability=min_probability, warning_mode="never"
                 )
                 statements = tuple(api.recorded)
+            except BaseException:
+                for table in (left, right):
+                    table.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
+                raise
             finally:
                 api.recorded = None
             done = _Compiled(left.physical_name, right.physical_name, statements, predictions.physical_name)

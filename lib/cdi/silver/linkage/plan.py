@@ -114,6 +114,8 @@ def comparison_plan(
     """Count each prediction rule's pairs on the lake and on a sample, and extrapolate (see the module)."""
     if not 0 < sample_share < 1:
         raise ConfigError(f"sample share must be between 0 and 1 (exclusive), got {sample_share}")
+    if any(t <= 0 for t in targets):
+        raise ConfigError(f"target record counts must be positive, got {list(targets)}")
     saved = model.ModelStore(lake_root).latest()
     if saved is None:
         raise ConfigError(f"no trained linkage model under {lake_root}/models: run `cdi run` first (the plan counts its rules)")
@@ -145,7 +147,7 @@ def comparison_plan(
             name = " & ".join(columns) if columns else str(configured)
             plans.append(RulePlan(name, n_full, n_sample, k, at))
         return ComparisonPlan(
-            records=records, records_in_sample=in_sample, sample_share=sample_share, blocking_key_cap=cfg.blocking_key_cap,
+            records=records, records_in_sample=in_sample, sample_share=per_mille / 1000, blocking_key_cap=cfg.blocking_key_cap,
             capped_values=len(prepared.capped), model_version=saved.version, rules=plans,
         )  # fmt: skip
     finally:
