@@ -299,17 +299,14 @@ def _cmd_evaluate(args, redactor: Redactor) -> int:
 def _cmd_plan(args, redactor: Redactor) -> int:
     from cdi.lake import Lake
     from cdi.pipeline import open_session
-    from cdi.silver.linkage.plan import comparison_plan, plan_table
+    from cdi.silver.linkage.plan import check_arguments, comparison_plan, plan_table
 
     cfg = _load(args.conf, redactor)
     try:
         targets = [int(t.replace("_", "")) for t in args.targets.split(",") if t.strip()]
     except ValueError:
         raise ConfigError(f"--targets: give record counts separated by commas (e.g. 10000000,100000000), not {args.targets!r}") from None
-    if not targets or any(t <= 0 for t in targets):
-        raise ConfigError(f"--targets: give positive record counts, not {args.targets!r}")
-    if not 0 < args.sample_share < 1:
-        raise ConfigError(f"--sample-share: give a share between 0 and 1, not {args.sample_share}")
+    check_arguments(args.sample_share, targets)  # before Spark starts
     spark = open_session(cfg)
     lake = Lake(spark, cfg.lake_root, job="plan", engine=cfg.storage.engine).for_readers()
     plan = comparison_plan(lake, cfg.lake_root, sample_share=args.sample_share, targets=targets)

@@ -37,7 +37,7 @@ from cdi.silver.facts import read_silver_facts
 from cdi.silver.standardise import email_match_key, standardise_email
 
 from .changes import CHANGES_TABLE
-from .history import GOLDEN_TABLE, customer_as_of, utc, with_effective_columns
+from .history import GOLDEN_TABLE, customer_as_of, utc, with_history_columns
 from .survivorship import GOLDEN_ATTRIBUTES, prov_column
 
 log = logging.getLogger(__name__)
@@ -309,7 +309,7 @@ def customer_view(
                 status = "current"
             else:
                 status = f"superseded later; {now} now"
-        history = with_effective_columns(lake.read(GOLDEN_TABLE)).where(F.col("customer_id") == customer_id)
+        history = with_history_columns(lake.read(GOLDEN_TABLE)).where(F.col("customer_id") == customer_id)
         if as_of is not None:
             start = "valid_from" if time == "recorded" else "effective_from"
             history = history.where(F.coalesce(F.col(start), F.col("valid_from")) <= F.lit(utc(as_of)).cast("timestamp"))

@@ -102,10 +102,10 @@ def current_versions(lake: Lake, version: int | None = None) -> DataFrame:
     as null."""
     if not lake.exists(GOLDEN_TABLE):
         return lake.spark.createDataFrame([], history_schema())
-    return with_effective_columns(lake.read(GOLDEN_TABLE, version=version)).where(F.col("is_current"))
+    return with_history_columns(lake.read(GOLDEN_TABLE, version=version)).where(F.col("is_current"))
 
 
-def with_effective_columns(history: DataFrame) -> DataFrame:
+def with_history_columns(history: DataFrame) -> DataFrame:
     """``history`` with every column of :func:`history_schema` (``effective_from``/``effective_to``
     and attributes added since: null where the table predates them)."""
     missing = {f.name: F.lit(None).cast(f.dataType) for f in history_schema().fields if f.name not in history.columns}
@@ -252,6 +252,6 @@ def customer_as_of(
     """
     if not lake.exists(GOLDEN_TABLE):
         return None
-    history = with_effective_columns(lake.read(GOLDEN_TABLE))
+    history = with_history_columns(lake.read(GOLDEN_TABLE))
     row = history.where((F.col("customer_id") == customer_id) & as_of_filter(as_of, time)).first()
     return row.asDict(recursive=True) if row is not None else None

@@ -108,14 +108,19 @@ def _count(sdf, rules: list[str]) -> list[int]:
     return [int(r["marginal_comparison_count"]) for r in counted]
 
 
+def check_arguments(sample_share: float, targets: Sequence[int]) -> None:
+    """ConfigError unless the sample share is in (0, 1) and there are positive targets (no Spark needed)."""
+    if not 0 < sample_share < 1:
+        raise ConfigError(f"sample share (--sample-share) must be between 0 and 1 (exclusive), got {sample_share}")
+    if not targets or any(t <= 0 for t in targets):
+        raise ConfigError(f"target record counts (--targets) must be positive, got {list(targets)}")
+
+
 def comparison_plan(
     lake: Lake, lake_root: str, *, sample_share: float = 0.1, targets: Sequence[int] = DEFAULT_TARGETS
 ) -> ComparisonPlan:
     """Count each prediction rule's pairs on the lake and on a sample, and extrapolate (see the module)."""
-    if not 0 < sample_share < 1:
-        raise ConfigError(f"sample share must be between 0 and 1 (exclusive), got {sample_share}")
-    if any(t <= 0 for t in targets):
-        raise ConfigError(f"target record counts must be positive, got {list(targets)}")
+    check_arguments(sample_share, targets)
     saved = model.ModelStore(lake_root).latest()
     if saved is None:
         raise ConfigError(f"no trained linkage model under {lake_root}/models: run `cdi run` first (the plan counts its rules)")

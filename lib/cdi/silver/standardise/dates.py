@@ -59,5 +59,4 @@ def dob_out_of_range(dob: Column) -> Column:
 
 def dod_out_of_range(dod: Column, dob: Column) -> Column:
     """True for a date of death before 1900, after today or before the record's birth date."""
-    before_birth = F.coalesce(dod < dob, F.lit(False))
-    return (dod < F.lit(MIN_BIRTH_DATE).cast("date")) | (dod > F.current_date()) | before_birth
+    return dob_out_of_range(dod) | F.coalesce(dod < dob, F.lit(False))
