@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_conf(p)
     p.add_argument("--run-id", help="run id to use (default: a new one)")
     p.add_argument("--retrain", action="store_true", help="retrain the linkage model even if one is saved")
+    p.add_argument("--full", action="store_true",
+                   help="compute silver and gold even when nothing changed since the last run that wrote them")
     _add_json(p, "the run summary")
 
     p = sub.add_parser("ingest", parents=[common], help="ingest the sources into bronze Delta tables")
@@ -120,11 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("link", parents=[common], help="standardise into silver/records and resolve customers with Splink")
     _add_conf(p)
     p.add_argument("--retrain", action="store_true", help="retrain the linkage model even if one is saved")
+    p.add_argument("--full", action="store_true",
+                   help="compute silver and gold even when nothing changed since the last run that wrote them")
     p.add_argument("--run-id")
     _add_json(p, "the run summary")
 
     p = sub.add_parser("gold", parents=[common], help="golden records, history, change feed and propagation")
     _add_conf(p)
+    p.add_argument("--full", action="store_true",
+                   help="compute silver and gold even when nothing changed since the last run that wrote them")
     p.add_argument("--run-id")
     _add_json(p, "the run summary")
 
@@ -247,6 +253,7 @@ def _cmd_stages(args, stages: Sequence[str], redactor: Redactor) -> int:
         stages=stages,
         run_id=run_id,
         retrain=getattr(args, "retrain", False),
+        full=getattr(args, "full", False),
         sources=getattr(args, "source", None),
         command=f"cdi {args.command}",
     )

@@ -28,9 +28,10 @@ from cdi.lake import Lake
 from cdi.lake.lease import LAKE_COMMITTED, RUNNING, Lease
 from cdi.lake.maintenance import MaintenanceReport
 from cdi.lake.maintenance import maintain as maintain_tables
-from cdi.lake.runs import COMMITTED, FAILED_ROLLED_BACK, RunJournal
+from cdi.lake.runs import COMMITTED, FAILED_ROLLED_BACK, RunJournal, rollback_scope
 from cdi.privacy.retention import apply_retention
 from cdi.progress import RunSummary
+from cdi.run_inputs import InputsState, describe_difference, inputs_state, last_recorded, model_state
 from cdi.silver.facts import write_facts
 from cdi.silver.linkage import LinkResult, ModelStore, run_link
 from cdi.silver.records import write_records
@@ -123,6 +124,8 @@ class PipelineResult:
     gold: GoldResult | None = None
     customer_360: Customer360Result | None = None
     published: dict[str, Any] | None = None  # per outside target: runs and rows sent
+    # the earlier run whose silver and gold this run found current (nothing changed since), else None
+    up_to_date_since: str | None = None
 
 
 def run(
@@ -133,8 +136,13 @@ def run(
     retrain: bool = False,
     sources: Sequence[str] | None = None,
     command: str = "cdi run",
+    full: bool = False,
 ) -> PipelineResult:
     """Run the given stages in pipeline order with one run id and one summary.
+
+    Silver and gold are skipped when nothing they depend on changed since the last run that
+    wrote them, the same day (:mod:`cdi.run_inputs`); ``full`` (or ``retrain``) computes them
+    regardless.
 
     The run holds the lake's lease (one writer at a time; a second run fails at once with
     :class:`LeaseHeldError`), first rolls back a run that died holding it, and is one unit from
@@ -163,15 +171,20 @@ def run(
             log.warning("rolled back what a dead writer left unfinished: %s", ", ".join(recovered))
         _finish_erasures(cfg, lake, lease)
         committed: dict[str, int] = {}
+        inputs: Inputs | None = None
         try:
             for stage in STAGES:
                 if stage in stages:
                     lease.check()
+                    if stage != "ingest" and inputs is None:
+                        inputs = _inputs_before(cfg, lake, recompute=full or retrain or cfg.linkage.retrain)
                     before = dict(lake.committed)
-                    _run_stage(stage, cfg, lake.with_context(job=stage), result, retrain, sources)
+                    _run_stage(stage, cfg, lake.with_context(job=stage), result, retrain, sources,
+                               inputs.kept_since if inputs else None)
                     committed.update({f"{stage}/{t}": v for t, v in lake.committed.items() if before.get(t) != v})
             if "gold" in stages:
-                lease.mark(LAKE_COMMITTED)
+                if any(rollback_scope(t) for t in lake.committed):  # else a roll back has nothing to undo
+                    lease.mark(LAKE_COMMITTED)
                 result.published = publish_step(lake.with_context(job="gold"), cfg.propagation, summary)
         except LeaseLostError:
             raise  # the lake is another run's now: it rolls this run back
@@ -179,8 +192,49 @@ def run(
             if not _roll_back_failed(journal, run_id, command, list(stages), exc):
                 lease.final_state = RUNNING  # the next run takes over and retries the roll back
             raise
-        journal.record(run_id, COMMITTED, command=command, stages=list(stages), tables=committed)
+        recorded = _inputs_after(cfg, lake, inputs) if {"link", "gold"} <= set(stages) else None
+        journal.record(run_id, COMMITTED, command=command, stages=list(stages), tables=committed, inputs=recorded)
+    result.up_to_date_since = inputs.kept_since if inputs else None
     return result
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What silver and gold depend on as the run found it before its first silver stage (None:
+    could not be taken), and the earlier run whose silver and gold are current (None: compute)."""
+
+    before: InputsState | None
+    kept_since: str | None = None
+
+
+def _inputs_before(cfg: CdiConfig, lake: Lake, *, recompute: bool) -> Inputs:
+    """Whether silver and gold are current: nothing they depend on changed since the last run
+    that wrote them (see :mod:`cdi.run_inputs`). Any failure to tell means: compute."""
+    try:
+        now = inputs_state(lake, cfg)
+        last = None if recompute else last_recorded(lake)
+    except Exception:
+        log.warning("could not tell whether anything changed since the last run: computing silver and gold", exc_info=True)
+        return Inputs(None)
+    if last is None:
+        return Inputs(now)
+    since, before = last
+    if not now.same(before):
+        log.info("silver and gold are computed: changed since run %s: %s", since, describe_difference(now, before))
+        return Inputs(now)
+    log.info("nothing changed since run %s: its silver and gold are current and are kept", since)
+    return Inputs(now, kept_since=since)
+
+
+def _inputs_after(cfg: CdiConfig, lake: Lake, inputs: Inputs | None) -> str | None:
+    """The state the run leaves: what it found, moved on by its own commits and model only."""
+    if inputs is None or inputs.before is None:
+        return None
+    try:
+        return inputs.before.after_run(lake.committed, model_state(cfg)).to_json()
+    except Exception:
+        log.warning("could not record what silver and gold were computed from: the next run computes them", exc_info=True)
+        return None
 
 
 @contextmanager
@@ -257,10 +311,13 @@ def _finish_erasures(cfg: CdiConfig, lake: Lake, lease: Lease) -> None:
 
 
 def _run_stage(stage: str, cfg: CdiConfig, lake: Lake, result: PipelineResult, retrain: bool,
-               sources: Sequence[str] | None) -> None:
+               sources: Sequence[str] | None, kept_since: str | None) -> None:
     summary, run_id = result.summary, result.run_id
     if stage == "ingest":
         result.ingest = run_ingest(lake.spark, cfg, lake, run_id, summary=summary, sources=list(sources) if sources else None)
+    elif kept_since is not None:
+        with summary.step("silver" if stage == "link" else stage, "up to date") as step:
+            step.details["since_run"] = kept_since
     elif stage == "link":
         with summary.step("silver", "standardise") as step:
             step.rows = write_records(lake, cfg.customer_sources)

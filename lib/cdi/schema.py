@@ -433,5 +433,7 @@ RUNS_SCHEMA = StructType(
         # "<stage>/<table>" -> version that stage committed (or, rolled back, the version restored)
         StructField("tables", MapType(StringType(), LongType())),
         StructField("recorded_at", TimestampType()),
+        # what silver and gold were computed from (cdi.run_inputs), on runs that wrote or confirmed them
+        StructField("inputs", StringType()),
     ]
 )

@@ -81,12 +81,14 @@ class RunJournal:
         reason: str | None = None,
         tables: dict[str, int] | None = None,
         holder: str | None = None,
+        inputs: str | None = None,
     ) -> None:
-        """Append the run's row to ``_cdi/runs``."""
+        """Append the run's row to ``_cdi/runs`` (a table from an older release gains ``inputs``)."""
         row = (run_id, outcome, command, stages, holder or holder_name(), reason, tables or {},
-               datetime.now(UTC).replace(tzinfo=None))
+               datetime.now(UTC).replace(tzinfo=None), inputs)
         lake = self.lake.with_context(run_id=run_id)
-        lake.write(RUNS_TABLE, lake.spark.createDataFrame([row], RUNS_SCHEMA), operation=f"RUN {outcome.upper()}")
+        lake.write(RUNS_TABLE, lake.spark.createDataFrame([row], RUNS_SCHEMA), operation=f"RUN {outcome.upper()}",
+                   allow_new_columns=True)
 
     def recover(self, dead: dict[str, Any]) -> Recovered:
         """Deal with the run of a dead lease holder (its lease row): complete or roll back."""
