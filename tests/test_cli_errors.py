@@ -225,3 +225,19 @@ def test_erase_takes_exactly_one_person_key(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["erase", "--conf", "x.yaml", "--customer", "C1", "--email", "a@b.c", "--reason", "r"])
     assert exit_.value.code == 2
+
+
+def test_full_reaches_the_pipeline_from_run_link_and_gold(conf, monkeypatch):
+    from cdi.pipeline import PipelineResult
+    from cdi.progress import RunSummary
+
+    seen: dict = {}
+
+    def fake_run(cfg, **kwargs):
+        seen.update(kwargs)
+        return PipelineResult(run_id="r", summary=RunSummary(run_id="r"))
+
+    monkeypatch.setattr("cdi.pipeline.run", fake_run)
+    for command in ("run", "link", "gold"):
+        assert main([command, "--conf", conf, "--full", "-q"]) == 0 and seen["full"] is True, command
+        assert main([command, "--conf", conf, "-q"]) == 0 and seen["full"] is False, command
