@@ -73,6 +73,11 @@ def _add_json(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--json", action="store_true", help=f"print {what} as JSON on stdout instead of a table")
 
 
+def _add_full(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--full", action="store_true",
+                   help="compute silver and gold even when nothing changed since the last run that wrote them")
+
+
 def json_text(data: Any) -> str:
     """``data`` as indented JSON; dates, times and decimals as text (ISO 8601 for dates and times)."""
 
@@ -109,8 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_conf(p)
     p.add_argument("--run-id", help="run id to use (default: a new one)")
     p.add_argument("--retrain", action="store_true", help="retrain the linkage model even if one is saved")
-    p.add_argument("--full", action="store_true",
-                   help="compute silver and gold even when nothing changed since the last run that wrote them")
+    _add_full(p)
     _add_json(p, "the run summary")
 
     p = sub.add_parser("ingest", parents=[common], help="ingest the sources into bronze Delta tables")
@@ -122,15 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("link", parents=[common], help="standardise into silver/records and resolve customers with Splink")
     _add_conf(p)
     p.add_argument("--retrain", action="store_true", help="retrain the linkage model even if one is saved")
-    p.add_argument("--full", action="store_true",
-                   help="compute silver and gold even when nothing changed since the last run that wrote them")
+    _add_full(p)
     p.add_argument("--run-id")
     _add_json(p, "the run summary")
 
     p = sub.add_parser("gold", parents=[common], help="golden records, history, change feed and propagation")
     _add_conf(p)
-    p.add_argument("--full", action="store_true",
-                   help="compute silver and gold even when nothing changed since the last run that wrote them")
+    _add_full(p)
     p.add_argument("--run-id")
     _add_json(p, "the run summary")
 

@@ -43,6 +43,7 @@ import cdi
 from cdi import schema
 from cdi.config import CdiConfig
 from cdi.lake import Lake
+from cdi.lake.runs import COMMITTED
 from cdi.silver.linkage import ModelStore
 from cdi.silver.linkage.model import read_text
 
@@ -179,7 +180,7 @@ def last_recorded(lake: Lake) -> tuple[str, InputsState] | None:
         return None
     row = (
         lake.read(schema.RUNS)
-        .where((F.col("outcome") == "committed") & F.col("inputs").isNotNull())
+        .where((F.col("outcome") == COMMITTED) & F.col("inputs").isNotNull())
         .orderBy(F.col("recorded_at").desc())
         .select("run_id", "inputs")
         .first()
