@@ -199,6 +199,40 @@ def test_a_crash_between_bronze_write_and_ledger_commit_leaves_every_row_once_af
     assert run_ingest(spark, cfg, lake, "r3")[0].status == "up_to_date"
 
 
+def test_unfinished_batches_of_two_sources_are_removed_and_a_clean_run_reads_the_shared_quarantine_history_once(spark, tmp_path, monkeypatch):
+    rows = ["id,name,email,modified", "1,Ann,a@x.org,2023-01-05 10:00:00", "2,Bob,b@x.org,not a date"]
+    sources = [crm_source(tmp_path / "crm"), {**crm_source(tmp_path / "shop"), "name": "shop"}]
+    for name in ("crm", "shop"):
+        write_lines(tmp_path / name / "a.csv", rows)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("simulated crash before the ledger commit")
+
+    for number, source in enumerate(sources, start=1):  # each dead run leaves one source's rows behind
+        cfg = bronze_config(tmp_path / "lake", [source], max_quarantine_share=0.5)
+        with monkeypatch.context() as patch:
+            patch.setattr(IngestLedger, "commit", crash)
+            with pytest.raises(RuntimeError, match="simulated crash"):
+                run_ingest(spark, cfg, Lake(spark, cfg.lake_root, job="ingest"), f"r{number}")
+    cfg = bronze_config(tmp_path / "lake", sources, max_quarantine_share=0.5)
+    lake = Lake(spark, cfg.lake_root, job="ingest")
+    assert lake.read(QUARANTINE_TABLE).count() == 2
+
+    results = run_ingest(spark, cfg, lake, "r3")
+    assert sorted((r.source, r.rows_read, r.rows_bronze, r.rows_quarantined) for r in results) == [("crm", 2, 1, 1), ("shop", 2, 1, 1)]
+    batches = {r.source: r.batch_id for r in results}
+    assert sorted(lake.read(QUARANTINE_TABLE).select("_batch_id").collect()) == sorted((b,) for b in batches.values())
+    for name, batch in batches.items():
+        assert bronze_rows(lake, name, "id", "_batch_id") == [("1", batch)]
+
+    read = []
+    history = Lake.history
+    monkeypatch.setattr(Lake, "history", lambda self, table, *a, **k: read.append(table) or history(self, table, *a, **k))
+    write_lines(tmp_path / "shop" / "b.csv", ["id,name,email,modified", "3,Cy,c@x.org,2023-01-07 10:00:00"])
+    assert [r.status for r in run_ingest(spark, cfg, lake, "r4")] == ["up_to_date", "ingested"]
+    assert read.count(QUARANTINE_TABLE) == 1  # shared by the sources, read once a run when nothing is left to remove
+
+
 def test_new_column_is_added_and_a_missing_mapped_column_fails_only_its_source(spark, tmp_path, caplog):
     write_lines(tmp_path / "crm" / "a.csv", ["id,name,email,modified", "1,Ann,a@x.org,2023-01-05 10:00:00"])
     write_lines(tmp_path / "pos" / "a.csv", ["card_no,name", "400,Eva"])

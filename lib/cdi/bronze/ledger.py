@@ -67,6 +67,7 @@ class IngestLedger:
         self.lake = lake
         self._entries: list[dict] | None = None
         self._file_keys: dict[str, set[tuple]] = {}
+        self._histories: dict[str, list[dict]] = {}
 
     def entries(self, source: str) -> list[dict]:
         if self._entries is None:
@@ -114,7 +115,7 @@ class IngestLedger:
         for table in (schema.bronze(source), QUARANTINE_TABLE):
             if not self.lake.exists(table):
                 continue
-            history = self.lake.history(table)
+            history = self._history(table)
             written = {
                 h["metadata"].get("batch_id")
                 for h in history
@@ -129,6 +130,7 @@ class IngestLedger:
             if table == QUARANTINE_TABLE:
                 predicate = f"{L.SOURCE} = {literal(source)} AND {predicate}"
             self.lake.delete(table, predicate)
+            self._histories.pop(table, None)
             removed.extend(pending)
             log.warning(
                 "source %s: removed rows of unfinished batch(es) %s from %s (written by a run that did not "
@@ -138,6 +140,13 @@ class IngestLedger:
                 table,
             )
         return sorted(set(removed))
+
+    def _history(self, table: str) -> list[dict]:
+        """A table's commit history, read once per ledger: quarantine is shared by every source,
+        and the batches a dead run left were committed before this run began."""
+        if table not in self._histories:
+            self._histories[table] = self.lake.history(table)
+        return self._histories[table]
 
     def commit(self, source: str, batch_id: str, run_id: str, ingested_at: datetime, rows: list[tuple[Unit, dict]]) -> None:
         """Record the batch: one ledger row per unit with its row counts (the commit point)."""
