@@ -130,7 +130,6 @@ class IngestLedger:
             if table == QUARANTINE_TABLE:
                 predicate = f"{L.SOURCE} = {literal(source)} AND {predicate}"
             self.lake.delete(table, predicate)
-            self._histories.pop(table, None)
             removed.extend(pending)
             log.warning(
                 "source %s: removed rows of unfinished batch(es) %s from %s (written by a run that did not "
@@ -142,8 +141,9 @@ class IngestLedger:
         return sorted(set(removed))
 
     def _history(self, table: str) -> list[dict]:
-        """A table's commit history, read once per ledger: quarantine is shared by every source,
-        and the batches a dead run left were committed before this run began."""
+        """A table's commit history, read once per ledger: quarantine is shared by every source.
+        Reading it before this run's own writes is enough: what a dead run left was committed
+        earlier, each source is checked once, before it writes, and only its own batches count."""
         if table not in self._histories:
             self._histories[table] = self.lake.history(table)
         return self._histories[table]

@@ -19,8 +19,9 @@ published by the next one and a repeated run publishes nothing:
   never by pasting text, so a password with spaces or quotes works; no DSN and no host switch the
   target off. Connection errors name the config key, never the DSN or password.
 
-Rows reach the driver through ``toLocalIterator()`` one partition of at most a few thousand
-customers at a time (:data:`ROWS_PER_PARTITION`), never all at once.
+Rows reach the driver through ``toLocalIterator()`` one partition of about
+:data:`ROWS_PER_PARTITION` customers at a time (range boundaries come from a sample), never all
+at once.
 
     >>> publish(lake, cfg.propagation)  # doctest: +SKIP
     {'outbox': {'runs': ['20261124T0600Z-ab12cd'], 'rows': 42}, 'postgres': {...}}
@@ -58,8 +59,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 500
 # toLocalIterator brings one whole partition to the driver at a time, and a message is a few KB:
-# bounded partitions keep that a few tens of MB however many customers a run changed (with the
-# shuffle's own partitioning, 430k changes made 300 MB partitions and the driver ran out of heap).
+# partitions of about this many rows keep that to tens of MB however many customers a run changed
+# (with the shuffle's own partitioning, 430k changes made 300 MB partitions and the driver ran
+# out of heap).
 ROWS_PER_PARTITION = 5_000
 _JSON_OPTIONS = {"ignoreNullFields": "false"}
 _PG_TYPES = {name: {"date": "date", "double": "double precision", "boolean": "boolean"}[dtype.simpleString()] for name, dtype in ATTRIBUTE_TYPES.items()}
