@@ -100,13 +100,14 @@ def opted_out(lake: Lake, channel: str) -> DataFrame:
     return answers.where(F.col(f"consent_{channel}") == F.lit(False)).select("customer_id")
 
 
-def publication_frame(lake: Lake, run_id: str, prop: PropagationConfig | None = None) -> DataFrame:
+def publication_frame(lake: Lake, run_id: str, prop: PropagationConfig | None = None, run_rows: int | None = None) -> DataFrame:
     """One row per customer changed in ``run_id``: ``customer_id``, ``message`` (outbox JSON)
     and ``row`` (the flat JSON the PostgreSQL upsert reads); the attributes ``prop`` masks are
-    masked in the golden record and in the changed values."""
+    masked in the golden record and in the changed values. ``run_rows``: the run's rows in the
+    change feed (sizes the partitions), counted here when not given."""
     hidden, mask = _masking(prop)
     changes = lake.read(CHANGES_TABLE).where(F.col("run_id") == run_id)
-    partitions = max(1, math.ceil(changes.count() / ROWS_PER_PARTITION))
+    partitions = max(1, math.ceil((changes.count() if run_rows is None else run_rows) / ROWS_PER_PARTITION))
     if prop is not None and prop.opt_out_channel:
         changes = changes.join(opted_out(lake, prop.opt_out_channel), "customer_id", "left_anti")
     changes = changes.alias("c")
@@ -159,12 +160,18 @@ def publication_frame(lake: Lake, run_id: str, prop: PropagationConfig | None = 
     ).repartitionByRange(partitions, "customer_id").sortWithinPartitions("customer_id")
 
 
-def runs_in_order(lake: Lake) -> list[str]:
-    """Run ids present in the change feed, oldest first (one row per run: small)."""
+def runs_in_order(lake: Lake) -> dict[str, int]:
+    """Run ids present in the change feed, oldest first, with their rows (one row per run: small)."""
     if not lake.exists(CHANGES_TABLE):
-        return []
-    rows = lake.read(CHANGES_TABLE).groupBy("run_id").agg(F.min("changed_at").alias("at")).orderBy("at", "run_id").collect()
-    return [r["run_id"] for r in rows]
+        return {}
+    rows = (
+        lake.read(CHANGES_TABLE)
+        .groupBy("run_id")
+        .agg(F.min("changed_at").alias("at"), F.count(F.lit(1)).alias("changed"))
+        .orderBy("at", "run_id")
+        .collect()
+    )
+    return {r["run_id"]: r["changed"] for r in rows}
 
 
 def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -377,14 +384,14 @@ def publish(
         return result
     runs = runs_in_order(lake)
     if run_ids is not None:
-        runs = [r for r in runs if r in set(run_ids)]
+        runs = {r: n for r, n in runs.items() if r in set(run_ids)}
 
     if prop.outbox_dir:
         outbox = TargetResult()
         for run_id in runs:
             if outbox_path(prop.outbox_dir, run_id).exists():
                 continue
-            rows = publish_outbox(publication_frame(lake, run_id, prop), prop.outbox_dir, run_id, batch_size)
+            rows = publish_outbox(publication_frame(lake, run_id, prop, runs[run_id]), prop.outbox_dir, run_id, batch_size)
             if rows is None:
                 outbox.skipped.append(run_id)
             else:
@@ -400,7 +407,7 @@ def publish(
             for run_id in runs:
                 if run_id in done:
                     continue
-                rows = publish_postgres(conn, publication_frame(lake, run_id, prop), pg.table, run_id, batch_size)
+                rows = publish_postgres(conn, publication_frame(lake, run_id, prop, runs[run_id]), pg.table, run_id, batch_size)
                 if rows is None:
                     target.skipped.append(run_id)
                 else:
